@@ -1,0 +1,44 @@
+# Two commands set up a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test test-unit test-integration typecheck bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@ $(VENV)/.run-installed
+
+## run: the main job on the embedded default (SQLite under ./var, no broker)
+run: $(VENV)/.run-installed
+	$(BIN)/pass24-desk demo
+
+## test: install everything the tests need (PostgreSQL server included) and run them all
+test: $(VENV)/.dev-installed
+	bash scripts/ensure-postgres.sh
+	$(BIN)/mypy --strict domain
+	$(BIN)/pytest
+
+test-unit: $(VENV)/.dev-installed
+	$(BIN)/pytest tests/unit
+
+test-integration: $(VENV)/.dev-installed
+	bash scripts/ensure-postgres.sh
+	$(BIN)/pytest tests/integration
+
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/mypy --strict domain
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python bench/calendar.py
+	$(BIN)/python bench/commands.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .hypothesis
