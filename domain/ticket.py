@@ -1,0 +1,904 @@
+"""The Ticket aggregate: one support request through its whole lifecycle.
+
+Public command methods check the rules and decide every derived fact (the SLA
+schedule, what information is missing) before recording; the ``@event``
+methods only assign state, because they re-run on every rebuild. Event
+payloads hold plain values (strings, numbers, lists, dicts, datetimes), so the
+stored history reads the same to auditors, Kafka consumers and future code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any, cast
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, Snapshot, event
+
+from domain.errors import InvalidValue, RuleViolated
+from domain.ids import normalise_ticket_id, ticket_uuid
+from domain.sla import (
+    ClockName,
+    ClockStatus,
+    Pause,
+    PauseKind,
+    SlaHistory,
+    SlaRules,
+    SlaSchedule,
+    SlaState,
+    WorkingTime,
+    evaluate,
+)
+from domain.values import (
+    Actor,
+    ActorKind,
+    Category,
+    Channel,
+    Level,
+    PostponeReason,
+    Product,
+    Requester,
+    RequiredInfo,
+    Status,
+    parse_enum,
+)
+
+MAX_SUBJECT = 500
+MAX_TEXT = 100_000
+MOBILE_PRODUCTS = frozenset({Product.MOBILE_ONLINE, Product.MOBILE_KEY})
+_PAUSED_STATUS = {
+    PauseKind.WAITING_FOR_REQUESTER: Status.WAITING_FOR_REQUESTER,
+    PauseKind.WAITING_FOR_RELEASE: Status.WAITING_FOR_RELEASE,
+    PauseKind.POSTPONED: Status.POSTPONED,
+}
+
+
+def missing_information(
+    product: Product, description: str, product_version: str, device: str
+) -> tuple[RequiredInfo, ...]:
+    """R16: what a request lacks. The device matters only for the mobile apps."""
+    missing = []
+    if not description.strip():
+        missing.append(RequiredInfo.DESCRIPTION)
+    if not product_version.strip():
+        missing.append(RequiredInfo.PRODUCT_VERSION)
+    if product in MOBILE_PRODUCTS and not device.strip():
+        missing.append(RequiredInfo.DEVICE)
+    return tuple(missing)
+
+
+def _aware(at: datetime) -> datetime:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise InvalidValue("at", "instants must be timezone-aware")
+    return at
+
+
+def _text(field: str, value: str, limit: int = MAX_TEXT) -> str:
+    if len(value) > limit:
+        raise InvalidValue(field, f"{field} is longer than {limit} characters")
+    return value
+
+
+class Ticket(Aggregate):
+    """A support request, identified by a human-friendly ticket ID."""
+
+    ticket_id: str
+    channel: Channel
+    requester: Requester
+    subject: str
+    description: str
+    product: Product
+    product_version: str
+    device: str
+    intake_key: str
+    missing: tuple[RequiredInfo, ...]
+    status: Status
+    level: Level | None
+    category: Category | None
+    emergency_confirmed: bool
+    assignee: str | None
+    received_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    first_response_at: datetime | None
+    responses: int
+    escalation: dict[str, Any] | None
+    releases: list[dict[str, Any]]
+    postponement: dict[str, Any] | None
+    resolution: str | None
+    reopened: int
+    sla_alerts: list[str]
+    history: SlaHistory
+    schedule: SlaSchedule
+
+    @staticmethod
+    def create_id(ticket_id: str) -> UUID:
+        return ticket_uuid(ticket_id)
+
+    # -- receipt -------------------------------------------------------------
+
+    @classmethod
+    def receive(
+        cls,
+        *,
+        ticket_id: str,
+        channel: Channel,
+        requester: Requester,
+        subject: str,
+        description: str,
+        at: datetime,
+        actor: Actor,
+        rules: SlaRules,
+        product: Product = Product.UNKNOWN,
+        product_version: str = "",
+        device: str = "",
+        intake_key: str = "",
+    ) -> Ticket:
+        """Register a new request; missing R16 information pauses it from the start."""
+        _aware(at)
+        ticket_id = normalise_ticket_id(ticket_id)
+        _text("subject", subject, MAX_SUBJECT)
+        _text("description", description)
+        if not (subject.strip() or description.strip()):
+            raise InvalidValue("description", "a request needs a subject or a description")
+        missing = missing_information(product, description, product_version, device)
+        history = SlaHistory(received_at=at)
+        if missing:
+            history = history.pause(PauseKind.WAITING_FOR_REQUESTER, at)
+        return cls(
+            ticket_id=ticket_id,
+            channel=channel.value,
+            requester=requester.as_dict(),
+            subject=subject.strip() or description.strip().splitlines()[0][:MAX_SUBJECT],
+            description=description,
+            product=product.value,
+            product_version=product_version.strip(),
+            device=device.strip(),
+            intake_key=intake_key.strip(),
+            missing=[item.value for item in missing],
+            at=at,
+            actor=actor.as_dict(),
+            sla=rules.schedule(history).as_dict(),
+        )
+
+    @event("Received")
+    def __init__(
+        self,
+        *,
+        ticket_id: str,
+        channel: str,
+        requester: dict[str, str],
+        subject: str,
+        description: str,
+        product: str,
+        product_version: str,
+        device: str,
+        intake_key: str,
+        missing: list[str],
+        at: datetime,
+        actor: dict[str, str],
+        sla: dict[str, Any],
+    ) -> None:
+        self.ticket_id = ticket_id
+        self.channel = Channel(channel)
+        self.requester = Requester.from_dict(requester)
+        self.subject = subject
+        self.description = description
+        self.product = Product(product)
+        self.product_version = product_version
+        self.device = device
+        self.intake_key = intake_key
+        self.missing = tuple(RequiredInfo(m) for m in missing)
+        self.level = None
+        self.category = None
+        self.emergency_confirmed = False
+        self.assignee = None
+        self.received_at = at
+        self.updated_at = at
+        self.acknowledged_at = None
+        self.first_response_at = None
+        self.responses = 0
+        self.escalation = None
+        self.releases = []
+        self.postponement = None
+        self.resolution = None
+        self.reopened = 0
+        self.sla_alerts = []
+        self.history = SlaHistory(received_at=at)
+        if self.missing:
+            self.history = self.history.pause(PauseKind.WAITING_FOR_REQUESTER, at)
+        self.status = Status.WAITING_FOR_REQUESTER if self.missing else Status.NEW
+        self.schedule = SlaSchedule.from_dict(sla)
+
+    # -- acknowledgement (R18) -------------------------------------------------
+
+    def acknowledge(self, *, at: datetime, actor: Actor, message_id: str = "") -> None:
+        """The registration notice reached the requester's mail server: the request is accepted."""
+        self._check_time(at)
+        if self.acknowledged_at is not None:
+            raise RuleViolated("already_acknowledged", f"{self.ticket_id} was already acknowledged")
+        self._acknowledged(at=at, actor=actor.as_dict(), message_id=message_id)
+
+    @event("Acknowledged")
+    def _acknowledged(self, *, at: datetime, actor: dict[str, str], message_id: str) -> None:
+        self.acknowledged_at = at
+        self.updated_at = at
+
+    # -- classification (R12) ------------------------------------------------
+
+    def classify(
+        self,
+        *,
+        level: Level,
+        product: Product,
+        category: Category,
+        at: datetime,
+        actor: Actor,
+        rules: SlaRules,
+    ) -> None:
+        self._check_time(at)
+        self._require_staff(actor, "classify")
+        self._require_open("classify")
+        if self.level is not None:
+            raise RuleViolated(
+                "already_classified", f"{self.ticket_id} is already classified; reclassify it"
+            )
+        if product is Product.UNKNOWN:
+            raise InvalidValue("product", "classify with one of the four products, not 'unknown'")
+        history = self.history.with_level(level)
+        self._classified(
+            level=level.value,
+            product=product.value,
+            category=category.value,
+            at=at,
+            actor=actor.as_dict(),
+            sla=rules.schedule(history).as_dict(),
+        )
+
+    @event("Classified")
+    def _classified(
+        self,
+        *,
+        level: str,
+        product: str,
+        category: str,
+        at: datetime,
+        actor: dict[str, str],
+        sla: dict[str, Any],
+    ) -> None:
+        self.level = Level(level)
+        self.product = Product(product)
+        self.category = Category(category)
+        self.history = self.history.with_level(self.level)
+        if self.status is Status.NEW:
+            self.status = Status.OPEN
+        self.schedule = SlaSchedule.from_dict(sla)
+        self.updated_at = at
+
+    def reclassify(
+        self,
+        *,
+        reason: str,
+        at: datetime,
+        actor: Actor,
+        rules: SlaRules,
+        level: Level | None = None,
+        product: Product | None = None,
+        category: Category | None = None,
+    ) -> None:
+        """Change level, product or category; the clocks restart from receipt under the new level."""
+        self._check_time(at)
+        self._require_staff(actor, "reclassify")
+        self._require_open("reclassify")
+        if self.level is None:
+            raise RuleViolated("not_classified", f"{self.ticket_id} is not classified yet")
+        if not reason.strip():
+            raise InvalidValue("reason", "a reclassification needs a reason")
+        if product is Product.UNKNOWN:
+            raise InvalidValue("product", "a ticket cannot be reclassified to 'unknown'")
+        new_level = level or self.level
+        new_product = product or self.product
+        new_category = category or self.category
+        assert new_category is not None
+        if (new_level, new_product, new_category) == (self.level, self.product, self.category):
+            raise RuleViolated("no_change", "reclassification changes nothing")
+        history = self.history.with_level(new_level)
+        self._reclassified(
+            from_level=self.level.value,
+            level=new_level.value,
+            from_product=self.product.value,
+            product=new_product.value,
+            from_category=self.category.value if self.category else None,
+            category=new_category.value,
+            reason=_text("reason", reason.strip(), 2000),
+            at=at,
+            actor=actor.as_dict(),
+            sla=rules.schedule(history).as_dict(),
+        )
+
+    @event("Reclassified")
+    def _reclassified(
+        self,
+        *,
+        from_level: str,
+        level: str,
+        from_product: str,
+        product: str,
+        from_category: str | None,
+        category: str,
+        reason: str,
+        at: datetime,
+        actor: dict[str, str],
+        sla: dict[str, Any],
+    ) -> None:
+        self.level = Level(level)
+        self.product = Product(product)
+        self.category = Category(category)
+        if self.level is not Level.EMERGENCY:
+            self.emergency_confirmed = False
+        self.history = self.history.with_level(self.level)
+        self.schedule = SlaSchedule.from_dict(sla)
+        self.updated_at = at
+
+    def confirm_emergency(self, *, at: datetime, actor: Actor, note: str = "") -> None:
+        """§1.5.1: an emergency goes out of turn only once support staff confirm it."""
+        self._check_time(at)
+        self._require_staff(actor, "confirm an emergency")
+        self._require_open("confirm an emergency")
+        if self.level is not Level.EMERGENCY:
+            raise RuleViolated(
+                "not_emergency", f"{self.ticket_id} is not classified as an emergency"
+            )
+        if self.emergency_confirmed:
+            raise RuleViolated("already_confirmed", f"{self.ticket_id} emergency already confirmed")
+        self._emergency_confirmed(at=at, actor=actor.as_dict(), note=_text("note", note, 2000))
+
+    @event("EmergencyConfirmed")
+    def _emergency_confirmed(self, *, at: datetime, actor: dict[str, str], note: str) -> None:
+        self.emergency_confirmed = True
+        self.updated_at = at
+
+    def assign(self, *, assignee: str, at: datetime, actor: Actor) -> None:
+        self._check_time(at)
+        self._require_staff(actor, "assign")
+        self._require_open("assign")
+        if not assignee.strip():
+            raise InvalidValue("assignee", "assignee must not be empty")
+        if assignee.strip() == self.assignee:
+            raise RuleViolated("no_change", f"{self.ticket_id} is already assigned to {assignee}")
+        self._assigned(assignee=assignee.strip(), at=at, actor=actor.as_dict())
+
+    @event("Assigned")
+    def _assigned(self, *, assignee: str, at: datetime, actor: dict[str, str]) -> None:
+        self.assignee = assignee
+        self.updated_at = at
+
+    # -- conversation ----------------------------------------------------------
+
+    def respond(
+        self,
+        *,
+        text: str,
+        at: datetime,
+        actor: Actor,
+        rules: SlaRules,
+        links: Sequence[str] = (),
+    ) -> None:
+        """A reply to the requester (R20: may be links to docs, FAQ, forum)."""
+        self._check_time(at)
+        self._require_staff(actor, "respond")
+        self._require_open("respond")
+        links = _links(links)
+        if not (text.strip() or links):
+            raise InvalidValue("text", "a response needs text or at least one link")
+        history = self.history.stop_reaction(at)
+        self._responded(
+            text=_text("text", text),
+            links=links,
+            at=at,
+            actor=actor.as_dict(),
+            sla=rules.schedule(history).as_dict(),
+        )
+
+    @event("Responded")
+    def _responded(
+        self,
+        *,
+        text: str,
+        links: list[str],
+        at: datetime,
+        actor: dict[str, str],
+        sla: dict[str, Any],
+    ) -> None:
+        self.history = self.history.stop_reaction(at)
+        self.responses += 1
+        if self.first_response_at is None:
+            self.first_response_at = at
+        self.schedule = SlaSchedule.from_dict(sla)
+        self.updated_at = at
+
+    def request_information(
+        self,
+        *,
+        text: str,
+        at: datetime,
+        actor: Actor,
+        rules: SlaRules,
+        items: Iterable[RequiredInfo] = (),
+    ) -> None:
+        """Ask the requester for more; the clocks pause until they answer (R14)."""
+        self._check_time(at)
+        self._require_staff(actor, "request information")
+        self._require_open("request information")
+        self._require_not_paused("request information")
+        if not text.strip():
+            raise InvalidValue("text", "say what information is needed")
+        history = self.history.stop_reaction(at).pause(PauseKind.WAITING_FOR_REQUESTER, at)
+        self._information_requested(
+            text=_text("text", text),
+            items=sorted({item.value for item in items}),
+            at=at,
+            actor=actor.as_dict(),
+            sla=rules.schedule(history).as_dict(),
+        )
+
+    @event("InformationRequested")
+    def _information_requested(
+        self,
+        *,
+        text: str,
+        items: list[str],
+        at: datetime,
+        actor: dict[str, str],
+        sla: dict[str, Any],
+    ) -> None:
+        self.history = self.history.stop_reaction(at).pause(PauseKind.WAITING_FOR_REQUESTER, at)
+        self.status = Status.WAITING_FOR_REQUESTER
+        self.responses += 1
+        if self.first_response_at is None:
+            self.first_response_at = at
+        self.schedule = SlaSchedule.from_dict(sla)
+        self.updated_at = at
+
+    def record_requester_reply(
+        self,
+        *,
+        text: str,
+        at: datetime,
+        actor: Actor,
+        rules: SlaRules,
+        product_version: str = "",
+        device: str = "",
+        message_id: str = "",
+    ) -> None:
+        """The requester wrote back: a wait for them ends and a new wait for support begins."""
+        self._check_time(at)
+        if actor.kind not in (ActorKind.REQUESTER, ActorKind.STAFF, ActorKind.INTEGRATION):
+            raise RuleViolated("requester_reply", "a requester reply is recorded by a person")
+        self._require_open("record a reply")
+        if not text.strip():
+            raise InvalidValue("text", "a reply needs text")
+        version = product_version.strip() or self.product_version
+        dev = device.strip() or self.device
+        description = self.description or text
+        missing = missing_information(self.product, description, version, dev)
+        history = self._history_after_reply(at)
+        self._requester_replied(
+            text=_text("text", text),
+            product_version=version,
+            device=dev,
+            missing=[m.value for m in missing],
+            message_id=message_id,
+            at=at,
+            actor=actor.as_dict(),
+            sla=rules.schedule(history).as_dict(),
+        )
+
+    def _history_after_reply(self, at: datetime) -> SlaHistory:
+        history = self.history
+        pause = history.open_pause
+        if pause is not None and pause.kind is PauseKind.WAITING_FOR_REQUESTER:
+            history = history.unpause(at)
+        return history.restart_reaction(at)
+
+    @event("RequesterReplied")
+    def _requester_replied(
+        self,
+        *,
+        text: str,
+        product_version: str,
+        device: str,
+        missing: list[str],
+        message_id: str,
+        at: datetime,
+        actor: dict[str, str],
+        sla: dict[str, Any],
+    ) -> None:
+        self.history = self._history_after_reply(at)
+        self.product_version = product_version
+        self.device = device
+        if not self.description:
+            self.description = text
+        self.missing = tuple(RequiredInfo(m) for m in missing)
+        self.status = self._running_status()
+        self.schedule = SlaSchedule.from_dict(sla)
+        self.updated_at = at
+
+    # -- development (R13) -----------------------------------------------------
+
+    def escalate(
+        self,
+        *,
+        summary: str,
+        at: datetime,
+        actor: Actor,
+        rules: SlaRules,
+        expected_release: date | None = None,
+        issue_ref: str = "",
+    ) -> None:
+        """Pass the question to development; the clocks wait for the release (R13, R14)."""
+        self._check_time(at)
+        self._require_staff(actor, "escalate")
+        self._require_open("escalate")
+        self._require_not_paused("escalate")
+        if not summary.strip():
+            raise InvalidValue("summary", "an escalation needs a summary for development")
+        history = self.history.pause(PauseKind.WAITING_FOR_RELEASE, at)
+        self._escalated(
+            summary=_text("summary", summary),
+            expected_release=expected_release.isoformat() if expected_release else None,
+            issue_ref=issue_ref.strip(),
+            at=at,
+            actor=actor.as_dict(),
+            sla=rules.schedule(history).as_dict(),
+        )
+
+    @event("Escalated")
+    def _escalated(
+        self,
+        *,
+        summary: str,
+        expected_release: str | None,
+        issue_ref: str,
+        at: datetime,
+        actor: dict[str, str],
+        sla: dict[str, Any],
+    ) -> None:
+        self.history = self.history.pause(PauseKind.WAITING_FOR_RELEASE, at)
+        self.status = Status.WAITING_FOR_RELEASE
+        self.escalation = {
+            "summary": summary,
+            "expected_release": expected_release,
+            "issue_ref": issue_ref,
+            "escalated_at": at,
+        }
+        self.schedule = SlaSchedule.from_dict(sla)
+        self.updated_at = at
+
+    def record_fix_release(
+        self, *, release: str, at: datetime, actor: Actor, rules: SlaRules, notes: str = ""
+    ) -> None:
+        """The product update that answers the escalation is out; the clocks run again."""
+        self._check_time(at)
+        self._require_staff(actor, "record a fix release")
+        if self.status is not Status.WAITING_FOR_RELEASE:
+            raise RuleViolated(
+                "not_escalated", f"{self.ticket_id} is not waiting for a development release"
+            )
+        if not release.strip():
+            raise InvalidValue("release", "name the release that fixed it")
+        history = self.history.unpause(at)
+        self._fix_released(
+            release=release.strip(),
+            notes=_text("notes", notes),
+            at=at,
+            actor=actor.as_dict(),
+            sla=rules.schedule(history).as_dict(),
+        )
+
+    @event("FixReleased")
+    def _fix_released(
+        self, *, release: str, notes: str, at: datetime, actor: dict[str, str], sla: dict[str, Any]
+    ) -> None:
+        self.history = self.history.unpause(at)
+        self.releases = [*self.releases, {"release": release, "released_at": at}]
+        self.status = self._running_status()
+        self.schedule = SlaSchedule.from_dict(sla)
+        self.updated_at = at
+
+    # -- postponement (R17) ----------------------------------------------------
+
+    def postpone(
+        self,
+        *,
+        reason: PostponeReason | None,
+        at: datetime,
+        actor: Actor,
+        rules: SlaRules,
+        note: str = "",
+    ) -> None:
+        self._check_time(at)
+        self._require_staff(actor, "postpone")
+        self._require_open("postpone")
+        self._require_not_paused("postpone")
+        if reason is None:
+            raise InvalidValue("reason", "a postponement needs a reason (R17)")
+        history = self.history.pause(PauseKind.POSTPONED, at)
+        self._postponed(
+            reason=reason.value,
+            note=_text("note", note),
+            at=at,
+            actor=actor.as_dict(),
+            sla=rules.schedule(history).as_dict(),
+        )
+
+    @event("Postponed")
+    def _postponed(
+        self, *, reason: str, note: str, at: datetime, actor: dict[str, str], sla: dict[str, Any]
+    ) -> None:
+        self.history = self.history.pause(PauseKind.POSTPONED, at)
+        self.status = Status.POSTPONED
+        self.postponement = {"reason": reason, "note": note, "postponed_at": at}
+        self.schedule = SlaSchedule.from_dict(sla)
+        self.updated_at = at
+
+    def resume(self, *, at: datetime, actor: Actor, rules: SlaRules, note: str = "") -> None:
+        """Staff end a pause: a postponement, or a wait they no longer need."""
+        self._check_time(at)
+        self._require_staff(actor, "resume")
+        self._require_open("resume")
+        if self.history.open_pause is None:
+            raise RuleViolated("not_paused", f"{self.ticket_id} is not paused")
+        history = self.history.unpause(at)
+        self._resumed(
+            note=_text("note", note), at=at, actor=actor.as_dict(),
+            sla=rules.schedule(history).as_dict(),
+        )
+
+    @event("Resumed")
+    def _resumed(self, *, note: str, at: datetime, actor: dict[str, str], sla: dict[str, Any]) -> None:
+        self.history = self.history.unpause(at)
+        self.postponement = None
+        self.status = self._running_status()
+        self.schedule = SlaSchedule.from_dict(sla)
+        self.updated_at = at
+
+    # -- the end ---------------------------------------------------------------
+
+    def resolve(self, *, resolution: str, at: datetime, actor: Actor, rules: SlaRules) -> None:
+        self._check_time(at)
+        self._require_staff(actor, "resolve")
+        self._require_open("resolve")
+        if self.level is None:
+            raise RuleViolated("not_classified", f"classify {self.ticket_id} before resolving it")
+        if not resolution.strip():
+            raise InvalidValue("resolution", "say how the request was resolved")
+        history = self.history.resolve(at)
+        self._resolved(
+            resolution=_text("resolution", resolution),
+            at=at,
+            actor=actor.as_dict(),
+            sla=rules.schedule(history).as_dict(),
+        )
+
+    @event("Resolved")
+    def _resolved(
+        self, *, resolution: str, at: datetime, actor: dict[str, str], sla: dict[str, Any]
+    ) -> None:
+        self.history = self.history.resolve(at)
+        self.status = Status.RESOLVED
+        self.resolution = resolution
+        self.schedule = SlaSchedule.from_dict(sla)
+        self.updated_at = at
+
+    def reopen(self, *, reason: str, at: datetime, actor: Actor, rules: SlaRules) -> None:
+        """The problem is back: the resolved span does not count, and support owes a reply."""
+        self._check_time(at)
+        if actor.kind is ActorKind.INTEGRATION:
+            raise RuleViolated("forbidden", "integrations cannot reopen tickets")
+        if self.status not in (Status.RESOLVED, Status.CLOSED):
+            raise RuleViolated("not_resolved", f"{self.ticket_id} is not resolved")
+        if not reason.strip():
+            raise InvalidValue("reason", "say why the ticket is reopened")
+        history = self.history.reopen(at)
+        self._reopened(
+            reason=_text("reason", reason, 2000),
+            at=at,
+            actor=actor.as_dict(),
+            sla=rules.schedule(history).as_dict(),
+        )
+
+    @event("Reopened")
+    def _reopened(
+        self, *, reason: str, at: datetime, actor: dict[str, str], sla: dict[str, Any]
+    ) -> None:
+        self.history = self.history.reopen(at)
+        self.status = self._running_status()
+        self.resolution = None
+        self.reopened += 1
+        self.schedule = SlaSchedule.from_dict(sla)
+        self.updated_at = at
+
+    def close(self, *, at: datetime, actor: Actor, note: str = "") -> None:
+        self._check_time(at)
+        if actor.kind not in (ActorKind.STAFF, ActorKind.SYSTEM):
+            raise RuleViolated("forbidden", "only staff or the system close tickets")
+        if self.status is not Status.RESOLVED:
+            raise RuleViolated("not_resolved", f"resolve {self.ticket_id} before closing it")
+        self._closed(note=_text("note", note, 2000), at=at, actor=actor.as_dict())
+
+    @event("Closed")
+    def _closed(self, *, note: str, at: datetime, actor: dict[str, str]) -> None:
+        self.status = Status.CLOSED
+        self.updated_at = at
+
+    # -- SLA alerts (recorded by the watcher) ----------------------------------
+
+    def record_sla_alert(
+        self,
+        *,
+        clock: ClockName,
+        breached: bool,
+        at: datetime,
+        actor: Actor,
+        calendar: WorkingTime,
+    ) -> bool:
+        """Record once per clock cycle that a clock went at risk or breached.
+
+        Returns False when it was already recorded; raises when the clock is not
+        in that state at ``at``, so a watcher with a wrong clock cannot forge one.
+        """
+        self._check_time(at)
+        key = f"{clock.value}:{'breached' if breached else 'at_risk'}:{self._cycle_key(clock)}"
+        if key in self.sla_alerts:
+            return False
+        state = self.sla(at, calendar)
+        status = (state.reaction if clock is ClockName.REACTION else state.resolution).status
+        expected = (ClockStatus.BREACHED,) if breached else (ClockStatus.AT_RISK, ClockStatus.BREACHED)
+        if status not in expected:
+            raise RuleViolated(
+                "sla_state", f"{clock.value} clock of {self.ticket_id} is {status.value} at {at.isoformat()}"
+            )
+        due = self.schedule.clock(clock)
+        if breached:
+            self._sla_breached(clock=clock.value, key=key, due_at=due.due_at, at=at,
+                               actor=actor.as_dict())
+        else:
+            self._sla_at_risk(clock=clock.value, key=key, due_at=due.due_at, at=at,
+                              actor=actor.as_dict())
+        return True
+
+    def _cycle_key(self, clock: ClockName) -> str:
+        return self.schedule.clock(clock).started_at.isoformat()
+
+    @event("SlaAtRisk")
+    def _sla_at_risk(
+        self, *, clock: str, key: str, due_at: datetime, at: datetime, actor: dict[str, str]
+    ) -> None:
+        self.sla_alerts = [*self.sla_alerts, key]
+
+    @event("SlaBreached")
+    def _sla_breached(
+        self, *, clock: str, key: str, due_at: datetime, at: datetime, actor: dict[str, str]
+    ) -> None:
+        self.sla_alerts = [*self.sla_alerts, key]
+
+    # -- queries ---------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in (Status.RESOLVED, Status.CLOSED)
+
+    def sla(self, at: datetime, calendar: WorkingTime) -> SlaState:
+        """Both clocks at ``at``, from the instants recorded in history."""
+        return evaluate(self.schedule, _aware(at), calendar)
+
+    # -- rules -------------------------------------------------------------------
+
+    def _running_status(self) -> Status:
+        pause = self.history.open_pause
+        if pause is not None and pause.kind in _PAUSED_STATUS:
+            return _PAUSED_STATUS[pause.kind]
+        return Status.OPEN if self.level is not None else Status.NEW
+
+    def _check_time(self, at: datetime) -> None:
+        _aware(at)
+        if at < self.updated_at:
+            raise InvalidValue(
+                "at", f"{at.isoformat()} is before the ticket's last change "
+                f"({self.updated_at.isoformat()}); history only moves forward"
+            )
+
+    def _require_staff(self, actor: Actor, action: str) -> None:
+        if actor.kind is not ActorKind.STAFF:
+            raise RuleViolated("staff_only", f"only support staff may {action}")
+
+    def _require_open(self, action: str) -> None:
+        if not self.is_open:
+            raise RuleViolated(
+                "ticket_closed" if self.status is Status.CLOSED else "ticket_resolved",
+                f"cannot {action}: {self.ticket_id} is {self.status.value}",
+            )
+
+    def _require_not_paused(self, action: str) -> None:
+        pause = self.history.open_pause
+        if pause is not None:
+            raise RuleViolated(
+                "ticket_paused", f"cannot {action}: {self.ticket_id} is {pause.kind.value}"
+            )
+
+
+def _links(links: Sequence[str]) -> list[str]:
+    cleaned = [link.strip() for link in links if link.strip()]
+    for link in cleaned:
+        if not link.startswith(("https://", "http://")) or len(link) > 2000:
+            raise InvalidValue("links", f"not a web link: {link!r}")
+    return cleaned
+
+
+def parse_postpone_reason(value: str) -> PostponeReason:
+    return parse_enum(PostponeReason, value, "reason")
+
+
+class TicketSnapshot(Snapshot):
+    """Snapshots store the ticket's state as plain values, like its events."""
+
+    @classmethod
+    def take(cls, aggregate: Any) -> TicketSnapshot:
+        snapshot = super().take(aggregate)
+        object.__setattr__(snapshot, "state", _plain_state(snapshot.state))
+        return snapshot
+
+    def mutate(self, _: None) -> Any:
+        aggregate = super().mutate(None)
+        _restore_state(cast(Ticket, aggregate))
+        return aggregate
+
+
+def _plain_state(state: dict[str, Any]) -> dict[str, Any]:
+    plain = dict(state)
+    plain["requester"] = state["requester"].as_dict()
+    plain["missing"] = [m.value for m in state["missing"]]
+    plain["history"] = _history_to_dict(state["history"])
+    plain["schedule"] = state["schedule"].as_dict()
+    return plain
+
+
+def _restore_state(ticket: Ticket) -> None:
+    state: dict[str, Any] = ticket.__dict__
+    state["channel"] = Channel(state["channel"])
+    state["product"] = Product(state["product"])
+    state["status"] = Status(state["status"])
+    state["level"] = Level(state["level"]) if state["level"] else None
+    state["category"] = Category(state["category"]) if state["category"] else None
+    state["requester"] = Requester.from_dict(state["requester"])
+    state["missing"] = tuple(RequiredInfo(m) for m in state["missing"])
+    state["history"] = _history_from_dict(state["history"])
+    state["schedule"] = SlaSchedule.from_dict(state["schedule"])
+
+
+def _history_to_dict(history: SlaHistory) -> dict[str, Any]:
+    return {
+        "received_at": history.received_at,
+        "level": history.level.value if history.level else None,
+        "pauses": [[p.kind.value, p.start, p.end] for p in history.pauses],
+        "reaction_started_at": history.reaction_started_at,
+        "reaction_stopped_at": history.reaction_stopped_at,
+        "resolved_at": history.resolved_at,
+    }
+
+
+def _history_from_dict(data: dict[str, Any]) -> SlaHistory:
+    return SlaHistory(
+        received_at=data["received_at"],
+        level=Level(data["level"]) if data["level"] else None,
+        pauses=tuple(Pause(PauseKind(kind), start, end) for kind, start, end in data["pauses"]),
+        reaction_started_at=data["reaction_started_at"],
+        reaction_stopped_at=data["reaction_stopped_at"],
+        resolved_at=data["resolved_at"],
+    )
+
+
+# eventsourcing prefers an aggregate's nested Snapshot class over the application's.
+Ticket.Snapshot = TicketSnapshot
