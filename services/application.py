@@ -1,0 +1,406 @@
+"""SupportDesk: the event-sourced application, the only way in for adapters and the API.
+
+Every command has the same rhythm: get the ticket, call its command method,
+save. A concurrent writer makes the save fail on the store's version check;
+the command is then re-run on the fresh ticket, and after a bounded number of
+attempts reported as ``ConcurrencyConflict``. Nothing is merged silently.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import EnvType, RecordConflictError
+
+from domain.calendar import WorkingCalendar
+from domain.errors import ConcurrencyConflict, TicketNotFound
+from domain.ids import intake_uuid, new_ticket_id, normalise_ticket_id, ticket_uuid
+from domain.intake import IntakeRecord
+from domain.sla import ClockName, SlaPolicy, SlaRules, SlaState
+from domain.ticket import Ticket, TicketSnapshot
+from domain.values import (
+    Actor,
+    Category,
+    Channel,
+    Level,
+    PostponeReason,
+    Product,
+    Requester,
+    RequiredInfo,
+)
+from services.clock import Clock, SystemClock
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    ticket_id: str
+    created: bool
+    position: int | None
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    ticket_id: str
+    version: int
+    position: int | None
+
+
+class SupportDesk(Application[UUID]):
+    """Commands and queries over tickets, persisted by eventsourcing."""
+
+    name = "SupportDesk"
+    snapshotting_intervals = {Ticket: 50}  # noqa: RUF012
+    snapshot_class = TicketSnapshot
+
+    def __init__(
+        self,
+        env: EnvType | None = None,
+        *,
+        policy: SlaPolicy | None = None,
+        calendar: WorkingCalendar | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        attempts: int = 5,
+    ) -> None:
+        super().__init__(env)
+        self.calendar = calendar or WorkingCalendar.default()
+        self.policy = policy or SlaPolicy.regulation_default()
+        self.rules = SlaRules(self.policy, self.calendar)
+        self.clock: Clock = clock or SystemClock()
+        self._rng = rng or random.SystemRandom()
+        self.attempts = attempts
+
+    # -- intake ----------------------------------------------------------------
+
+    def receive(
+        self,
+        *,
+        channel: Channel,
+        requester: Requester,
+        subject: str,
+        description: str,
+        actor: Actor,
+        product: Product = Product.UNKNOWN,
+        product_version: str = "",
+        device: str = "",
+        intake_key: str = "",
+        at: datetime | None = None,
+    ) -> Receipt:
+        """Register a request; the same intake key always answers with the same ticket."""
+        at = at or self.clock.now()
+        key = intake_key.strip()
+        if key:
+            existing = self._ticket_for_intake_key(channel, key)
+            if existing is not None:
+                return Receipt(existing, created=False, position=None)
+        for _ in range(self.attempts):
+            ticket = Ticket.receive(
+                ticket_id=new_ticket_id(self._rng),
+                channel=channel,
+                requester=requester,
+                subject=subject,
+                description=description,
+                product=product,
+                product_version=product_version,
+                device=device,
+                intake_key=key,
+                at=at,
+                actor=actor,
+                rules=self.rules,
+            )
+            claims: list[IntakeRecord] = []
+            if key:
+                claims.append(
+                    IntakeRecord(channel=channel.value, intake_key=key, ticket_id=ticket.ticket_id)
+                )
+            try:
+                recordings = self.save(ticket, *claims)
+            except RecordConflictError:
+                if key:
+                    existing = self._ticket_for_intake_key(channel, key)
+                    if existing is not None:
+                        return Receipt(existing, created=False, position=None)
+                continue  # a ticket ID collision: draw another
+            return Receipt(ticket.ticket_id, created=True, position=_position(recordings))
+        raise ConcurrencyConflict("new ticket", self.attempts)
+
+    def _ticket_for_intake_key(self, channel: Channel, key: str) -> str | None:
+        try:
+            record: IntakeRecord = self.repository.get(intake_uuid(channel.value, key))
+        except AggregateNotFoundError:
+            return None
+        return record.ticket_id
+
+    # -- staff and requester commands ------------------------------------------
+
+    def acknowledge(
+        self, ticket_id: str, *, actor: Actor, message_id: str = "", at: datetime | None = None
+    ) -> CommandResult:
+        return self._update(
+            ticket_id, lambda t, now: t.acknowledge(at=now, actor=actor, message_id=message_id), at
+        )
+
+    def classify(
+        self,
+        ticket_id: str,
+        *,
+        level: Level,
+        product: Product,
+        category: Category,
+        actor: Actor,
+        at: datetime | None = None,
+    ) -> CommandResult:
+        return self._update(
+            ticket_id,
+            lambda t, now: t.classify(
+                level=level, product=product, category=category, at=now, actor=actor,
+                rules=self.rules,
+            ),
+            at,
+        )
+
+    def reclassify(
+        self,
+        ticket_id: str,
+        *,
+        reason: str,
+        actor: Actor,
+        level: Level | None = None,
+        product: Product | None = None,
+        category: Category | None = None,
+        at: datetime | None = None,
+    ) -> CommandResult:
+        return self._update(
+            ticket_id,
+            lambda t, now: t.reclassify(
+                reason=reason, level=level, product=product, category=category, at=now,
+                actor=actor, rules=self.rules,
+            ),
+            at,
+        )
+
+    def confirm_emergency(
+        self, ticket_id: str, *, actor: Actor, note: str = "", at: datetime | None = None
+    ) -> CommandResult:
+        return self._update(
+            ticket_id, lambda t, now: t.confirm_emergency(at=now, actor=actor, note=note), at
+        )
+
+    def assign(
+        self, ticket_id: str, *, assignee: str, actor: Actor, at: datetime | None = None
+    ) -> CommandResult:
+        return self._update(
+            ticket_id, lambda t, now: t.assign(assignee=assignee, at=now, actor=actor), at
+        )
+
+    def respond(
+        self,
+        ticket_id: str,
+        *,
+        text: str,
+        actor: Actor,
+        links: Sequence[str] = (),
+        at: datetime | None = None,
+    ) -> CommandResult:
+        return self._update(
+            ticket_id,
+            lambda t, now: t.respond(text=text, links=links, at=now, actor=actor, rules=self.rules),
+            at,
+        )
+
+    def request_information(
+        self,
+        ticket_id: str,
+        *,
+        text: str,
+        actor: Actor,
+        items: Iterable[RequiredInfo] = (),
+        at: datetime | None = None,
+    ) -> CommandResult:
+        items = tuple(items)
+        return self._update(
+            ticket_id,
+            lambda t, now: t.request_information(
+                text=text, items=items, at=now, actor=actor, rules=self.rules
+            ),
+            at,
+        )
+
+    def record_requester_reply(
+        self,
+        ticket_id: str,
+        *,
+        text: str,
+        actor: Actor,
+        product_version: str = "",
+        device: str = "",
+        message_id: str = "",
+        at: datetime | None = None,
+    ) -> CommandResult:
+        return self._update(
+            ticket_id,
+            lambda t, now: t.record_requester_reply(
+                text=text, product_version=product_version, device=device,
+                message_id=message_id, at=now, actor=actor, rules=self.rules,
+            ),
+            at,
+        )
+
+    def escalate(
+        self,
+        ticket_id: str,
+        *,
+        summary: str,
+        actor: Actor,
+        expected_release: date | None = None,
+        issue_ref: str = "",
+        at: datetime | None = None,
+    ) -> CommandResult:
+        return self._update(
+            ticket_id,
+            lambda t, now: t.escalate(
+                summary=summary, expected_release=expected_release, issue_ref=issue_ref,
+                at=now, actor=actor, rules=self.rules,
+            ),
+            at,
+        )
+
+    def record_fix_release(
+        self,
+        ticket_id: str,
+        *,
+        release: str,
+        actor: Actor,
+        notes: str = "",
+        at: datetime | None = None,
+    ) -> CommandResult:
+        return self._update(
+            ticket_id,
+            lambda t, now: t.record_fix_release(
+                release=release, notes=notes, at=now, actor=actor, rules=self.rules
+            ),
+            at,
+        )
+
+    def postpone(
+        self,
+        ticket_id: str,
+        *,
+        reason: PostponeReason | None,
+        actor: Actor,
+        note: str = "",
+        at: datetime | None = None,
+    ) -> CommandResult:
+        return self._update(
+            ticket_id,
+            lambda t, now: t.postpone(reason=reason, note=note, at=now, actor=actor,
+                                      rules=self.rules),
+            at,
+        )
+
+    def resume(
+        self, ticket_id: str, *, actor: Actor, note: str = "", at: datetime | None = None
+    ) -> CommandResult:
+        return self._update(
+            ticket_id, lambda t, now: t.resume(note=note, at=now, actor=actor, rules=self.rules), at
+        )
+
+    def resolve(
+        self, ticket_id: str, *, resolution: str, actor: Actor, at: datetime | None = None
+    ) -> CommandResult:
+        return self._update(
+            ticket_id,
+            lambda t, now: t.resolve(resolution=resolution, at=now, actor=actor, rules=self.rules),
+            at,
+        )
+
+    def reopen(
+        self, ticket_id: str, *, reason: str, actor: Actor, at: datetime | None = None
+    ) -> CommandResult:
+        return self._update(
+            ticket_id,
+            lambda t, now: t.reopen(reason=reason, at=now, actor=actor, rules=self.rules),
+            at,
+        )
+
+    def close_ticket(
+        self, ticket_id: str, *, actor: Actor, note: str = "", at: datetime | None = None
+    ) -> CommandResult:
+        return self._update(ticket_id, lambda t, now: t.close(note=note, at=now, actor=actor), at)
+
+    def record_sla_alert(
+        self,
+        ticket_id: str,
+        *,
+        clock: ClockName,
+        breached: bool,
+        actor: Actor,
+        at: datetime | None = None,
+    ) -> CommandResult | None:
+        """Record an SLA alert once; None when it was already in the history."""
+        recorded: list[bool] = []
+
+        def alert(ticket: Ticket, now: datetime) -> None:
+            recorded.append(
+                ticket.record_sla_alert(
+                    clock=clock, breached=breached, at=now, actor=actor, calendar=self.calendar
+                )
+            )
+
+        result = self._update(ticket_id, alert, at)
+        return result if recorded[-1] else None
+
+    # -- queries -----------------------------------------------------------------
+
+    def get_ticket(self, ticket_id: str, *, version: int | None = None) -> Ticket:
+        canonical = normalise_ticket_id(ticket_id)
+        try:
+            ticket: Ticket = self.repository.get(ticket_uuid(canonical), version=version)
+        except AggregateNotFoundError:
+            raise TicketNotFound(canonical) from None
+        return ticket
+
+    def sla(self, ticket_id: str, at: datetime | None = None) -> SlaState:
+        return self.get_ticket(ticket_id).sla(at or self.clock.now(), self.calendar)
+
+    def ticket_events(self, ticket_id: str) -> list[DomainEventProtocol[UUID]]:
+        """Every event of a ticket, oldest first: what an auditor replays."""
+        canonical = normalise_ticket_id(ticket_id)
+        events = list(self.events.get(ticket_uuid(canonical)))
+        if not events:
+            raise TicketNotFound(canonical)
+        return events
+
+    # -- the command rhythm --------------------------------------------------------
+
+    def _update(
+        self, ticket_id: str, command: Callable[[Ticket, datetime], Any], at: datetime | None
+    ) -> CommandResult:
+        for _ in range(self.attempts):
+            ticket = self.get_ticket(ticket_id)
+            command(ticket, at or self.clock.now())
+            if not ticket.pending_events:
+                return CommandResult(ticket.ticket_id, ticket.version, None)
+            try:
+                recordings = self.save(ticket)
+            except RecordConflictError:
+                continue
+            return CommandResult(ticket.ticket_id, ticket.version, _position(recordings))
+        raise ConcurrencyConflict(normalise_ticket_id(ticket_id), self.attempts)
+
+
+def _position(recordings: Sequence[Any]) -> int | None:
+    """The notification-log position of the last stored event, for read-your-writes."""
+    if not recordings:
+        return None
+    notification = getattr(recordings[-1], "notification", None)
+    return getattr(notification, "id", None)

@@ -1,0 +1,97 @@
+"""The ``pass24-desk`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from domain.errors import DeskError
+from services.bootstrap import build_desk
+from services.clock import ManualClock
+from services.demo import format_table, msk, run_demo
+from services.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pass24-desk", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="take a few tickets through their lifecycle, print SLA state")
+    demo.add_argument("--as-of", default="2025-05-12T12:00", help="moment to report at (MSK)")
+
+    show = sub.add_parser("show", help="a ticket's state and SLA clocks")
+    show.add_argument("ticket_id")
+    show.add_argument("--at", help="ISO instant for the SLA clocks (default: now)")
+
+    history = sub.add_parser("history", help="every event of a ticket, as JSON lines")
+    history.add_argument("ticket_id")
+
+    args = parser.parse_args(argv)
+    settings = Settings()
+    try:
+        if args.command == "demo":
+            return _demo(settings, args.as_of)
+        if args.command == "show":
+            return _show(settings, args.ticket_id, args.at)
+        return _history(settings, args.ticket_id)
+    except DeskError as error:
+        print(f"pass24-desk: {error}", file=sys.stderr)
+        return 2
+
+
+def _demo(settings: Settings, as_of: str) -> int:
+    clock = ManualClock(msk("2025-04-28T09:00"))
+    desk = build_desk(settings, clock=clock)
+    ticket_ids = run_demo(desk, clock, as_of)
+    print(format_table(desk, ticket_ids, clock.now()))
+    where = settings.sqlite_path if settings.persistence == "sqlite" else settings.persistence
+    print(f"\n{len(ticket_ids)} tickets stored in {where}; try: pass24-desk show {ticket_ids[0]}")
+    return 0
+
+
+def _show(settings: Settings, ticket_id: str, at: str | None) -> int:
+    desk = build_desk(settings)
+    ticket = desk.get_ticket(ticket_id)
+    moment = _instant(at) if at else desk.clock.now()
+    view: dict[str, Any] = {
+        "id": ticket.ticket_id,
+        "status": ticket.status.value,
+        "level": ticket.level.value if ticket.level else None,
+        "emergency_confirmed": ticket.emergency_confirmed,
+        "product": ticket.product.value,
+        "category": ticket.category.value if ticket.category else None,
+        "channel": ticket.channel.value,
+        "subject": ticket.subject,
+        "assignee": ticket.assignee,
+        "received_at": ticket.received_at.isoformat(),
+        "missing": [m.value for m in ticket.missing],
+        "version": ticket.version,
+        "sla": ticket.sla(moment, desk.calendar).as_dict(),
+    }
+    print(json.dumps(view, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _history(settings: Settings, ticket_id: str) -> int:
+    desk = build_desk(settings)
+    for event in desk.ticket_events(ticket_id):
+        record = {"version": event.originator_version, "type": type(event).__qualname__}
+        record.update({k: v for k, v in event.__dict__.items()
+                       if k not in ("originator_id", "originator_version")})
+        print(json.dumps(record, ensure_ascii=False, default=str))
+    return 0
+
+
+def _instant(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise SystemExit("pass24-desk: --at needs a timezone, e.g. 2025-05-12T12:00+03:00")
+    return moment
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

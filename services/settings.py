@@ -1,0 +1,64 @@
+"""One Settings class: every knob of the service, read from the environment (PASS24_*)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PASS24_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    persistence: Literal["popo", "sqlite", "postgres"] = "sqlite"
+    sqlite_path: Path = Path("var/pass24-desk.sqlite")
+    postgres_dbname: str = "pass24_desk"
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_user: str = "pass24"
+    postgres_password: SecretStr = SecretStr("pass24")
+    postgres_pool_size: int = Field(default=5, ge=1)
+    aggregate_cache_size: int = Field(default=1000, ge=0)
+    sla_policy_file: Path | None = None
+    calendar_file: Path | None = None
+    command_attempts: int = Field(default=5, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.environment == "production":
+            if self.persistence == "popo":
+                raise ValueError("production needs durable persistence (sqlite or postgres)")
+            if self.persistence == "postgres" and self.postgres_password.get_secret_value() in (
+                "",
+                "pass24",
+            ):
+                raise ValueError("set PASS24_POSTGRES_PASSWORD for production")
+        return self
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The environment eventsourcing's Application reads its persistence from."""
+        env = {
+            "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size),
+            "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
+        }
+        if self.persistence == "popo":
+            env["PERSISTENCE_MODULE"] = "eventsourcing.popo"
+        elif self.persistence == "sqlite":
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
+            env["SQLITE_DBNAME"] = str(self.sqlite_path)
+            env["SQLITE_LOCK_TIMEOUT"] = "10"
+        else:
+            env.update(
+                PERSISTENCE_MODULE="eventsourcing.postgres",
+                POSTGRES_DBNAME=self.postgres_dbname,
+                POSTGRES_HOST=self.postgres_host,
+                POSTGRES_PORT=str(self.postgres_port),
+                POSTGRES_USER=self.postgres_user,
+                POSTGRES_PASSWORD=self.postgres_password.get_secret_value(),
+                POSTGRES_POOL_SIZE=str(self.postgres_pool_size),
+            )
+        return env
