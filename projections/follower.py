@@ -1,0 +1,89 @@
+"""Follow an application's notification log, on every persistence module.
+
+eventsourcing 9.5's SQLite recorder cannot ``subscribe``; this follower polls
+``select_notifications`` instead, which every recorder supports, so one
+implementation serves the projections and the Kafka relay on POPO, SQLite
+and PostgreSQL alike. Each item comes with its ``Tracking`` (application name
+and notification ID), which consumers store atomically with what they did,
+and resume after.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Notification, Tracking
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One event from the log, with where it was in the log."""
+
+    event: DomainEventProtocol[Any]
+    tracking: Tracking
+    topic: str
+
+    @property
+    def position(self) -> int:
+        return self.tracking.notification_id
+
+
+class NotificationFollower:
+    """Reads an application's notification log in order, from a position, forever."""
+
+    def __init__(
+        self,
+        app: Application[Any],
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 0.2,
+    ) -> None:
+        self.app = app
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._wakeup = threading.Event()
+
+    @property
+    def application_name(self) -> str:
+        return self.app.name
+
+    def head(self) -> int:
+        """The position of the last event in the log (0 when empty)."""
+        return self.app.recorder.max_notification_id() or 0
+
+    def notifications(self, after: int, limit: int | None = None) -> list[Notification]:
+        return list(
+            self.app.recorder.select_notifications(
+                start=after + 1, limit=limit or self.batch_size, inclusive_of_start=True
+            )
+        )
+
+    def read(self, after: int, limit: int | None = None) -> list[Delivered]:
+        """The next batch of events after ``after`` (possibly empty)."""
+        mapper = self.app.mapper
+        name = self.app.name
+        return [
+            Delivered(mapper.to_domain_event(n), Tracking(name, n.id), n.topic)
+            for n in self.notifications(after, limit)
+        ]
+
+    def batches(self, after: int, stop: threading.Event) -> Iterator[list[Delivered]]:
+        """Batches of events after ``after``, waiting for new ones until ``stop`` is set."""
+        position = after
+        while not stop.is_set():
+            batch = self.read(position)
+            if batch:
+                position = batch[-1].position
+                yield batch
+                continue
+            self._wakeup.wait(self.poll_interval)
+            self._wakeup.clear()
+
+    def nudge(self) -> None:
+        """Wake a waiting follower now (e.g. right after this process wrote)."""
+        self._wakeup.set()
