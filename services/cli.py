@@ -1,8 +1,15 @@
-"""The ``pass24-desk`` command line."""
+"""The ``pass24-desk`` command line.
+
+Subcommands of other areas (API server, projections, Kafka workers, intake
+adapters) live in ``services/cli_<area>.py`` modules, each with a
+``register(subparsers)`` that adds parsers with ``set_defaults(handler=...)``;
+a handler takes ``(settings, args)`` and returns the exit status.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -16,31 +23,46 @@ from services.demo import format_table, msk, run_demo
 from services.settings import Settings
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pass24-desk", description=__doc__)
+AREAS = ("services.cli_api", "services.cli_projections", "services.cli_kafka", "services.cli_intake")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pass24-desk", description="PASS24.online support desk")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="take a few tickets through their lifecycle, print SLA state")
     demo.add_argument("--as-of", default="2025-05-12T12:00", help="moment to report at (MSK)")
+    demo.set_defaults(handler=lambda settings, args: _demo(settings, args.as_of))
 
     show = sub.add_parser("show", help="a ticket's state and SLA clocks")
     show.add_argument("ticket_id")
     show.add_argument("--at", help="ISO instant for the SLA clocks (default: now)")
+    show.set_defaults(handler=lambda settings, args: _show(settings, args.ticket_id, args.at))
 
     history = sub.add_parser("history", help="every event of a ticket, as JSON lines")
     history.add_argument("ticket_id")
+    history.set_defaults(handler=lambda settings, args: _history(settings, args.ticket_id))
 
-    args = parser.parse_args(argv)
+    for name in AREAS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as missing:
+            if missing.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     settings = Settings()
     try:
-        if args.command == "demo":
-            return _demo(settings, args.as_of)
-        if args.command == "show":
-            return _show(settings, args.ticket_id, args.at)
-        return _history(settings, args.ticket_id)
+        status: int = args.handler(settings, args)
     except DeskError as error:
         print(f"pass24-desk: {error}", file=sys.stderr)
         return 2
+    return status
 
 
 def _demo(settings: Settings, as_of: str) -> int:
