@@ -29,6 +29,7 @@ import holidays
 _HOLIDAYS_VERSION = _dist_version("holidays")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_US = timedelta(microseconds=1)
+_ZERO = timedelta(0)
 _MIN_YEAR = 1992
 _MAX_YEAR = 9998
 _SATURDAY, _SUNDAY = 5, 6
@@ -87,6 +88,8 @@ class _Table:
     closes: list[int]
     cum_end: list[int]
     ordinals: list[int]
+    close_dts: list[datetime]
+    steady: list[bool]
 
 
 class WorkingCalendar:
@@ -209,6 +212,8 @@ class WorkingCalendar:
         closes: list[int] = []
         cum_end: list[int] = []
         ordinals: list[int] = []
+        close_dts: list[datetime] = []
+        steady: list[bool] = []
         total = 0
         for year in range(first_year - 1, last_year + 2):
             self._holidays(year)
@@ -225,10 +230,14 @@ class WorkingCalendar:
                     closes.append(c)
                     cum_end.append(total)
                     ordinals.append(day.toordinal())
+                    close_dts.append(stop)
+                    steady.append(start.utcoffset() == stop.utcoffset())
             day += one
         lo = _to_us(datetime.combine(date(first_year, 1, 1), time(0), tzinfo=self._zone))
         hi = _to_us(datetime.combine(date(last_year + 1, 1, 1), time(0), tzinfo=self._zone))
-        return _Table(first_year, last_year, lo, hi, opens, closes, cum_end, ordinals)
+        return _Table(
+            first_year, last_year, lo, hi, opens, closes, cum_end, ordinals, close_dts, steady
+        )
 
     def _covering(self, *moments_us: int) -> _Table:
         table = self._table
@@ -307,8 +316,11 @@ class WorkingCalendar:
 
     def add_working_time(self, start: datetime, delta: timedelta) -> datetime:
         """The earliest instant ``t >= start`` with ``working_time_between(start, t) == delta``."""
-        us = _to_us(start)
-        if delta < timedelta(0):
+        try:
+            us = (start - _EPOCH) // _ONE_US
+        except TypeError:
+            us = _to_us(start)
+        if delta < _ZERO:
             raise ValueError(f"negative working time {delta}: only forward deadlines are defined")
         if not delta:
             return start.astimezone(self._zone)
@@ -323,12 +335,18 @@ class WorkingCalendar:
             length = closes[i] - opens[i]
             elapsed = us - opens[i]
             position = cum_end[i] - length + (elapsed if elapsed < length else length)
-        target = position + (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        target = position + delta // _ONE_US
         if cum_end[-1] < target:
             table = self._grown(table, target)
-            opens, closes, cum_end = table.opens, table.closes, table.cum_end
+            cum_end = table.cum_end
         k = bisect_left(cum_end, target)
-        return self._moment(closes[k] - (cum_end[k] - target))
+        before_close = cum_end[k] - target
+        if table.steady[k]:
+            # No UTC-offset change inside this working day: wall-clock arithmetic is exact.
+            if before_close:
+                return table.close_dts[k] - timedelta(0, 0, before_close)
+            return table.close_dts[k]
+        return self._moment(table.closes[k] - before_close)
 
     def add_working_days(self, start: datetime, days: int) -> datetime:
         """The same local clock time ``days`` working days later.
