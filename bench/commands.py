@@ -11,16 +11,20 @@ Run: .venv/bin/python bench/commands.py [--tickets 300] [--persistence sqlite]
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
-import time
-from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
-from uuid import uuid4
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# bench/calendar.py would shadow the standard library's `calendar`: drop this folder from the path.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from datetime import timedelta  # noqa: E402
+from uuid import uuid4  # noqa: E402
 
 from domain.values import Actor, Category, Channel, Level, Product, Requester  # noqa: E402
 from services.application import SupportDesk  # noqa: E402
@@ -41,13 +45,14 @@ def sqlite_env(directory: Path, name: str) -> dict[str, str]:
 
 def run_desk(desk: SupportDesk, clock: ManualClock, tickets: int) -> tuple[float, list[str]]:
     ids: list[str] = []
+    run = uuid4().hex[:8]
     started = time.perf_counter()
     for n in range(tickets):
         clock.set(msk("2025-04-28 10:00") + timedelta(minutes=n % 400))
         ticket_id = desk.receive(
             channel=Channel.EMAIL, requester=REQUESTER, subject=f"Bench {n}",
             description="Pass rejected at the gate", product=Product.ONLINE,
-            product_version="2025.4", actor=Actor.system(), intake_key=f"<bench-{n}@x>",
+            product_version="2025.4", actor=Actor.system(), intake_key=f"<bench-{run}-{n}@x>",
         ).ticket_id
         step = timedelta(minutes=1)
         clock.advance(step)
@@ -101,7 +106,7 @@ def main() -> int:
           f"{events} events, one transaction per event on both sides")
     print(f"SupportDesk: {args.tickets / desk_seconds:,.1f} lifecycles/s, {desk_rate:,.0f} events/s")
     print(f"raw recorder: {raw_rate:,.0f} events/s")
-    print(f"ratio desk/raw: {desk_rate / raw_rate:.2f} (target >= 0.5)")
+    print(f"RATIO desk/raw = {desk_rate / raw_rate:.2f} (target >= 0.5)")
     return 0
 
 

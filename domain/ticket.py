@@ -81,7 +81,22 @@ def _text(field: str, value: str, limit: int = MAX_TEXT) -> str:
 
 
 class Ticket(Aggregate):
-    """A support request, identified by a human-friendly ticket ID."""
+    """A support request, identified by a human-friendly ticket ID.
+
+    Event bodies replace attributes and never mutate them in place (state is
+    strings, enums, datetimes, tuples and frozen dataclasses, and the few
+    lists and dicts are rebuilt on change), so a copy needs only fresh
+    top-level containers. ``__deepcopy__`` relies on that: the application's
+    aggregate cache copies a ticket on every command, and a full deep copy
+    cost more than the rest of the command.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Ticket:
+        clone = object.__new__(type(self))
+        clone.__dict__.update(
+            {k: list(v) if isinstance(v, list) else v for k, v in self.__dict__.items()}
+        )
+        return clone
 
     ticket_id: str
     channel: Channel

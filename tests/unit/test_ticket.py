@@ -271,3 +271,19 @@ def test_snapshot_restores_the_same_state() -> None:
         if key != "_pending_events":
             assert restored.__dict__[key] == value, key
     assert restored.status is Status.WAITING_FOR_RELEASE
+
+
+def test_a_copied_ticket_is_independent_of_the_original() -> None:
+    import copy
+
+    original = classified()
+    original.collect_events()
+    before = {k: copy.deepcopy(v) for k, v in original.__dict__.items()}
+    clone = copy.deepcopy(original)
+    clone.escalate(summary="Firmware", expected_release=date(2025, 5, 6),
+                   at=msk("2025-04-28 13:00"), actor=AGENT, rules=RULES)
+    clone.record_fix_release(release="3.14.3", at=msk("2025-05-06 10:00"), actor=AGENT,
+                             rules=RULES)
+    assert original.__dict__ == before
+    assert original.pending_events == []
+    assert len(clone.pending_events) >= 2
