@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     sla_policy_file: Path | None = None
     calendar_file: Path | None = None
     command_attempts: int = Field(default=5, ge=1, le=50)
+    # HTTP API
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8024, ge=1, le=65535)
+    tokens_file: Path = Path("var/tokens.json")
+    api_tokens: str = Field(default="", description="extra fixed tokens: role:name:sha256,...")
+    catch_up_timeout: float = Field(default=5.0, gt=0, le=60)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
