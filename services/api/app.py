@@ -1,0 +1,48 @@
+"""The FastAPI application: routers, error handlers, health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from services.api import problems, tickets, views_routes
+from services.api.auth import TokenStore
+from services.application import SupportDesk
+
+
+def create_app(
+    desk: SupportDesk,
+    *,
+    tokens: TokenStore,
+    read_models: Any | None = None,
+    runner: Any | None = None,
+    catch_up_timeout: float = 5.0,
+    extra_routers: list[Any] | None = None,
+) -> FastAPI:
+    """The API over one desk; read models and their runner are optional (queries 503 without)."""
+    app = FastAPI(
+        title="pass24-desk",
+        version="1.0",
+        description="Technical support desk of PASS24.online: tickets, SLA clocks in working "
+        "time (Europe/Moscow production calendar), queue and audit history. Errors are "
+        "RFC 9457 application/problem+json.",
+    )
+    app.state.desk = desk
+    app.state.tokens = tokens
+    app.state.read_models = read_models
+    app.state.runner = runner
+    app.state.catch_up_timeout = catch_up_timeout
+    problems.install(app)
+    app.include_router(tickets.router)
+    app.include_router(views_routes.router)
+    for router in extra_routers or []:
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, Any]:
+        """Liveness and how far the projections are."""
+        position = read_models.position() if read_models is not None else None
+        return {"status": "ok", "projections_position": position}
+
+    return app

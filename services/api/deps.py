@@ -1,0 +1,70 @@
+"""Shared FastAPI dependencies: the desk, the caller, read-your-writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.api.auth import Principal, Role, TokenStore
+from services.application import SupportDesk
+
+bearer = HTTPBearer(auto_error=False, description="a token from `pass24-desk token issue --role ROLE`")
+
+
+def get_desk(request: Request) -> SupportDesk:
+    desk: SupportDesk = request.app.state.desk
+    return desk
+
+
+Desk = Annotated[SupportDesk, Depends(get_desk)]
+
+
+def require(roles: frozenset[Role]) -> Callable[..., Principal]:
+    allowed = ", ".join(sorted(r.value for r in roles))
+
+    def caller(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Principal:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise HTTPException(401, "a bearer token is required",
+                                headers={"WWW-Authenticate": "Bearer"})
+        tokens: TokenStore = request.app.state.tokens
+        principal = tokens.authenticate(credentials.credentials)
+        if principal is None:
+            raise HTTPException(401, "unknown or revoked token",
+                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        if principal.role not in roles:
+            raise HTTPException(403, f"role {principal.role.value} may not do this (needs: {allowed})")
+        return principal
+
+    return caller
+
+
+def read_models(request: Request) -> Any:
+    models = getattr(request.app.state, "read_models", None)
+    if models is None:
+        raise HTTPException(503, "projections are not running in this process")
+    return models
+
+
+MinPosition = Annotated[
+    int | None,
+    Query(ge=0, description="wait until the read models have processed this notification position"),
+]
+
+
+def caught_up(request: Request, min_position: MinPosition = None) -> None:
+    """Read-your-writes: block briefly until projections reach ``min_position``."""
+    if min_position is None:
+        return
+    runner = getattr(request.app.state, "runner", None)
+    if runner is None:
+        return
+    timeout: float = request.app.state.catch_up_timeout
+    if not runner.wait_for(min_position, timeout):
+        raise HTTPException(503, f"read models have not reached position {min_position} yet",
+                            headers={"Retry-After": "1"})

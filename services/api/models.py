@@ -1,0 +1,197 @@
+"""Request and response bodies (pydantic at the edge only)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+from domain.values import Category, Channel, Level, PostponeReason, Product, RequiredInfo
+
+Text = Field(min_length=1, max_length=20_000)
+ShortText = Field(default="", max_length=2_000)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class RequesterIn(Body):
+    name: str = Field(default="", max_length=200)
+    email: str = Field(default="", max_length=320, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    phone: str = Field(default="", max_length=40, pattern=r"^$|^\+?[0-9 ()\-]{5,40}$")
+    organisation: str = Field(default="", max_length=200)
+
+    @model_validator(mode="after")
+    def _reachable(self) -> RequesterIn:
+        if not self.email and not self.phone:
+            raise ValueError("a requester needs an email or a phone number")
+        return self
+
+
+class ReceiveIn(Body):
+    """A request entered by staff (e.g. from a phone call) or sent by an integration."""
+
+    channel: Channel = Channel.PHONE
+    requester: RequesterIn
+    subject: str = Field(default="", max_length=300)
+    description: str = Text
+    product: Product = Product.UNKNOWN
+    product_version: str = Field(default="", max_length=100)
+    device: str = Field(default="", max_length=200)
+    intake_key: str = Field(default="", max_length=500,
+                            description="makes receipt idempotent: same key, same ticket")
+
+
+class ClassifyIn(Body):
+    level: Level
+    product: Product
+    category: Category
+
+
+class ReclassifyIn(Body):
+    reason: str = Field(min_length=1, max_length=2_000)
+    level: Level | None = None
+    product: Product | None = None
+    category: Category | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ReclassifyIn:
+        if self.level is None and self.product is None and self.category is None:
+            raise ValueError("give at least one of level, product, category")
+        return self
+
+
+class NoteIn(Body):
+    note: str = ShortText
+
+
+class AssignIn(Body):
+    assignee: str = Field(min_length=1, max_length=200)
+
+
+class RespondIn(Body):
+    text: str = Field(default="", max_length=20_000)
+    links: list[HttpUrl] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _content(self) -> RespondIn:
+        if not self.text and not self.links:
+            raise ValueError("a response needs text or links")
+        return self
+
+
+class RequestInformationIn(Body):
+    text: str = Text
+    items: list[RequiredInfo] = Field(default_factory=list)
+
+
+class RequesterReplyIn(Body):
+    text: str = Text
+    product_version: str = Field(default="", max_length=100)
+    device: str = Field(default="", max_length=200)
+    message_id: str = Field(default="", max_length=500)
+
+
+class EscalateIn(Body):
+    summary: str = Field(min_length=1, max_length=5_000)
+    expected_release: date | None = None
+    issue_ref: str = Field(default="", max_length=200)
+
+
+class FixReleaseIn(Body):
+    release: str = Field(min_length=1, max_length=100)
+    notes: str = ShortText
+
+
+class PostponeIn(Body):
+    reason: PostponeReason
+    note: str = ShortText
+
+
+class ResolveIn(Body):
+    resolution: str = Field(min_length=1, max_length=20_000)
+
+
+class ReopenIn(Body):
+    reason: str = Field(min_length=1, max_length=2_000)
+
+
+class Created(BaseModel):
+    id: str
+    created: bool
+    position: int | None = None
+
+
+class CommandOut(BaseModel):
+    id: str
+    version: int
+    position: int | None = Field(default=None, description="notification position; pass as min_position")
+
+
+class ClockOut(BaseModel):
+    status: str
+    due_at: str
+    at_risk_at: str
+    used_seconds: float
+    remaining_seconds: float
+    paused_seconds: float
+
+
+class SlaOut(BaseModel):
+    level: str
+    reaction: ClockOut
+    resolution: ClockOut
+    policy_version: str
+    calendar_version: str
+
+
+class TicketOut(BaseModel):
+    id: str
+    status: str
+    level: str | None
+    emergency_confirmed: bool
+    product: str
+    category: str | None
+    channel: str
+    subject: str
+    description: str
+    requester: dict[str, str]
+    assignee: str | None
+    missing: list[str]
+    received_at: str
+    updated_at: str
+    version: int
+    sla: SlaOut
+
+
+class EventOut(BaseModel):
+    version: int
+    type: str
+    at: str | None
+    actor: dict[str, Any] | None
+    data: dict[str, Any]
+
+
+class HistoryOut(BaseModel):
+    id: str
+    as_of: str | None
+    total: int
+    limit: int
+    offset: int
+    events: list[EventOut]
+    state: TicketOut | None = Field(description="the ticket as it stood at as_of (or now)")
+
+
+class PageOut(BaseModel):
+    items: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+    position: int
+
+
+class StatsOut(BaseModel):
+    rows: list[dict[str, Any]]
+    position: int
