@@ -65,6 +65,7 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries documenting the problem responses of an endpoint."""
     titles = {
+        400: "The body could not be read (not JSON, bad encoding)",
         401: "Missing or unknown bearer token",
         403: "The token's role may not do this",
         404: "No such ticket",
@@ -119,7 +120,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        slugs = {401: "unauthorized", 403: "forbidden", 404: "not-found",
+        slugs = {400: "unreadable-body", 401: "unauthorized", 403: "forbidden", 404: "not-found",
                  405: "method-not-allowed", 503: "unavailable"}
         return problem(exc.status_code, _phrase(exc.status_code),
                        str(exc.detail or ""), slug=slugs.get(exc.status_code, "http-error"),

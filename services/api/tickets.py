@@ -25,7 +25,7 @@ Reader = Annotated[Principal, Depends(require(READERS))]
 Intake = Annotated[Principal, Depends(require(INTAKE))]
 TicketId = Annotated[str, Path(min_length=1, max_length=40, description="e.g. P24-4K7Q9M")]
 
-COMMAND_ERRORS = problem_responses(401, 403, 404, 409, 422)
+COMMAND_ERRORS = problem_responses(400, 401, 403, 404, 409, 422)
 
 
 def _out(result: CommandResult) -> m.CommandOut:
@@ -33,7 +33,7 @@ def _out(result: CommandResult) -> m.CommandOut:
 
 
 @router.post("", status_code=201, response_model=m.Created,
-             responses=problem_responses(401, 403, 409, 422))
+             responses=problem_responses(400, 401, 403, 409, 422))
 def receive(body: m.ReceiveIn, desk: Desk, caller: Intake, response: Response) -> m.Created:
     """Register a request; the same intake key returns the same ticket (200 instead of 201)."""
     receipt = desk.receive(
