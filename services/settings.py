@@ -25,6 +25,18 @@ class Settings(BaseSettings):
     sla_policy_file: Path | None = None
     calendar_file: Path | None = None
     command_attempts: int = Field(default=5, ge=1, le=50)
+    # Kafka (docs/KAFKA.md): the relay publishes the store's events, the intake consumer reads requests.
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_client_id: str = "pass24-desk"
+    kafka_ticket_events_topic: str = "pass24.ticket-events"
+    kafka_intake_topic: str = "pass24.intake"
+    kafka_intake_dlq_topic: str = "pass24.intake.dlq"
+    kafka_intake_group: str = "pass24-desk-intake"
+    kafka_topic_partitions: int = Field(default=6, ge=1)
+    kafka_relay_batch_size: int = Field(default=500, ge=1)
+    kafka_relay_position_path: Path = Path("var/kafka-relay-position.sqlite")
+    """Where the relay keeps its position under sqlite/popo persistence; on postgres it is a
+    table in the desk's own database."""
     # HTTP API
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8024, ge=1, le=65535)

@@ -1,0 +1,143 @@
+"""The envelope every event wears on Kafka: CloudEvents 1.0 attributes around the event's data.
+
+Attributes (docs/KAFKA.md, docs/schemas/envelope.v1.json):
+
+* ``id`` — ``<originator UUID>:<originator version>``: the same event always has
+  the same ID, however often the relay re-publishes it, so consumers drop duplicates.
+* ``source`` — ``pass24-desk/<application name>``.
+* ``type`` — ``online.pass24.desk.<Aggregate>.<Event>``, e.g. ``online.pass24.desk.Ticket.Received``.
+* ``subject`` — the ticket ID (also the Kafka message key).
+* ``time`` — when the event was recorded (the event's timestamp, UTC).
+* ``dataschema`` — the JSON Schema of ``data``, versioned (``…/Ticket.Received.v1.json``).
+* extensions ``dataversion``, ``originatorid``, ``originatorversion``, ``sequence`` (the
+  position in the store's notification log, for diagnostics and lag).
+
+``data`` is the event's own fields as JSON: datetimes as RFC 3339 strings, UUIDs as
+strings, tuples as arrays. Nothing else is added or removed, so auditors read the
+same facts on Kafka as in the store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date, datetime, timezone
+from enum import Enum
+from typing import Any, Literal
+from uuid import UUID
+
+from eventsourcing.domain import DomainEventProtocol
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+SPEC_VERSION = "1.0"
+TYPE_PREFIX = "online.pass24.desk."
+SCHEMA_BASE = "https://pass24online.ru/schemas/desk/"
+CONTENT_TYPE = "application/json"
+_ENVELOPE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+
+
+class Envelope(BaseModel):
+    """One published event, as consumers parse it (Pydantic at the edge)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    specversion: Literal["1.0"]
+    id: str = Field(pattern=r"^[0-9a-f-]{36}:[1-9][0-9]*$")
+    source: str
+    type: str
+    subject: str
+    time: AwareDatetime
+    datacontenttype: Literal["application/json"] = CONTENT_TYPE
+    dataschema: str
+    dataversion: int = Field(ge=1)
+    originatorid: UUID
+    originatorversion: int = Field(ge=1)
+    sequence: int = Field(ge=1)
+    data: dict[str, Any]
+
+    @property
+    def event_name(self) -> str:
+        """``Ticket.Received`` for ``online.pass24.desk.Ticket.Received``."""
+        return self.type.removeprefix(TYPE_PREFIX)
+
+    @classmethod
+    def parse(cls, payload: bytes | str) -> Envelope:
+        return cls.model_validate_json(payload)
+
+
+def event_name(event: DomainEventProtocol[Any] | type[Any]) -> str:
+    """The stable name of an event class: ``Ticket.Received``, ``IntakeRecord.Registered``."""
+    cls = event if isinstance(event, type) else type(event)
+    return cls.__qualname__
+
+
+def event_id(originator_id: UUID, originator_version: int) -> str:
+    return f"{originator_id}:{originator_version}"
+
+
+def schema_url(name: str, version: int) -> str:
+    return f"{SCHEMA_BASE}{name}.v{version}.json"
+
+
+def event_data(event: DomainEventProtocol[Any]) -> dict[str, Any]:
+    """The event's own fields, JSON-ready."""
+    return {
+        key: plain(value) for key, value in event.__dict__.items() if key not in _ENVELOPE_FIELDS
+    }
+
+
+def envelope(
+    event: DomainEventProtocol[Any],
+    *,
+    subject: str,
+    sequence: int,
+    source: str,
+    data_version: int,
+) -> dict[str, Any]:
+    """The envelope of ``event`` as a JSON-ready dict (kept a dict: the relay's hot path)."""
+    name = event_name(event)
+    timestamp: datetime = event.timestamp
+    return {
+        "specversion": SPEC_VERSION,
+        "id": event_id(event.originator_id, event.originator_version),
+        "source": source,
+        "type": TYPE_PREFIX + name,
+        "subject": subject,
+        "time": timestamp.astimezone(timezone.utc).isoformat(),
+        "datacontenttype": CONTENT_TYPE,
+        "dataschema": schema_url(name, data_version),
+        "dataversion": data_version,
+        "originatorid": str(event.originator_id),
+        "originatorversion": event.originator_version,
+        "sequence": sequence,
+        "data": event_data(event),
+    }
+
+
+def encode(document: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON (Cyrillic stays readable, not \\u-escaped)."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def plain(value: Any) -> Any:
+    """A value as JSON sees it: datetimes and dates as ISO 8601, UUIDs and enums as strings."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        if isinstance(value, Enum):
+            return value.value
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(v) for v in value]
+    as_dict = getattr(value, "as_dict", None)
+    if callable(as_dict):
+        return plain(as_dict())
+    raise TypeError(f"cannot put {type(value).__name__} into an event envelope")

@@ -1,0 +1,291 @@
+"""The relay: the event store's notification log, published to Kafka, in order, at least once.
+
+The store stays the source of truth: commands never wait for Kafka. The relay
+follows the log from its saved position, publishes a batch (keyed by ticket ID,
+so one ticket's events share a partition and keep their order), waits until the
+brokers acknowledged all of it, and only then saves the batch's last position.
+A crash or a broker failure at any point re-publishes from the saved position:
+duplicates are possible, gaps are not. Consumers drop duplicates by the
+envelope's ``id`` (originator ID + version), see ``dedup.py``.
+
+When the broker is unreachable the relay drops its producer (nothing half-sent
+survives to be reordered), backs off exponentially, and reports how far behind
+the log it is; once the broker answers it drains the backlog.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from adapters.kafka.envelope import encode, envelope, event_name
+from adapters.kafka.positions import PositionStore
+from adapters.kafka.schemas import PUBLISHED, UNPUBLISHED
+from projections.follower import Delivered, NotificationFollower
+
+log = logging.getLogger("pass24.relay")
+
+HEADERS = [("content-type", b"application/cloudevents+json")]
+
+
+class PublishFailed(Exception):
+    """Some message of a batch was not acknowledged; the batch will be published again."""
+
+
+class UnpublishableEvent(Exception):
+    """An event type with neither a schema nor a reason to skip it: a code change forgot docs/schemas."""
+
+
+@dataclass(frozen=True)
+class RelayStatus:
+    """What the relay reports: where it is, how far behind, and whether the broker answers."""
+
+    name: str
+    position: int
+    head: int
+    published: int
+    broker_available: bool
+    consecutive_failures: int
+    retry_in: float | None
+    last_error: str | None
+
+    @property
+    def lag(self) -> int:
+        return max(self.head - self.position, 0)
+
+    def describe(self) -> str:
+        state = "up" if self.broker_available else "DOWN"
+        text = (f"relay {self.name}: position={self.position} head={self.head} lag={self.lag} "
+                f"published={self.published} broker={state}")
+        if self.retry_in is not None:
+            text += f" retry_in={self.retry_in:.1f}s failures={self.consecutive_failures}"
+        if self.last_error and not self.broker_available:
+            text += f" error={self.last_error}"
+        return text
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with jitter, so a fleet of relays does not hammer a recovering broker."""
+
+    initial: float = 0.2
+    maximum: float = 10.0
+    factor: float = 2.0
+    jitter: float = 0.2
+    _next: float = 0.0
+
+    def next_delay(self) -> float:
+        base = self._next or self.initial
+        self._next = min(base * self.factor, self.maximum)
+        return base * (1 + random.uniform(-self.jitter, self.jitter))
+
+    def reset(self) -> None:
+        self._next = 0.0
+
+
+class TicketKeys:
+    """originator ID → ticket ID, for message keys and the envelope's subject.
+
+    Only ``Received`` carries the ticket ID; the aggregate UUID is a uuid5 of it and
+    cannot be inverted. Received events passing through fill the cache; a miss
+    (after a restart, or an evicted old ticket) reads the ticket's first event from
+    the store, which is always there. Nothing to persist, nothing to get out of step.
+    """
+
+    def __init__(self, app: Application[Any], capacity: int = 200_000) -> None:
+        self.app = app
+        self.capacity = capacity
+        self._ids: OrderedDict[UUID, str] = OrderedDict()
+        self.lookups = 0
+
+    def learn(self, originator_id: UUID, ticket_id: str) -> None:
+        self._ids[originator_id] = ticket_id
+        if len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
+
+    def ticket_id(self, delivered: Delivered) -> str:
+        event = delivered.event
+        known = getattr(event, "ticket_id", None)
+        if isinstance(known, str):
+            self.learn(event.originator_id, known)
+            return known
+        cached = self._ids.get(event.originator_id)
+        if cached is not None:
+            return cached
+        self.lookups += 1
+        first = next(iter(self.app.events.get(event.originator_id, lte=1)), None)
+        ticket_id = getattr(first, "ticket_id", None)
+        if not isinstance(ticket_id, str):
+            raise LookupError(f"no Received event for aggregate {event.originator_id}")
+        self.learn(event.originator_id, ticket_id)
+        return ticket_id
+
+
+class Relay:
+    """Publishes an application's events to one topic and remembers how far it got."""
+
+    def __init__(
+        self,
+        app: Application[Any],
+        producer_factory: Callable[[], KafkaProducer],
+        positions: PositionStore,
+        *,
+        topic: str,
+        name: str | None = None,
+        batch_size: int = 500,
+        flush_timeout: float = 30.0,
+        poll_interval: float = 0.2,
+        backoff: Backoff | None = None,
+        status_interval: float = 10.0,
+        on_status: Callable[[RelayStatus], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.topic = topic
+        self.name = name or f"{app.name}->{topic}"
+        self.follower = NotificationFollower(app, batch_size=batch_size, poll_interval=poll_interval)
+        self.keys = TicketKeys(app)
+        self.positions = positions
+        self.flush_timeout = flush_timeout
+        self.backoff = backoff or Backoff()
+        self.status_interval = status_interval
+        self.on_status = on_status
+        self._producer_factory = producer_factory
+        self._producer: KafkaProducer | None = None
+        self.source = f"pass24-desk/{app.name}"
+        self.position = positions.load(self.name)
+        self.published = 0
+        self._failures = 0
+        self._retry_in: float | None = None
+        self._last_error: str | None = None
+        self._last_report = 0.0
+
+    # -- one step ---------------------------------------------------------------
+
+    def publish_next(self) -> int:
+        """Publish the next batch after the saved position; the number of log entries covered."""
+        batch = self.follower.read(self.position)
+        if not batch:
+            return 0
+        producer = self._ensure_producer()
+        futures = []
+        for delivered in batch:
+            message = self._message(delivered)
+            if message is not None:
+                key, value = message
+                futures.append(producer.send(self.topic, key=key, value=value, headers=HEADERS))
+        try:
+            producer.flush(timeout=self.flush_timeout)
+        except KafkaError as error:
+            raise PublishFailed(f"flush: {error!r}") from error
+        for future in futures:
+            if not future.succeeded():
+                raise PublishFailed(repr(future.exception) if future.is_done else "not acknowledged")
+        last = batch[-1].position
+        self.positions.save(self.name, last)
+        self.position = last
+        self.published += len(futures)
+        return len(batch)
+
+    def _message(self, delivered: Delivered) -> tuple[bytes, bytes] | None:
+        name = event_name(delivered.event)
+        version = PUBLISHED.get(name)
+        if version is None:
+            if name in UNPUBLISHED:
+                return None
+            raise UnpublishableEvent(f"{name} has no schema in adapters/kafka/schemas.py")
+        subject = self.keys.ticket_id(delivered)
+        document = envelope(delivered.event, subject=subject, sequence=delivered.position,
+                            source=self.source, data_version=version)
+        return subject.encode(), encode(document)
+
+    def drain(self) -> int:
+        """Publish until the log's current end; raises if the broker fails (for tools and tests)."""
+        covered = 0
+        while step := self.publish_next():
+            covered += step
+        return covered
+
+    # -- the worker loop ------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Publish until ``stop`` is set, backing off while the broker is unavailable."""
+        log.info("relay %s starting at position %d", self.name, self.position)
+        try:
+            while not stop.is_set():
+                try:
+                    covered = self.publish_next()
+                except (KafkaError, PublishFailed) as error:
+                    self._failed(error)
+                    self._report(force=True)
+                    stop.wait(self._retry_in or 0)
+                    continue
+                if self._failures:
+                    log.info("relay %s: broker is back after %d failures", self.name, self._failures)
+                self._failures, self._retry_in, self._last_error = 0, None, None
+                self.backoff.reset()
+                self._report()
+                if not covered:
+                    stop.wait(self.follower.poll_interval)
+        finally:
+            self.close()
+
+    def _failed(self, error: Exception) -> None:
+        self._failures += 1
+        self._last_error = repr(error)[:300]
+        self._retry_in = self.backoff.next_delay()
+        # A producer that failed may hold batches that would later land after a re-sent
+        # earlier message; closing it without waiting discards them.
+        self._drop_producer()
+
+    def status(self) -> RelayStatus:
+        return RelayStatus(
+            name=self.name,
+            position=self.position,
+            head=self.follower.head(),
+            published=self.published,
+            broker_available=self._failures == 0,
+            consecutive_failures=self._failures,
+            retry_in=self._retry_in,
+            last_error=self._last_error,
+        )
+
+    def _report(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_report < self.status_interval:
+            return
+        self._last_report = now
+        status = self.status()
+        (log.warning if not status.broker_available else log.info)(status.describe())
+        if self.on_status is not None:
+            self.on_status(status)
+
+    # -- the producer ------------------------------------------------------------------
+
+    def _ensure_producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = self._producer_factory()
+        return self._producer
+
+    def _drop_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=0)
+            except Exception:  # closing a broken client must not hide the original failure
+                log.debug("relay %s: producer close failed", self.name, exc_info=True)
+
+    def close(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.close(timeout=self.flush_timeout)
