@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from functools import lru_cache
 from random import Random
 
 from domain.errors import InvalidValue
@@ -52,6 +53,7 @@ def find_ticket_ids(text: str) -> list[str]:
     return found
 
 
+@lru_cache(maxsize=65536)
 def ticket_uuid(ticket_id: str) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, normalise_ticket_id(ticket_id))
 

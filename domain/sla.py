@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, Protocol
 
 from domain.errors import InvalidValue
@@ -110,7 +111,7 @@ class SlaPolicy:
             "terms": {level.value: self.terms[level].as_dict() for level in Level},
         }
 
-    @property
+    @cached_property
     def version(self) -> str:
         """Identifies these exact numbers; recorded with every computed due instant."""
         canonical = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
