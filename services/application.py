@@ -95,13 +95,15 @@ class SupportDesk(Application[UUID]):
         intake_key: str = "",
         at: datetime | None = None,
     ) -> Receipt:
-        """Register a request; the same intake key always answers with the same ticket."""
+        """Register a request; the same intake key always answers with the same ticket.
+
+        The intake key is claimed by an ``IntakeRecord`` saved in the same
+        transaction as the ticket, so a second delivery fails on the record's
+        version check and answers with the first ticket, with no read on the
+        happy path.
+        """
         at = at or self.clock.now()
         key = intake_key.strip()
-        if key:
-            existing = self._ticket_for_intake_key(channel, key)
-            if existing is not None:
-                return Receipt(existing, created=False, position=None)
         for _ in range(self.attempts):
             ticket = Ticket.receive(
                 ticket_id=new_ticket_id(self._rng),
