@@ -73,8 +73,14 @@ class IntakeConsumer:
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            if not self.poll_once():
-                continue
+            try:
+                self.poll_once()
+            except KafkaError as error:
+                # The broker went away or the group rebalanced under us: uncommitted messages
+                # come back to whichever member owns their partition next, and receive is
+                # idempotent, so pausing and polling again is all there is to do.
+                log.warning("intake consumer: %r; polling again in %.1fs", error, self.retry_pause)
+                self._must_pause = True
             if self._must_pause:
                 stop.wait(self.retry_pause)
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from adapters.kafka.clients import KafkaConfig
+from adapters.kafka.clients import KafkaConfig, ensure_topics
 from adapters.kafka.intake import IntakeMessage
 from adapters.kafka.intake_consumer import IntakeConsumer
+from adapters.kafka.intake_publisher import IntakePublisher
+from adapters.kafka.relay import Backoff
 from services.application import SupportDesk
-from tests.fixtures.kafka import TestTopics, read_topic
+from tests.fixtures.kafka import KafkaBroker, TestTopics, read_topic
 from tests.helpers import CLIENT, REQUESTER, msk
 
 
@@ -126,3 +128,53 @@ def test_offsets_are_committed_so_a_restarted_group_member_gets_nothing_again(
         worker.dlq.close()
         assert (worker.stats.created, seen) == (expected_created, expected_seen)
 
+
+
+@pytest.mark.slow
+def test_broker_stopped_during_intake_then_started_loses_no_request(
+    own_kafka_broker: KafkaBroker, sqlite_env: dict[str, str]
+) -> None:
+    config = own_kafka_broker.config(delivery_timeout_ms=60_000, max_block_ms=60_000)
+    topics = ["intake", "intake-dlq"]
+    ensure_topics(config, topics, partitions=3)
+    stop = threading.Event()
+    worker = IntakeConsumer(SupportDesk(sqlite_env), config.consumer("intake", group_id="desk"),
+                            config.producer(), dlq_topic="intake-dlq", retry_pause=0.2)
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    adapter = IntakePublisher(config.producer, "intake", flush_timeout=3,
+                              backoff=Backoff(initial=0.2, maximum=1.0))
+    try:
+        adapter.publish([_message(n) for n in range(20)])
+        _until(lambda: worker.stats.created == 20, 30, "the first 20 tickets")
+
+        own_kafka_broker.stop()
+        during = threading.Thread(target=adapter.publish, args=([_message(n) for n in range(20, 40)],),
+                                  kwargs={"timeout": 60}, daemon=True)
+        during.start()
+        time.sleep(3)  # the adapter holds the requests and retries; the consumer waits
+        assert during.is_alive()
+        own_kafka_broker.start()
+        if not own_kafka_broker.keeps_data_across_outage:
+            ensure_topics(config, topics, partitions=3)  # Tansu came back empty
+        during.join(60)
+        assert not during.is_alive()
+        _until(lambda: worker.stats.created == 40, 45, "the requests sent during the outage")
+    finally:
+        stop.set()
+        thread.join(15)
+        worker.consumer.close()
+        worker.dlq.close()
+        adapter.close()
+    desk = SupportDesk(sqlite_env)
+    received = [n for n in desk.recorder.select_notifications(1, 10**6)
+                if n.topic.endswith("Ticket.Received")]
+    assert len(received) == 40 and worker.stats.dead_lettered == 0
+
+
+def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.1)
