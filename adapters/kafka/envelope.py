@@ -80,10 +80,8 @@ def schema_url(name: str, version: int) -> str:
 
 
 def event_data(event: DomainEventProtocol[Any]) -> dict[str, Any]:
-    """The event's own fields, JSON-ready."""
-    return {
-        key: plain(value) for key, value in event.__dict__.items() if key not in _ENVELOPE_FIELDS
-    }
+    """The event's own fields (values as stored; ``encode`` renders them as JSON)."""
+    return {key: value for key, value in event.__dict__.items() if key not in _ENVELOPE_FIELDS}
 
 
 def envelope(
@@ -94,7 +92,7 @@ def envelope(
     source: str,
     data_version: int,
 ) -> dict[str, Any]:
-    """The envelope of ``event`` as a JSON-ready dict (kept a dict: the relay's hot path)."""
+    """The envelope of ``event`` as a dict for ``encode`` (kept a dict: the relay's hot path)."""
     name = event_name(event)
     timestamp: datetime = event.timestamp
     return {
@@ -114,9 +112,16 @@ def envelope(
     }
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=lambda v: plain(v))
+
+
 def encode(document: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON (Cyrillic stays readable, not \\u-escaped)."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON (Cyrillic stays readable, not \\u-escaped).
+
+    The C encoder walks the document and calls ``plain`` only for what JSON lacks
+    (datetimes, dates, UUIDs), which is several times faster than converting first.
+    """
+    return _ENCODER.encode(document).encode()
 
 
 def plain(value: Any) -> Any:

@@ -19,7 +19,7 @@ import logging
 import random
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -148,6 +148,7 @@ class Relay:
         poll_interval: float = 0.2,
         backoff: Backoff | None = None,
         status_interval: float = 10.0,
+        max_in_flight_batches: int = 4,
         on_status: Callable[[RelayStatus], None] | None = None,
     ) -> None:
         self.app = app
@@ -164,6 +165,9 @@ class Relay:
         self._producer: KafkaProducer | None = None
         self.source = f"pass24-desk/{app.name}"
         self.position = positions.load(self.name)
+        self.max_in_flight_batches = max_in_flight_batches
+        self._sent = self.position
+        self._in_flight: deque[tuple[int, list[Any]]] = deque()
         self.published = 0
         self._failures = 0
         self._retry_in: float | None = None
@@ -173,9 +177,17 @@ class Relay:
     # -- one step ---------------------------------------------------------------
 
     def publish_next(self) -> int:
-        """Publish the next batch after the saved position; the number of log entries covered."""
-        batch = self.follower.read(self.position)
+        """Send the next batch; save the position of every batch the brokers fully acknowledged.
+
+        Up to ``max_in_flight_batches`` batches are sent before the relay waits for the
+        oldest, so reading and encoding overlap the network round trips. The saved
+        position only ever covers a prefix of batches whose every message was
+        acknowledged. Returns the log entries sent (0 once caught up, after
+        everything in flight was acknowledged and saved).
+        """
+        batch = self.follower.read(self._sent)
         if not batch:
+            self._settle(wait_all=True)
             return 0
         producer = self._ensure_producer()
         futures = []
@@ -184,18 +196,47 @@ class Relay:
             if message is not None:
                 key, value = message
                 futures.append(producer.send(self.topic, key=key, value=value, headers=HEADERS))
-        try:
-            producer.flush(timeout=self.flush_timeout)
-        except KafkaError as error:
-            raise PublishFailed(f"flush: {error!r}") from error
-        for future in futures:
-            if not future.succeeded():
-                raise PublishFailed(repr(future.exception) if future.is_done else "not acknowledged")
-        last = batch[-1].position
-        self.positions.save(self.name, last)
-        self.position = last
-        self.published += len(futures)
+        self._in_flight.append((batch[-1].position, futures))
+        self._sent = batch[-1].position
+        if len(self._in_flight) > self.max_in_flight_batches:
+            self._wait_for_oldest()
+        self._settle(wait_all=False)
         return len(batch)
+
+    def _wait_for_oldest(self) -> None:
+        _, futures = self._in_flight[0]
+        deadline = time.monotonic() + self.flush_timeout
+        for future in futures:
+            try:
+                future.get(timeout=max(deadline - time.monotonic(), 0.001))
+            except Exception as error:  # KafkaError, or the future's own timeout
+                raise PublishFailed(repr(error)) from error
+
+    def _settle(self, *, wait_all: bool) -> None:
+        """Move the saved position past each leading batch that is wholly acknowledged."""
+        if wait_all and self._in_flight and self._producer is not None:
+            try:
+                self._producer.flush(timeout=self.flush_timeout)
+            except KafkaError as error:
+                raise PublishFailed(f"flush: {error!r}") from error
+        settled = self.position
+        try:
+            while self._in_flight:
+                last, futures = self._in_flight[0]
+                if not all(f.is_done for f in futures):
+                    if wait_all:
+                        raise PublishFailed("not acknowledged within the flush timeout")
+                    break
+                failed = next((f for f in futures if f.failed()), None)
+                if failed is not None:
+                    raise PublishFailed(repr(failed.exception))
+                self._in_flight.popleft()
+                settled = last
+                self.published += len(futures)
+        finally:
+            if settled > self.position:
+                self.positions.save(self.name, settled)
+                self.position = settled
 
     def _message(self, delivered: Delivered) -> tuple[bytes, bytes] | None:
         name = event_name(delivered.event)
@@ -244,6 +285,9 @@ class Relay:
         self._failures += 1
         self._last_error = repr(error)[:300]
         self._retry_in = self.backoff.next_delay()
+        # Start again from the last acknowledged position; what was in flight is sent again.
+        self._in_flight.clear()
+        self._sent = self.position
         # A producer that failed may hold batches that would later land after a re-sent
         # earlier message; closing it without waiting discards them.
         self._drop_producer()
