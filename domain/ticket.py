@@ -46,6 +46,8 @@ from domain.values import (
 
 MAX_SUBJECT = 500
 MAX_TEXT = 100_000
+DELIVERY_NOTICES = ("acknowledgement", "response")
+FALLBACK_CHANNELS = frozenset({Channel.CHATBOT.value, Channel.PHONE.value})
 MOBILE_PRODUCTS = frozenset({Product.MOBILE_ONLINE, Product.MOBILE_KEY})
 _PAUSED_STATUS = {
     PauseKind.WAITING_FOR_REQUESTER: Status.WAITING_FOR_REQUESTER,
@@ -124,6 +126,8 @@ class Ticket(Aggregate):
     resolution: str | None
     reopened: int
     sla_alerts: list[str]
+    attachments: list[dict[str, Any]]
+    delivery_failures: list[dict[str, Any]]
     history: SlaHistory
     schedule: SlaSchedule
 
@@ -220,6 +224,8 @@ class Ticket(Aggregate):
         self.resolution = None
         self.reopened = 0
         self.sla_alerts = []
+        self.attachments = []
+        self.delivery_failures = []
         self.history = SlaHistory(received_at=at)
         if self.missing:
             self.history = self.history.pause(PauseKind.WAITING_FOR_REQUESTER, at)
@@ -238,6 +244,107 @@ class Ticket(Aggregate):
     @event("Acknowledged")
     def _acknowledged(self, *, at: datetime, actor: dict[str, str], message_id: str) -> None:
         self.acknowledged_at = at
+        self.updated_at = at
+
+    def record_delivery_failure(
+        self,
+        *,
+        notice: str,
+        recipient: str,
+        reason: str,
+        permanent: bool,
+        message_id: str,
+        fallback: Sequence[Channel],
+        at: datetime,
+        actor: Actor,
+    ) -> bool:
+        """R21: a notice to the requester did not arrive; the ticket offers another channel.
+
+        Returns False when this message's failure is already in the history (a
+        bounce and the sender's own 5xx may both report it).
+        """
+        self._check_time(at)
+        if actor.kind not in (ActorKind.SYSTEM, ActorKind.STAFF):
+            raise RuleViolated("forbidden", "delivery failures are recorded by the system or staff")
+        if notice not in DELIVERY_NOTICES:
+            raise InvalidValue("notice", f"notice must be one of: {', '.join(DELIVERY_NOTICES)}")
+        if not reason.strip():
+            raise InvalidValue("reason", "say why the delivery failed")
+        if not message_id.strip():
+            raise InvalidValue("message_id", "name the message that was not delivered")
+        offered = [channel.value for channel in fallback]
+        if not offered or any(c not in FALLBACK_CHANNELS for c in offered):
+            raise InvalidValue("fallback", "offer the chat-bot and/or a call (R21)")
+        if any(f["message_id"] == message_id.strip() for f in self.delivery_failures):
+            return False
+        self._delivery_failed(
+            notice=notice,
+            recipient=recipient.strip(),
+            reason=_text("reason", reason.strip(), 2000),
+            permanent=permanent,
+            message_id=message_id.strip(),
+            fallback=offered,
+            at=at,
+            actor=actor.as_dict(),
+        )
+        return True
+
+    @event("DeliveryFailed")
+    def _delivery_failed(
+        self,
+        *,
+        notice: str,
+        recipient: str,
+        reason: str,
+        permanent: bool,
+        message_id: str,
+        fallback: list[str],
+        at: datetime,
+        actor: dict[str, str],
+    ) -> None:
+        failure = {"notice": notice, "recipient": recipient, "reason": reason,
+                   "permanent": permanent, "message_id": message_id, "fallback": fallback,
+                   "at": at}
+        self.delivery_failures = [*self.delivery_failures, failure]
+        self.updated_at = at
+
+    # -- attachments -------------------------------------------------------------
+
+    def add_attachments(
+        self,
+        *,
+        source: str,
+        attachments: Sequence[dict[str, Any]],
+        at: datetime,
+        actor: Actor,
+    ) -> bool:
+        """Record the files that came with a letter (metadata; content lives in the file store).
+
+        ``source`` names the letter (its Message-ID); returns False when that
+        letter's files are already recorded, so a redelivered letter adds nothing.
+        """
+        self._check_time(at)
+        if not source.strip():
+            raise InvalidValue("source", "name the message the files came with")
+        if not attachments:
+            raise InvalidValue("attachments", "no attachments to add")
+        items = [_attachment(item) for item in attachments]
+        if any(a["source"] == source.strip() for a in self.attachments):
+            return False
+        self._attachments_added(source=source.strip(), attachments=items, at=at,
+                                actor=actor.as_dict())
+        return True
+
+    @event("AttachmentsAdded")
+    def _attachments_added(
+        self,
+        *,
+        source: str,
+        attachments: list[dict[str, Any]],
+        at: datetime,
+        actor: dict[str, str],
+    ) -> None:
+        self.attachments = [*self.attachments, *({**a, "source": source} for a in attachments)]
         self.updated_at = at
 
     # -- classification (R12) ------------------------------------------------
@@ -852,6 +959,31 @@ def _links(links: Sequence[str]) -> list[str]:
     return cleaned
 
 
+_SHA256 = frozenset("0123456789abcdef")
+
+
+def _attachment(item: dict[str, Any]) -> dict[str, Any]:
+    """One attachment's metadata, checked: name, content type, size, sha256, stored or why not."""
+    name = str(item.get("filename", "")).strip()
+    content_type = str(item.get("content_type", "")).strip()
+    size = item.get("size")
+    digest = str(item.get("sha256", ""))
+    stored = item.get("stored")
+    if not name or len(name) > 255:
+        raise InvalidValue("attachments.filename", "an attachment needs a file name (<= 255)")
+    if "/" not in content_type:
+        raise InvalidValue("attachments.content_type", f"not a MIME type: {content_type!r}")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise InvalidValue("attachments.size", "size must be a non-negative integer")
+    if len(digest) != 64 or not set(digest) <= _SHA256:
+        raise InvalidValue("attachments.sha256", "sha256 must be 64 lower-case hex digits")
+    if not isinstance(stored, bool):
+        raise InvalidValue("attachments.stored", "stored must be true or false")
+    note = str(item.get("note", ""))[:500]
+    return {"filename": name, "content_type": content_type, "size": size, "sha256": digest,
+            "stored": stored, "note": note}
+
+
 def parse_postpone_reason(value: str) -> PostponeReason:
     return parse_enum(PostponeReason, value, "reason")
 
@@ -891,6 +1023,9 @@ def _restore_state(ticket: Ticket) -> None:
     state["missing"] = tuple(RequiredInfo(m) for m in state["missing"])
     state["history"] = _history_from_dict(state["history"])
     state["schedule"] = SlaSchedule.from_dict(state["schedule"])
+    # Snapshots taken before attachments and delivery failures were recorded.
+    state.setdefault("attachments", [])
+    state.setdefault("delivery_failures", [])
 
 
 def _history_to_dict(history: SlaHistory) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import EnvType, RecordConflictError
 
 from domain.calendar import WorkingCalendar
-from domain.errors import ConcurrencyConflict, TicketNotFound
+from domain.errors import ConcurrencyConflict, InvalidValue, TicketNotFound
 from domain.ids import intake_uuid, new_ticket_id, normalise_ticket_id, ticket_uuid
 from domain.intake import IntakeRecord
 from domain.sla import ClockName, SlaPolicy, SlaRules, SlaState
@@ -256,6 +256,95 @@ class SupportDesk(Application[UUID]):
             ),
             at,
         )
+
+    def record_reply_once(
+        self,
+        ticket_id: str,
+        *,
+        channel: Channel,
+        intake_key: str,
+        text: str,
+        actor: Actor,
+        reopen_reason: str = "",
+        product_version: str = "",
+        device: str = "",
+        at: datetime | None = None,
+    ) -> Receipt:
+        """A requester's reply that arrives by a channel with its own key (an email Message-ID).
+
+        The key is claimed by an ``IntakeRecord`` saved with the ticket's new
+        events, so the same letter delivered twice is one reply. With
+        ``reopen_reason`` a resolved or closed ticket is reopened by the same save.
+        """
+        key = intake_key.strip()
+        if not key:
+            raise InvalidValue("intake_key", "a reply recorded once needs its intake key")
+        for _ in range(self.attempts):
+            existing = self._ticket_for_intake_key(channel, key)
+            if existing is not None:
+                return Receipt(existing, created=False, position=None)
+            ticket = self.get_ticket(ticket_id)
+            now = at or self.clock.now()
+            if reopen_reason and not ticket.is_open:
+                ticket.reopen(reason=reopen_reason, at=now, actor=actor, rules=self.rules)
+            ticket.record_requester_reply(
+                text=text, product_version=product_version, device=device, message_id=key,
+                at=now, actor=actor, rules=self.rules,
+            )
+            claim = IntakeRecord(channel=channel.value, intake_key=key, ticket_id=ticket.ticket_id)
+            try:
+                recordings = self.save(ticket, claim)
+            except RecordConflictError:
+                continue
+            return Receipt(ticket.ticket_id, created=True, position=_position(recordings))
+        raise ConcurrencyConflict(normalise_ticket_id(ticket_id), self.attempts)
+
+    def add_attachments(
+        self,
+        ticket_id: str,
+        *,
+        source: str,
+        attachments: Sequence[dict[str, Any]],
+        actor: Actor,
+        at: datetime | None = None,
+    ) -> CommandResult | None:
+        """Record a letter's files once; None when that letter's files were already recorded."""
+        recorded: list[bool] = []
+
+        def add(ticket: Ticket, now: datetime) -> None:
+            recorded.append(
+                ticket.add_attachments(source=source, attachments=attachments, at=now, actor=actor)
+            )
+
+        result = self._update(ticket_id, add, at)
+        return result if recorded[-1] else None
+
+    def record_delivery_failure(
+        self,
+        ticket_id: str,
+        *,
+        notice: str,
+        recipient: str,
+        reason: str,
+        permanent: bool,
+        message_id: str,
+        fallback: Sequence[Channel],
+        actor: Actor,
+        at: datetime | None = None,
+    ) -> CommandResult | None:
+        """R21: record that a notice did not arrive, once per message; None when already recorded."""
+        recorded: list[bool] = []
+
+        def fail(ticket: Ticket, now: datetime) -> None:
+            recorded.append(
+                ticket.record_delivery_failure(
+                    notice=notice, recipient=recipient, reason=reason, permanent=permanent,
+                    message_id=message_id, fallback=fallback, at=now, actor=actor,
+                )
+            )
+
+        result = self._update(ticket_id, fail, at)
+        return result if recorded[-1] else None
 
     def escalate(
         self,

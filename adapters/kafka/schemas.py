@@ -41,6 +41,8 @@ PUBLISHED: dict[str, int] = {
     "Ticket.Closed": 1,
     "Ticket.SlaAtRisk": 1,
     "Ticket.SlaBreached": 1,
+    "Ticket.DeliveryFailed": 1,
+    "Ticket.AttachmentsAdded": 1,
 }
 """Event name → data version of what the relay publishes to ``pass24.ticket-events``."""
 
@@ -63,6 +65,7 @@ _TYPES: dict[str, dict[str, Any]] = {
     "list[str]": {"type": "array", "items": {"type": "string"}},
     "dict[str, str]": {"type": "object", "additionalProperties": {"type": "string"}},
     "dict[str, Any]": {"type": "object"},
+    "list[dict[str, Any]]": {"type": "array", "items": {"type": "object"}},
 }
 _DESCRIPTIONS = {
     "at": "when it happened (business time, with offset)",
