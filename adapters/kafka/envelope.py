@@ -32,7 +32,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 SPEC_VERSION = "1.0"
 TYPE_PREFIX = "online.pass24.desk."
 SCHEMA_BASE = "https://pass24online.ru/schemas/desk/"
-CONTENT_TYPE = "application/json"
+CONTENT_TYPE: Literal["application/json"] = "application/json"
 _ENVELOPE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
 
 
@@ -94,7 +94,7 @@ def envelope(
 ) -> dict[str, Any]:
     """The envelope of ``event`` as a dict for ``encode`` (kept a dict: the relay's hot path)."""
     name = event_name(event)
-    timestamp: datetime = event.timestamp
+    timestamp: datetime = getattr(event, "timestamp")  # every Aggregate.Event has one
     return {
         "specversion": SPEC_VERSION,
         "id": event_id(event.originator_id, event.originator_version),
