@@ -1,0 +1,52 @@
+"""HTML mail bodies as readable plain text (standard library only)."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+_BLOCK = frozenset({"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6",
+                    "blockquote", "pre", "table", "ul", "ol", "hr", "section", "article"})
+_SKIP = frozenset({"script", "style", "head", "title"})
+
+
+class _TextCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+        self._links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            self._skipping += 1
+        elif tag == "li":
+            self.parts.append("\n- ")
+        elif tag in _BLOCK:
+            self.parts.append("\n")
+        if tag == "a":
+            self._links.append(dict(attrs).get("href") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP and self._skipping:
+            self._skipping -= 1
+        elif tag in _BLOCK:
+            self.parts.append("\n")
+        elif tag == "a" and self._links:
+            href = self._links.pop()
+            if href.startswith(("http://", "https://")) and href not in "".join(self.parts[-3:]):
+                self.parts.append(f" ({href})")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Text a person would read: block elements become line breaks, scripts and styles vanish."""
+    collector = _TextCollector()
+    collector.feed(html)
+    collector.close()
+    text = "".join(collector.parts).replace("\xa0", " ")
+    lines = [re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
