@@ -16,9 +16,10 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
 	touch $@ $(VENV)/.run-installed
 
-## run: the main job on the embedded default (SQLite under ./var, no broker)
+## run: the main job on the embedded default (SQLite under ./var, no broker):
+## the API with projections and the SLA watcher, a few demo tickets and a demo token
 run: $(VENV)/.run-installed
-	$(BIN)/pass24-desk demo
+	$(BIN)/pass24-desk serve --demo
 
 ## test: install everything the tests need (PostgreSQL server included) and run them all
 test: $(VENV)/.dev-installed

@@ -81,8 +81,12 @@ class NotificationFollower:
                 position = batch[-1].position
                 yield batch
                 continue
-            self._wakeup.wait(self.poll_interval)
-            self._wakeup.clear()
+            self.wait()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Sleep until nudged or ``timeout`` (default: the poll interval) passes."""
+        self._wakeup.wait(self.poll_interval if timeout is None else timeout)
+        self._wakeup.clear()
 
     def nudge(self) -> None:
         """Wake a waiting follower now (e.g. right after this process wrote)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.application import SupportDesk
 from services.clock import Clock
 from services.config import load_calendar, load_policy
@@ -17,3 +19,37 @@ def build_desk(settings: Settings | None = None, *, clock: Clock | None = None) 
         clock=clock,
         attempts=settings.command_attempts,
     )
+
+
+class Services:
+    """Everything one process runs: the desk, read models, their runner, the SLA watcher."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None,
+                 watcher_interval: float = 30.0) -> None:
+        from projections.system import build_projections
+        from services.watcher import SlaWatcher
+
+        self.settings = settings
+        self.desk = build_desk(settings, clock=clock)
+        self.read_models, self.runner = build_projections(
+            self.desk, calendar=self.desk.calendar, clock=self.desk.clock,
+            env=settings.eventsourcing_env(),
+        )
+        self.watcher = SlaWatcher(self.desk, self.read_models, self.desk.clock,
+                                  interval=watcher_interval)
+        self.routers: list[Any] = []
+
+    def start(self) -> None:
+        self.runner.catch_up()
+        self.runner.start()
+        self.watcher.start()
+
+    def stop(self) -> None:
+        self.watcher.stop()
+        self.runner.stop()
+        self.read_models.store.close()
+        self.desk.close()
+
+
+def build_services(settings: Settings | None = None, *, clock: Clock | None = None) -> Services:
+    return Services(settings or Settings(), clock=clock)

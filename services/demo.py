@@ -171,3 +171,42 @@ def format_table(desk: SupportDesk, ticket_ids: list[str], at: datetime) -> str:
             f"{sla.resolution.due_at.astimezone(MSK):%Y-%m-%d %H:%M}     {remaining:>8.1f}h"
         )
     return "\n".join(lines)
+
+
+def seed_live_demo(desk: SupportDesk) -> list[str]:
+    """A few tickets received in the last hour, for ``serve --demo``; none if the store has any."""
+    if desk.recorder.max_notification_id():
+        return []
+    from datetime import timedelta
+
+    now = desk.clock.now()
+
+    def ago(minutes: int) -> datetime:
+        return now - timedelta(minutes=minutes)
+
+    guard = Requester(name="Пост охраны", phone="+7 495 000-00-00", organisation="БЦ Восток")
+    client = Requester(name="Ольга Смирнова", email="o.smirnova@example.ru", organisation="ЖК Сосны")
+    admin = Requester(name="Игорь", email="igor@example.com")
+    emergency = desk.receive(
+        channel=Channel.PHONE, requester=guard, subject="Шлагбаум не открывается по пропускам",
+        description="No passes open the barrier; the journal shows no visits.",
+        product=Product.CONTROL, product_version="3.14.2", actor=AGENT, at=ago(50),
+    ).ticket_id
+    desk.classify(emergency, level=Level.EMERGENCY, product=Product.CONTROL,
+                  category=Category.OPERATIONAL_FAILURE, actor=AGENT, at=ago(45))
+    desk.confirm_emergency(emergency, actor=SUPERVISOR, note="whole site blocked", at=ago(44))
+    crash = desk.receive(
+        channel=Channel.EMAIL, requester=client, subject="Приложение падает при входе",
+        description="The app closes right after login.", product=Product.MOBILE_ONLINE,
+        actor=SYSTEM, at=ago(40),
+    ).ticket_id
+    question = desk.receive(
+        channel=Channel.FORM, requester=admin, subject="Как выгрузить журнал посетителей?",
+        description="How do I export the visitor journal to Excel?", product=Product.ONLINE,
+        product_version="2025.4", actor=SYSTEM, at=ago(30),
+    ).ticket_id
+    desk.classify(question, level=Level.CONSULTATION, product=Product.ONLINE,
+                  category=Category.GENERAL_CONSULTATION, actor=AGENT, at=ago(20))
+    desk.respond(question, text="See the export guide.",
+                 links=["https://docs.pass24online.ru/journal/export"], actor=AGENT, at=ago(19))
+    return [emergency, crash, question]

@@ -1,0 +1,83 @@
+"""``pass24-desk projections run|rebuild|status`` and ``pass24-desk watcher``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+import time
+from typing import Any
+
+from services.settings import Settings
+
+
+def register(sub: Any) -> None:
+    projections = sub.add_parser("projections", help="read models (queue, SLA timers, history, stats)")
+    action = projections.add_subparsers(dest="projections_command", required=True)
+    action.add_parser("run", help="follow the event store and keep the read models current"
+                      ).set_defaults(handler=_run)
+    action.add_parser("rebuild", help="drop the read models and replay the whole log"
+                      ).set_defaults(handler=_rebuild)
+    action.add_parser("status", help="print the processed position and the log head"
+                      ).set_defaults(handler=_status)
+    watcher = sub.add_parser("watcher", help="record SlaAtRisk/SlaBreached as time passes")
+    watcher.add_argument("--interval", type=float, default=30.0, help="seconds between passes")
+    watcher.add_argument("--once", action="store_true", help="one pass, then exit")
+    watcher.set_defaults(handler=_watch)
+
+
+def _services(settings: Settings) -> Any:
+    from services.bootstrap import build_services
+
+    return build_services(settings)
+
+
+def _until_signalled() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    services = _services(settings)
+    print(f"projections at position {services.runner.catch_up()}; following", flush=True)
+    services.runner.start()
+    try:
+        _until_signalled()
+    finally:
+        services.runner.stop()
+    return 0
+
+
+def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    services = _services(settings)
+    started = time.perf_counter()
+    position = services.runner.rebuild()
+    print(f"rebuilt up to position {position} in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def _status(settings: Settings, args: argparse.Namespace) -> int:
+    services = _services(settings)
+    head = services.runner.follower.head()
+    position = services.runner.tracked_position()
+    print(f"position {position} of {head} (lag {head - position})")
+    return 0
+
+
+def _watch(settings: Settings, args: argparse.Namespace) -> int:
+    services = _services(settings)
+    services.runner.catch_up()
+    if args.once:
+        print(f"recorded {services.watcher.run_once()} alert(s)")
+        return 0
+    services.watcher.interval = args.interval
+    services.runner.start()
+    services.watcher.start()
+    try:
+        _until_signalled()
+    finally:
+        services.watcher.stop()
+        services.runner.stop()
+    return 0

@@ -1,0 +1,123 @@
+"""The SLA watcher: as time passes, record SlaAtRisk / SlaBreached on the tickets.
+
+It reads candidate clocks from the SLA timer read model (cheap), and records
+through ``SupportDesk.record_sla_alert``, whose aggregate checks the clock's
+state again at that instant and records each alert once per clock cycle.
+Two watchers at once, or a watcher restarted, therefore never record an alert
+twice: the second attempt either meets the alert already in the ticket or
+loses the optimistic-concurrency race and, retried, meets it then.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from domain.errors import DeskError, RuleViolated
+from domain.sla import ClockName, SlaSchedule
+from domain.values import Actor
+from projections.readmodels import ReadModels
+from services.application import SupportDesk
+from services.clock import Clock
+
+log = logging.getLogger("pass24.watcher")
+
+
+@dataclass(frozen=True)
+class Alert:
+    ticket_id: str
+    clock: ClockName
+    breached: bool
+
+
+class SlaWatcher:
+    def __init__(
+        self,
+        desk: SupportDesk,
+        read_models: ReadModels,
+        clock: Clock,
+        *,
+        actor: Actor | None = None,
+        interval: float = 30.0,
+    ) -> None:
+        self.desk = desk
+        self.read_models = read_models
+        self.clock = clock
+        self.actor = actor or Actor.system("sla-watcher")
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def due_alerts(self, now: datetime) -> list[Alert]:
+        """Clocks whose at-risk or due instant has passed and whose alert is not recorded yet."""
+        rows = self.read_models.store.query(
+            "SELECT ticket_id, schedule, alerts FROM rm_tickets WHERE is_open = 1 ORDER BY arrival"
+        )
+        alerts: list[Alert] = []
+        for row in rows:
+            schedule = SlaSchedule.from_dict(json.loads(row["schedule"]))
+            recorded = set(json.loads(row["alerts"]))
+            for name in (ClockName.REACTION, ClockName.RESOLUTION):
+                clock = schedule.clock(name)
+                if clock.stopped_at is not None:
+                    continue
+                end = clock.paused_since or now
+                cycle = clock.started_at.isoformat()
+                if end > clock.due_at and f"{name.value}:breached:{cycle}" not in recorded:
+                    alerts.append(Alert(row["ticket_id"], name, breached=True))
+                elif (end >= clock.at_risk_at and clock.paused_since is None
+                      and f"{name.value}:at_risk:{cycle}" not in recorded
+                      and f"{name.value}:breached:{cycle}" not in recorded):
+                    alerts.append(Alert(row["ticket_id"], name, breached=False))
+        return alerts
+
+    def run_once(self) -> int:
+        """Record every alert that is due now; returns how many were recorded."""
+        now = self.clock.now()
+        recorded = 0
+        for alert in self.due_alerts(now):
+            try:
+                result = self.desk.record_sla_alert(
+                    alert.ticket_id, clock=alert.clock, breached=alert.breached,
+                    actor=self.actor, at=now,
+                )
+            except RuleViolated as refused:
+                # The read model lagged: the ticket moved on (answered, paused).
+                log.info("skipped %s: %s", alert, refused)
+                continue
+            except DeskError:
+                log.exception("could not record %s", alert)
+                continue
+            if result is not None:
+                recorded += 1
+                log.warning("SLA %s: %s clock of %s", "breached" if alert.breached else "at risk",
+                            alert.clock.value, alert.ticket_id)
+        return recorded
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="sla-watcher", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # noqa: BLE001 - keep watching
+                log.exception("watcher pass failed")
+            self._stop.wait(self.interval)
+
+
+def describe(alert: Alert) -> dict[str, Any]:
+    return {"ticket_id": alert.ticket_id, "clock": alert.clock.value, "breached": alert.breached}
