@@ -1,0 +1,60 @@
+"""Hands a message to an SMTP server and says whether a failure is worth retrying."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass
+
+
+class DeliveryError(Exception):
+    """The server did not take the message. ``permanent`` for 5xx answers (RFC 5321 §4.2.1)."""
+
+    def __init__(self, reason: str, *, permanent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class SmtpSender:
+    host: str
+    port: int
+    sender: str
+    timeout: float = 30.0
+    starttls: bool = False
+    use_ssl: bool = False
+    username: str = ""
+    password: str = ""
+
+    def send(self, message: bytes, recipient: str) -> None:
+        """Return only when the server accepted the message for ``recipient``."""
+        try:
+            client: smtplib.SMTP
+            if self.use_ssl:
+                client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                          context=ssl.create_default_context())
+            else:
+                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            with client:
+                if self.starttls:
+                    client.starttls(context=ssl.create_default_context())
+                if self.username:
+                    client.login(self.username, self.password)
+                refused = client.sendmail(self.sender, [recipient], message)
+        except smtplib.SMTPRecipientsRefused as error:
+            code, text = next(iter(error.recipients.values()))
+            raise DeliveryError(_reply(code, text), permanent=500 <= code < 600) from None
+        except smtplib.SMTPResponseException as error:
+            raise DeliveryError(_reply(error.smtp_code, error.smtp_error),
+                                permanent=500 <= error.smtp_code < 600) from None
+        except (smtplib.SMTPException, OSError) as error:
+            raise DeliveryError(f"{type(error).__name__}: {error}", permanent=False) from None
+        if refused:
+            code, text = next(iter(refused.values()))
+            raise DeliveryError(_reply(code, text), permanent=500 <= code < 600)
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    message = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    return f"{code} {message}".strip()

@@ -1,0 +1,127 @@
+"""Sends what the outbox holds, with backoff, and records the outcome on the ticket.
+
+``Acknowledged`` (R18) is recorded only after the SMTP server accepted the
+registration notice; a permanent failure (5xx, a bounce, or too many
+attempts) records ``DeliveryFailed`` with the R21 fallback instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from adapters.outbox.smtp_sender import DeliveryError, SmtpSender
+from adapters.outbox.store import Outbox, OutboxEntry
+from domain.errors import RuleViolated, TicketNotFound
+from domain.values import Actor, Channel
+from services.application import SupportDesk
+
+log = logging.getLogger(__name__)
+SYSTEM = Actor.system("outbox")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base_seconds: float = 30.0
+    max_seconds: float = 3600.0
+    max_attempts: int = 8
+
+    def delay(self, attempts: int, rng: random.Random) -> float:
+        """Exponential backoff with full jitter in its upper half."""
+        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(attempts - 1, 0))
+        return float(ceiling / 2 + rng.random() * ceiling / 2)
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        outbox: Outbox,
+        sender: SmtpSender,
+        desk: SupportDesk,
+        *,
+        retry: RetryPolicy | None = None,
+        fallback: Sequence[Channel] = (Channel.CHATBOT, Channel.PHONE),
+        now: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.sender = sender
+        self.desk = desk
+        self.retry = retry or RetryPolicy()
+        self.fallback = tuple(fallback)
+        self.now = now
+        self.rng = rng or random.Random()
+
+    def run_once(self, limit: int = 50) -> int:
+        """Try every due message once; answers how many were handled."""
+        entries = self.outbox.due(now=self.now(), limit=limit)
+        for entry in entries:
+            if entry.status == "pending":
+                self._send(entry)
+            else:
+                self._record(entry)
+        return len(entries)
+
+    def run(self, stop: threading.Event, interval: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                handled = self.run_once()
+            except Exception:  # keep the worker alive; the entry stays due
+                log.exception("outbox pass failed")
+                handled = 0
+            if not handled:
+                stop.wait(interval)
+
+    def _send(self, entry: OutboxEntry) -> None:
+        try:
+            self.sender.send(entry.message, entry.recipient)
+        except DeliveryError as error:
+            attempts = entry.attempts + 1
+            if error.permanent or attempts >= self.retry.max_attempts:
+                reason = error.reason if error.permanent else (
+                    f"gave up after {attempts} attempts: {error.reason}")
+                log.warning("outbox %s to %s failed for good: %s", entry.key, entry.recipient, reason)
+                self.outbox.mark_failed(entry.id, error=reason, now=self.now())
+            else:
+                delay = self.retry.delay(attempts, self.rng)
+                log.info("outbox %s: %s; retry in %.0fs", entry.key, error.reason, delay)
+                self.outbox.mark_retry(entry.id, error=error.reason,
+                                       next_attempt_at=self.now() + delay)
+                return
+        else:
+            self.outbox.mark_sent(entry.id, now=self.now())
+        fresh = self.outbox.get(entry.key)
+        if fresh is not None:
+            self._record(fresh)
+
+    def _record(self, entry: OutboxEntry) -> None:
+        """Put the outcome into the ticket's history, once."""
+        try:
+            if entry.status == "sent" and entry.kind == "acknowledgement":
+                self.desk.acknowledge(entry.ticket_id, actor=SYSTEM, message_id=entry.message_id)
+            elif entry.status == "failed":
+                self.record_failure(entry, entry.last_error)
+        except RuleViolated as violation:
+            if violation.rule != "already_acknowledged":
+                raise
+        except TicketNotFound:
+            log.error("outbox %s names no ticket %s", entry.key, entry.ticket_id)
+        self.outbox.mark_recorded(entry.id)
+
+    def record_failure(self, entry: OutboxEntry, reason: str) -> None:
+        self.desk.record_delivery_failure(
+            entry.ticket_id, notice=entry.kind, recipient=entry.recipient, reason=reason,
+            permanent=True, message_id=entry.message_id, fallback=self.fallback, actor=SYSTEM,
+        )
+
+    def bounced(self, entry: OutboxEntry, reason: str) -> None:
+        """A bounce arrived for a message the server had accepted: the notice did not arrive."""
+        self.outbox.mark_failed(entry.id, error=f"bounced: {reason}", now=self.now(),
+                                counts_attempt=False)
+        fresh = self.outbox.get(entry.key)
+        if fresh is not None:
+            self._record(fresh)
