@@ -44,6 +44,42 @@ class Settings(BaseSettings):
     api_tokens: str = Field(default="", description="extra fixed tokens: role:name:sha256,...")
     catch_up_timeout: float = Field(default=5.0, gt=0, le=60)
 
+    # Intake adapters (email, form, phone) and outbound mail
+    support_email: str = "support@pass24online.ru"
+    support_phone: str = "+7 (495) 324-24-42"
+    chatbot_url: str = "https://t.me/pass24online_bot"
+    message_id_domain: str = "pass24online.ru"
+    mail_db_path: Path = Path("var/mail.sqlite")
+    """Outbox, quarantine and IMAP bookkeeping (SQLite)."""
+    attachments_dir: Path = Path("var/attachments")
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    letter_max_bytes: int = Field(default=30 * 1024 * 1024, ge=1024)
+    reply_to_closed: Literal["reopen", "new_ticket"] = "reopen"
+    smtp_listen_host: str = "127.0.0.1"
+    smtp_listen_port: int = Field(default=8025, ge=1, le=65535)
+    smtp_accept_domains: str = "pass24online.ru"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_backoff_seconds: float = Field(default=30.0, gt=0)
+    outbox_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    imap_host: str = "127.0.0.1"
+    imap_port: int = Field(default=993, ge=1, le=65535)
+    imap_ssl: bool = True
+    imap_username: str = ""
+    imap_password: SecretStr = SecretStr("")
+    imap_mailbox: str = "INBOX"
+    imap_poll_seconds: float = Field(default=60.0, gt=0)
+    form_secret: SecretStr = SecretStr("")
+    form_field_map_file: Path | None = None
+    phone_secret: SecretStr = SecretStr("")
+    holiday_channels: str = "email"
+    """Channels open on public holidays (R6), comma-separated."""
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.environment == "production":
@@ -54,6 +90,10 @@ class Settings(BaseSettings):
                 "pass24",
             ):
                 raise ValueError("set PASS24_POSTGRES_PASSWORD for production")
+            if len(self.form_secret.get_secret_value()) < 16 or len(
+                self.phone_secret.get_secret_value()
+            ) < 16:
+                raise ValueError("set PASS24_FORM_SECRET and PASS24_PHONE_SECRET (16+ characters)")
         return self
 
     def eventsourcing_env(self) -> dict[str, str]:

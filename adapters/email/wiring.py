@@ -1,0 +1,64 @@
+"""The intake adapters' parts, built once from Settings (used by the CLI and the API)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adapters.email.attachments import AttachmentStore
+from adapters.email.intake import EmailIntake
+from adapters.email.quarantine import Quarantine
+from adapters.outbox.notices import Notices, NoticeSettings
+from adapters.outbox.responses import ResponseMailer
+from adapters.outbox.smtp_sender import SmtpSender
+from adapters.outbox.store import Outbox
+from adapters.outbox.worker import OutboxWorker, RetryPolicy
+from services.application import SupportDesk
+from services.channel_policy import ChannelPolicy
+from services.settings import Settings
+
+
+@dataclass
+class MailComponents:
+    outbox: Outbox
+    quarantine: Quarantine
+    attachments: AttachmentStore
+    notices: Notices
+    worker: OutboxWorker
+    intake: EmailIntake
+    mailer: ResponseMailer
+    channels: ChannelPolicy
+
+    def acknowledge_later(self, desk: SupportDesk, ticket_id: str) -> None:
+        """Queue the registration notice for a ticket from any channel (sent by the worker)."""
+        ticket = desk.get_ticket(ticket_id)
+        if ticket.acknowledged_at is None:
+            mail = self.notices.acknowledgement(ticket, now=desk.clock.now())
+            if mail is not None:
+                self.outbox.enqueue(mail, now=self.intake.now())
+
+
+def build_mail(desk: SupportDesk, settings: Settings) -> MailComponents:
+    outbox = Outbox(settings.mail_db_path)
+    quarantine = Quarantine(settings.mail_db_path)
+    attachments = AttachmentStore(settings.attachments_dir, max_bytes=settings.attachment_max_bytes)
+    notices = Notices(
+        NoticeSettings(from_address=settings.support_email, message_id_domain=settings.message_id_domain,
+                       phone=settings.support_phone, chatbot_url=settings.chatbot_url),
+        desk.policy,
+    )
+    sender = SmtpSender(host=settings.smtp_host, port=settings.smtp_port,
+                        sender=settings.support_email, starttls=settings.smtp_starttls,
+                        use_ssl=settings.smtp_ssl, username=settings.smtp_username,
+                        password=settings.smtp_password.get_secret_value())
+    worker = OutboxWorker(outbox, sender, desk, retry=RetryPolicy(
+        base_seconds=settings.outbox_backoff_seconds,
+        max_seconds=settings.outbox_backoff_max_seconds,
+        max_attempts=settings.outbox_max_attempts))
+    intake = EmailIntake(desk, quarantine=quarantine, attachments=attachments, outbox=outbox,
+                         notices=notices, worker=worker, reply_to_closed=settings.reply_to_closed,
+                         max_letter_bytes=settings.letter_max_bytes)
+    channels = ChannelPolicy.from_names(
+        desk.calendar, settings.support_email,
+        [c.strip() for c in settings.holiday_channels.split(",") if c.strip()])
+    return MailComponents(outbox, quarantine, attachments, notices, worker, intake,
+                          ResponseMailer(desk, outbox, notices), channels)
