@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from services.api import problems, tickets, views_routes
 from services.api.auth import TokenStore
+from services.api.deps import known_query_only
 from services.application import SupportDesk
 
 
@@ -22,6 +23,7 @@ def create_app(
 ) -> FastAPI:
     """The API over one desk; read models and their runner are optional (queries 503 without)."""
     app = FastAPI(
+        dependencies=[Depends(known_query_only)],
         title="pass24-desk",
         version="1.0",
         description="Technical support desk of PASS24.online: tickets, SLA clocks in working "

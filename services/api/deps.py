@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.api.auth import Principal, Role, TokenStore
@@ -68,3 +69,23 @@ def caught_up(request: Request, min_position: MinPosition = None) -> None:
     if not runner.wait_for(min_position, timeout):
         raise HTTPException(503, f"read models have not reached position {min_position} yet",
                             headers={"Retry-After": "1"})
+
+
+def known_query_only(request: Request) -> None:
+    """Refuse query parameters the endpoint does not declare (a typo must not widen a filter)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known: set[str] = set()
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        known.update(param.alias for param in current.query_params)
+        pending.extend(current.dependencies)
+    unknown = sorted(set(request.query_params.keys()) - known)
+    if unknown:
+        raise RequestValidationError(
+            [{"loc": ("query", name), "msg": "unknown query parameter", "type": "extra_forbidden"}
+             for name in unknown]
+        )

@@ -5,9 +5,20 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, model_validator
 
 from domain.values import Category, Channel, Level, PostponeReason, Product, RequiredInfo
+
+def _iso_text(value: Any) -> Any:
+    if not isinstance(value, str) or value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError("expected an ISO-8601 instant with an offset, e.g. 2025-04-28T10:00:00+03:00")
+    return value
+
+
+IsoInstant = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+"""An instant written as ISO-8601 text with an offset (not a Unix timestamp)."""
 
 Text = Field(min_length=1, max_length=20_000)
 ShortText = Field(default="", max_length=2_000)

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
-from pydantic import AwareDatetime
 
 from domain.values import Requester
 from services.api import models as m
@@ -66,7 +65,7 @@ def history(
     ticket_id: TicketId,
     desk: Desk,
     _: Reader,
-    as_of: Annotated[AwareDatetime | None, Query(description="ISO instant with offset")] = None,
+    as_of: Annotated[m.IsoInstant | None, Query(description="ISO instant with offset")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:

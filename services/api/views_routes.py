@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from domain.values import Level, Product, Status
 from services.api.auth import READERS, Principal
 from services.api.deps import caught_up, read_models, require
-from services.api.models import PageOut, StatsOut
+from services.api.models import IsoInstant, PageOut, StatsOut
 from services.api.problems import problem_responses
 
 router = APIRouter(tags=["views"])
@@ -58,7 +57,7 @@ def sla_timers(
 def sla_stats(
     _: Reader, models: Models, __: CaughtUp,
     level: Level | None = None, product: Product | None = None,
-    since: AwareDatetime | None = None, until: AwareDatetime | None = None,
+    since: IsoInstant | None = None, until: IsoInstant | None = None,
 ) -> dict[str, Any]:
     """Counts received/resolved/breached/met, median and p90 working time to first reply and to resolution."""
     rows = models.stats(level=level.value if level else None,

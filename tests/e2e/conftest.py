@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 
+from projections.system import build_projections
 from services.api import create_app
 from services.api.auth import Role, TokenStore
 from services.application import SupportDesk
@@ -55,5 +56,11 @@ def api() -> Iterator[Api]:
     desk = SupportDesk(clock=clock)
     store = TokenStore(None)
     tokens = {role: store.issue(role, f"{role.value}.tester") for role in Role}
-    with TestClient(create_app(desk, tokens=store)) as client:
-        yield Api(client, desk, clock, tokens)
+    models, runner = build_projections(desk, calendar=desk.calendar, clock=clock, poll_interval=0.02)
+    runner.start()
+    app = create_app(desk, tokens=store, read_models=models, runner=runner, catch_up_timeout=0.5)
+    try:
+        with TestClient(app) as client:
+            yield Api(client, desk, clock, tokens)
+    finally:
+        runner.stop()

@@ -150,3 +150,36 @@ def test_openapi_documents_every_endpoint_and_its_problems(api: Api) -> None:
                 continue
             assert "401" in operation["responses"], (method, path)
             assert "application/problem+json" in operation["responses"]["401"]["content"]
+
+
+def test_queue_and_timers_read_your_writes(api: Api) -> None:
+    first = api.receive()
+    second = api.receive(subject="Второй")
+    api.clock.advance(timedelta(minutes=5))
+    result = api.act(second, "classify", {"level": "emergency", "product": "pass24_control",
+                                          "category": "operational_failure"})
+    confirmed = api.act(second, "confirm-emergency", {}, role=Role.SUPERVISOR)
+    assert isinstance(confirmed["position"], int) and confirmed["position"] > result["position"]  # type: ignore[operator]
+    queue = api.client.get("/queue", headers=api.headers(),
+                           params={"min_position": confirmed["position"]}).json()
+    assert [t["id"] for t in queue["items"]] == [second, first]
+    assert queue["position"] >= confirmed["position"]
+    timers = api.client.get("/sla/timers", headers=api.headers(Role.AUDITOR),
+                            params={"ticket_id": second, "min_position": confirmed["position"]}).json()
+    assert timers["items"][0]["resolution"]["due_at"] == "2025-04-28T14:00:00+03:00"
+    stats = api.client.get("/sla/stats", headers=api.headers(Role.AUDITOR),
+                           params={"min_position": confirmed["position"]}).json()
+    assert sum(r["received"] for r in stats["rows"]) == 2
+    far = api.client.get("/queue", headers=api.headers(), params={"min_position": 10**6})
+    assert far.status_code == 503 and far.headers["retry-after"] == "1"
+
+
+def test_unknown_query_parameters_are_refused(api: Api) -> None:
+    response = api.client.get("/queue", headers=api.headers(), params={"levle": "emergency"})
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "query.levle", "reason": "unknown query parameter"}]
+
+
+def test_stats_period_must_be_iso_text(api: Api) -> None:
+    response = api.client.get("/sla/stats", headers=api.headers(), params={"until": "1745830800"})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "query.until"
