@@ -27,6 +27,7 @@ class Delivered:
     event: DomainEventProtocol[Any]
     tracking: Tracking
     topic: str
+    state: bytes = b""
 
     @property
     def position(self) -> int:
@@ -68,7 +69,7 @@ class NotificationFollower:
         mapper = self.app.mapper
         name = self.app.name
         return [
-            Delivered(mapper.to_domain_event(n), Tracking(name, n.id), n.topic)
+            Delivered(mapper.to_domain_event(n), Tracking(name, n.id), n.topic, n.state)
             for n in self.notifications(after, limit)
         ]
 

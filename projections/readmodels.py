@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from domain.sla import ClockState, SlaSchedule, WorkingTime, evaluate
 from domain.values import Level
 from projections.store import ReadStore
+from projections.tickets import history_data
 
 
 class Clock(Protocol):
@@ -135,7 +136,7 @@ class ReadModels:
         )
         items = [{"version": r["version"], "position": r["position"], "type": r["type"],
                   "at": r["at"], "actor": json.loads(r["actor"]) if r["actor"] else None,
-                  "data": json.loads(r["data"])} for r in rows]
+                  "data": history_data(r["data"])} for r in rows]
         return Page(items, int(total[0]["n"]), limit, offset)
 
     def stats(self, *, level: str | None = None, product: str | None = None,

@@ -35,7 +35,10 @@ def build_projections(
         return ticket
 
     follower = NotificationFollower(app, batch_size=batch_size, poll_interval=poll_interval)
-    runner = ProjectionRunner(follower, store, TicketsProjection(calendar, load))
+    mapper = app.mapper
+    # Stored JSON can be kept as history rows only when it is plain (not compressed or encrypted).
+    raw = getattr(mapper, "cipher", None) is None and getattr(mapper, "compressor", None) is None
+    runner = ProjectionRunner(follower, store, TicketsProjection(calendar, load, raw_state=raw))
     return ReadModels(store, calendar=calendar, clock=clock, runner=runner), runner
 
 

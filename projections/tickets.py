@@ -77,7 +77,9 @@ ON CONFLICT (ticket_id) DO UPDATE SET
     category = excluded.category, subject = excluded.subject, assignee = excluded.assignee,
     updated_at = excluded.updated_at, resolved_at = excluded.resolved_at,
     first_reply_seconds = COALESCE(rm_tickets.first_reply_seconds, excluded.first_reply_seconds),
-    resolution_seconds = excluded.resolution_seconds, alerts = excluded.alerts,
+    resolution_seconds = CASE WHEN excluded.resolved_at IS NULL THEN NULL
+        ELSE COALESCE(excluded.resolution_seconds, rm_tickets.resolution_seconds) END,
+    alerts = excluded.alerts,
     schedule = excluded.schedule
 """
 _INSERT_EVENT = """
@@ -104,20 +106,44 @@ def event_type(event: Any) -> str:
     return type(event).__qualname__.rsplit(".", 1)[-1]
 
 
-def event_row(ticket_id: str, delivered: Delivered) -> tuple[Any, ...]:
+def event_row(ticket_id: str, delivered: Delivered, raw: bool) -> tuple[Any, ...]:
+    """A history row. With ``raw``, the stored JSON is kept as it is (typed values
+    wrapped the transcoder's way, unwrapped on reading): re-encoding every event
+    cost more than the rest of the projection."""
     event = delivered.event
     fields = vars(event)
     at = fields.get("at")
-    data = {k: _plain(v) for k, v in fields.items() if k not in _ENVELOPE}
+    if raw and delivered.state:
+        data: Any = delivered.state.decode("utf-8")
+    else:
+        data = json.dumps({k: _plain(v) for k, v in fields.items() if k not in _ENVELOPE},
+                          ensure_ascii=False, sort_keys=True)
     return (
         ticket_id,
         event.originator_version,
         delivered.position,
         event_type(event),
         at.isoformat() if isinstance(at, datetime) else None,
-        json.dumps(_plain(fields.get("actor")), ensure_ascii=False),
-        json.dumps(data, ensure_ascii=False, sort_keys=True),
+        json.dumps(fields.get("actor"), ensure_ascii=False),
+        data,
     )
+
+
+def unwrap(value: Any) -> Any:
+    """Stored JSON as plain values: ``{"_type_": ..., "_data_": x}`` becomes ``x``."""
+    if isinstance(value, dict):
+        if "_type_" in value and "_data_" in value and len(value) == 2:
+            return unwrap(value["_data_"])
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def history_data(text: str) -> dict[str, Any]:
+    data = unwrap(json.loads(text))
+    return {k: v for k, v in data.items()
+            if k not in _ENVELOPE and k != "originator_topic"}
 
 
 class TicketsProjection:
@@ -129,8 +155,10 @@ class TicketsProjection:
         load: Callable[[UUID, int], Ticket],
         *,
         cache_size: int = 20_000,
+        raw_state: bool = True,
     ) -> None:
         self.calendar = calendar
+        self.raw_state = raw_state
         self._load = load
         self._cache: OrderedDict[UUID, Ticket] = OrderedDict()
         self._cache_size = cache_size
@@ -150,22 +178,29 @@ class TicketsProjection:
 
     def apply(self, cursor: Cursor, batch: Sequence[Delivered]) -> None:
         """Write the rows for ``batch``; the caller commits them with the position."""
-        changed: dict[UUID, tuple[Ticket, int, float | None]] = {}
+        changed: dict[UUID, tuple[Ticket, int, float | None, float | None]] = {}
         events: list[tuple[Any, ...]] = []
         for delivered in batch:
             if not delivered.topic.startswith(TICKET_EVENT_PREFIX):
                 continue
             event = delivered.event
             before = self._ticket_before(event.originator_id, event.originator_version)
+            # mutate() changes the cached ticket in place: read what is needed first.
             replied_before = bool(before is not None and before.responses)
+            resolved_before = before.history.resolved_at if before is not None else None
             ticket = event.mutate(before)
             assert isinstance(ticket, Ticket)
             self._remember(ticket)
-            first_reply = changed[ticket.id][2] if ticket.id in changed else None
+            first_reply, resolution = changed[ticket.id][2:] if ticket.id in changed else (None, None)
             if ticket.responses and not replied_before:
                 first_reply = ticket.sla(event.at, self.calendar).reaction.used.total_seconds()
-            changed[ticket.id] = (ticket, delivered.position, first_reply)
-            events.append(event_row(ticket.ticket_id, delivered))
+            resolved_at = ticket.history.resolved_at
+            if resolved_at is None:
+                resolution = None
+            elif resolved_before != resolved_at:
+                resolution = ticket.sla(resolved_at, self.calendar).resolution.used.total_seconds()
+            changed[ticket.id] = (ticket, delivered.position, first_reply, resolution)
+            events.append(event_row(ticket.ticket_id, delivered, self.raw_state))
         if not changed:
             return
         cursor.executemany(_INSERT_EVENT, events)
@@ -177,12 +212,9 @@ class TicketsProjection:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    def _row(self, ticket: Ticket, position: int, first_reply: float | None) -> tuple[Any, ...]:
+    def _row(self, ticket: Ticket, position: int, first_reply: float | None,
+             resolution: float | None) -> tuple[Any, ...]:
         resolved_at = ticket.history.resolved_at
-        resolution = (
-            ticket.sla(resolved_at, self.calendar).resolution.used.total_seconds()
-            if resolved_at is not None else None
-        )
         return (
             ticket.ticket_id,
             position,
