@@ -129,7 +129,7 @@ class Ticket(Aggregate):
     attachments: list[dict[str, Any]]
     delivery_failures: list[dict[str, Any]]
     history: SlaHistory
-    schedule: SlaSchedule
+    sla_recorded: dict[str, Any]
 
     @staticmethod
     def create_id(ticket_id: str) -> UUID:
@@ -230,7 +230,7 @@ class Ticket(Aggregate):
         if self.missing:
             self.history = self.history.pause(PauseKind.WAITING_FOR_REQUESTER, at)
         self.status = Status.WAITING_FOR_REQUESTER if self.missing else Status.NEW
-        self.schedule = SlaSchedule.from_dict(sla)
+        self._record_schedule(sla)
 
     # -- acknowledgement (R18) -------------------------------------------------
 
@@ -395,7 +395,7 @@ class Ticket(Aggregate):
         self.history = self.history.with_level(self.level)
         if self.status is Status.NEW:
             self.status = Status.OPEN
-        self.schedule = SlaSchedule.from_dict(sla)
+        self._record_schedule(sla)
         self.updated_at = at
 
     def reclassify(
@@ -460,7 +460,7 @@ class Ticket(Aggregate):
         if self.level is not Level.EMERGENCY:
             self.emergency_confirmed = False
         self.history = self.history.with_level(self.level)
-        self.schedule = SlaSchedule.from_dict(sla)
+        self._record_schedule(sla)
         self.updated_at = at
 
     def confirm_emergency(self, *, at: datetime, actor: Actor, note: str = "") -> None:
@@ -537,7 +537,7 @@ class Ticket(Aggregate):
         self.responses += 1
         if self.first_response_at is None:
             self.first_response_at = at
-        self.schedule = SlaSchedule.from_dict(sla)
+        self._record_schedule(sla)
         self.updated_at = at
 
     def request_information(
@@ -580,7 +580,7 @@ class Ticket(Aggregate):
         self.responses += 1
         if self.first_response_at is None:
             self.first_response_at = at
-        self.schedule = SlaSchedule.from_dict(sla)
+        self._record_schedule(sla)
         self.updated_at = at
 
     def record_requester_reply(
@@ -644,7 +644,7 @@ class Ticket(Aggregate):
             self.description = text
         self.missing = tuple(RequiredInfo(m) for m in missing)
         self.status = self._running_status()
-        self.schedule = SlaSchedule.from_dict(sla)
+        self._record_schedule(sla)
         self.updated_at = at
 
     # -- development (R13) -----------------------------------------------------
@@ -695,7 +695,7 @@ class Ticket(Aggregate):
             "issue_ref": issue_ref,
             "escalated_at": at,
         }
-        self.schedule = SlaSchedule.from_dict(sla)
+        self._record_schedule(sla)
         self.updated_at = at
 
     def record_fix_release(
@@ -726,7 +726,7 @@ class Ticket(Aggregate):
         self.history = self.history.unpause(at)
         self.releases = [*self.releases, {"release": release, "released_at": at}]
         self.status = self._running_status()
-        self.schedule = SlaSchedule.from_dict(sla)
+        self._record_schedule(sla)
         self.updated_at = at
 
     # -- postponement (R17) ----------------------------------------------------
@@ -762,7 +762,7 @@ class Ticket(Aggregate):
         self.history = self.history.pause(PauseKind.POSTPONED, at)
         self.status = Status.POSTPONED
         self.postponement = {"reason": reason, "note": note, "postponed_at": at}
-        self.schedule = SlaSchedule.from_dict(sla)
+        self._record_schedule(sla)
         self.updated_at = at
 
     def resume(self, *, at: datetime, actor: Actor, rules: SlaRules, note: str = "") -> None:
@@ -783,7 +783,7 @@ class Ticket(Aggregate):
         self.history = self.history.unpause(at)
         self.postponement = None
         self.status = self._running_status()
-        self.schedule = SlaSchedule.from_dict(sla)
+        self._record_schedule(sla)
         self.updated_at = at
 
     # -- the end ---------------------------------------------------------------
@@ -811,7 +811,7 @@ class Ticket(Aggregate):
         self.history = self.history.resolve(at)
         self.status = Status.RESOLVED
         self.resolution = resolution
-        self.schedule = SlaSchedule.from_dict(sla)
+        self._record_schedule(sla)
         self.updated_at = at
 
     def reopen(self, *, reason: str, at: datetime, actor: Actor, rules: SlaRules) -> None:
@@ -839,7 +839,7 @@ class Ticket(Aggregate):
         self.status = self._running_status()
         self.resolution = None
         self.reopened += 1
-        self.schedule = SlaSchedule.from_dict(sla)
+        self._record_schedule(sla)
         self.updated_at = at
 
     def close(self, *, at: datetime, actor: Actor, note: str = "") -> None:
@@ -907,6 +907,19 @@ class Ticket(Aggregate):
         self.sla_alerts = [*self.sla_alerts, key]
 
     # -- queries ---------------------------------------------------------------
+
+    @property
+    def schedule(self) -> SlaSchedule:
+        """The clocks' instants as last recorded; parsed from the event on first use."""
+        parsed: SlaSchedule | None = self.__dict__.get("_schedule")
+        if parsed is None:
+            parsed = SlaSchedule.from_dict(self.sla_recorded)
+            self.__dict__["_schedule"] = parsed
+        return parsed
+
+    def _record_schedule(self, sla: dict[str, Any]) -> None:
+        self.sla_recorded = sla
+        self.__dict__["_schedule"] = None
 
     @property
     def is_open(self) -> bool:
@@ -1008,7 +1021,7 @@ def _plain_state(state: dict[str, Any]) -> dict[str, Any]:
     plain["requester"] = state["requester"].as_dict()
     plain["missing"] = [m.value for m in state["missing"]]
     plain["history"] = _history_to_dict(state["history"])
-    plain["schedule"] = state["schedule"].as_dict()
+    plain["_schedule"] = None
     return plain
 
 
@@ -1022,7 +1035,9 @@ def _restore_state(ticket: Ticket) -> None:
     state["requester"] = Requester.from_dict(state["requester"])
     state["missing"] = tuple(RequiredInfo(m) for m in state["missing"])
     state["history"] = _history_from_dict(state["history"])
-    state["schedule"] = SlaSchedule.from_dict(state["schedule"])
+    if "schedule" in state:  # snapshots taken before the schedule was kept as recorded
+        state["sla_recorded"] = state.pop("schedule")
+    state["_schedule"] = None
     # Snapshots taken before attachments and delivery failures were recorded.
     state.setdefault("attachments", [])
     state.setdefault("delivery_failures", [])

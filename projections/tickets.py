@@ -235,7 +235,7 @@ class TicketsProjection:
             first_reply,
             resolution,
             json.dumps(list(ticket.sla_alerts)),
-            json.dumps(ticket.schedule.as_dict(), sort_keys=True),
+            json.dumps(ticket.sla_recorded, sort_keys=True),
         )
 
 
