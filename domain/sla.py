@@ -387,14 +387,14 @@ def evaluate(schedule: SlaSchedule, at: datetime, calendar: WorkingTime) -> SlaS
     """The state of both clocks of a recorded schedule at ``at``."""
     return SlaState(
         level=schedule.level,
-        reaction=_evaluate_clock(ClockName.REACTION, schedule.reaction, at, calendar),
-        resolution=_evaluate_clock(ClockName.RESOLUTION, schedule.resolution, at, calendar),
+        reaction=evaluate_clock(ClockName.REACTION, schedule.reaction, at, calendar),
+        resolution=evaluate_clock(ClockName.RESOLUTION, schedule.resolution, at, calendar),
         policy_version=schedule.policy_version,
         calendar_version=schedule.calendar_version,
     )
 
 
-def _evaluate_clock(
+def evaluate_clock(
     name: ClockName, clock: ClockSchedule, at: datetime, calendar: WorkingTime
 ) -> ClockState:
     paused = clock.paused
