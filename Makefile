@@ -24,6 +24,7 @@ run: $(VENV)/.run-installed
 ## test: install everything the tests need (PostgreSQL server included) and run them all
 test: $(VENV)/.dev-installed
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-dovecot.sh
 	$(BIN)/mypy --strict domain
 	$(BIN)/pytest
 
@@ -32,6 +33,7 @@ test-unit: $(VENV)/.dev-installed
 
 test-integration: $(VENV)/.dev-installed
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-dovecot.sh
 	$(BIN)/pytest tests/integration
 
 typecheck: $(VENV)/.dev-installed
@@ -40,6 +42,9 @@ typecheck: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/calendar.py
 	$(BIN)/python bench/commands.py
+	$(BIN)/python bench/http.py
+	$(BIN)/python bench/replay.py
+	$(BIN)/python bench/relay.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .hypothesis

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from services.application import SupportDesk
@@ -26,7 +27,12 @@ class Services:
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None,
                  watcher_interval: float = 30.0) -> None:
+        from adapters.email.http import build_quarantine_router
+        from adapters.email.wiring import build_mail
+        from adapters.form.http import build_form_router
+        from adapters.phone.http import build_phone_router
         from projections.system import build_projections
+        from services.api.auth import READERS
         from services.watcher import SlaWatcher
 
         self.settings = settings
@@ -37,14 +43,31 @@ class Services:
         )
         self.watcher = SlaWatcher(self.desk, self.read_models, self.desk.clock,
                                   interval=watcher_interval)
-        self.routers: list[Any] = []
+        self.mail = build_mail(self.desk, settings)
+        # (router, roles): None means the router authenticates its callers itself
+        # (signed form posts and telephony webhooks; the form page is public).
+        self.routers: list[tuple[Any, frozenset[Any] | None]] = [
+            (build_form_router(self.desk, settings, mail=self.mail), None),
+            (build_phone_router(self.desk, settings, mail=self.mail), None),
+            (build_quarantine_router(self.mail.quarantine), READERS),
+        ]
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         self.runner.catch_up()
         self.runner.start()
         self.watcher.start()
+        self._stop.clear()
+        for name, target in (("outbox", self.mail.worker.run), ("responses", self.mail.mailer.run)):
+            thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
         self.watcher.stop()
         self.runner.stop()
         self.read_models.store.close()

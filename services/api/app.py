@@ -8,7 +8,7 @@ from fastapi import Depends, FastAPI
 
 from services.api import problems, tickets, views_routes
 from services.api.auth import TokenStore
-from services.api.deps import known_query_only
+from services.api.deps import known_query_only, require
 from services.application import SupportDesk
 
 
@@ -38,8 +38,10 @@ def create_app(
     problems.install(app)
     app.include_router(tickets.router)
     app.include_router(views_routes.router)
-    for router in extra_routers or []:
-        app.include_router(router)
+    for entry in extra_routers or []:
+        router, roles = entry if isinstance(entry, tuple) else (entry, None)
+        guard = [Depends(require(roles))] if roles else []
+        app.include_router(router, dependencies=guard)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, Any]:
