@@ -7,7 +7,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 PROBLEM = "application/problem+json"
-BASE = "https://pass24online.ru/problems/"
+BASE = "https://pass24-desk.example/problems/"
 
 
 def problem(status: int, kind: str, title: str, detail: str,

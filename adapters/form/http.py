@@ -73,7 +73,7 @@ def build_form_router(desk: SupportDesk, settings: Settings, *,
             given = fields.get("product", "unknown")
             product = Product(given) if given != "unknown" else details.product
         except ValueError:
-            return invalid([{"field": "product", "message": "unknown product; expected one of: "
+            return invalid([{"field": "product", "reason": "unknown product; expected one of: "
                              + ", ".join(p.value for p in Product)}])
         key = fields.get("submission_id") or "sha256:" + hashlib.sha256(
             json.dumps(sorted((k, v) for k, v in fields.items()), ensure_ascii=False).encode()
@@ -90,7 +90,7 @@ def build_form_router(desk: SupportDesk, settings: Settings, *,
                 device=fields.get("device", details.device), intake_key=key, at=now,
             )
         except InvalidValue as bad:
-            return invalid([{"field": bad.field, "message": bad.reason}])
+            return invalid([{"field": bad.field, "reason": bad.reason}])
         if mail is not None:
             mail.acknowledge_later(desk, receipt.ticket_id)
         result = {"ticket_id": receipt.ticket_id, "created": receipt.created}
@@ -138,16 +138,16 @@ def _validate(fields: dict[str, str]) -> list[dict[str, str]]:
     errors: list[dict[str, str]] = []
     for field, limit in _LIMITS.items():
         if len(fields.get(field, "")) > limit:
-            errors.append({"field": field, "message": f"longer than {limit} characters"})
+            errors.append({"field": field, "reason": f"longer than {limit} characters"})
     email, phone = fields.get("email", ""), fields.get("phone", "")
     if not email and not phone:
-        errors.append({"field": "email", "message": "give an email address or a phone number"})
+        errors.append({"field": "email", "reason": "give an email address or a phone number"})
     if email and not _EMAIL.match(email):
-        errors.append({"field": "email", "message": f"not an email address: {email!r}"})
+        errors.append({"field": "email", "reason": f"not an email address: {email!r}"})
     if phone and not _PHONE.match(phone):
-        errors.append({"field": "phone", "message": f"not a phone number: {phone!r}"})
+        errors.append({"field": "phone", "reason": f"not a phone number: {phone!r}"})
     if not fields.get("description") and not fields.get("subject"):
-        errors.append({"field": "description", "message": "describe the problem"})
+        errors.append({"field": "description", "reason": "describe the problem"})
     return errors
 
 

@@ -69,7 +69,7 @@ def build_phone_router(desk: SupportDesk, settings: Settings, *,
             return None, problem(400, "unreadable-body", "Unreadable body", str(error))
         except ValidationError as error:
             return None, invalid([
-                {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+                {"field": ".".join(str(p) for p in e["loc"]) or "body", "reason": e["msg"]}
                 for e in error.errors()
             ])
 
@@ -102,7 +102,7 @@ def build_phone_router(desk: SupportDesk, settings: Settings, *,
             if event.event == "ended" and event.agent:
                 _acknowledge(desk, receipt.ticket_id, event.agent, event.call_id)
         except InvalidValue as bad:
-            return invalid([{"field": bad.field, "message": bad.reason}])
+            return invalid([{"field": bad.field, "reason": bad.reason}])
         except RuleViolated as rule:
             return problem(409, "rule-violated", "Not allowed now", str(rule), rule=rule.rule)
         return JSONResponse({"ticket_id": receipt.ticket_id, "created": receipt.created},
@@ -137,7 +137,7 @@ def build_phone_router(desk: SupportDesk, settings: Settings, *,
                                        device=log.device or details.device, actor=agent, at=now)
             _acknowledge(desk, receipt.ticket_id, log.agent, log.call_id)
         except InvalidValue as bad:
-            return invalid([{"field": bad.field, "message": bad.reason}])
+            return invalid([{"field": bad.field, "reason": bad.reason}])
         except RuleViolated as rule:
             return problem(409, "rule-violated", "Not allowed now", str(rule), rule=rule.rule)
         if mail is not None and log.email:
