@@ -1,9 +1,15 @@
-"""Keeps the read models up to date: follow the log, apply, record the position.
+"""Keeps the read models current: follow the log, apply, record the position.
 
-The equivalent of eventsourcing's ``ProjectionRunner`` for every persistence
-module (SQLite cannot ``subscribe``): each batch of events and the position
-after it are written in one transaction of the read store, so a crash
-between batches loses nothing and a restart never applies an event twice.
+The equivalent of eventsourcing's ``ProjectionRunner`` + tracking recorder, for
+every persistence module (SQLite cannot ``subscribe``, so it follows by
+polling through ``NotificationFollower``). Each batch is applied to every read
+model and each model's position is recorded in **one transaction** of the read
+store, and the positions are re-read (``FOR UPDATE`` on PostgreSQL) inside that
+transaction; so a crash loses nothing, a restart never applies an event twice,
+and two runners on the same read store (two processes) cannot double-count.
+
+Each read model has its own tracking row, so a model added later catches up
+from 0 while the others skip what they already have.
 """
 
 from __future__ import annotations
@@ -11,86 +17,142 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Sequence
 
-from projections.follower import NotificationFollower
-from projections.store import ReadStore
-from projections.tickets import NAME, TicketsProjection, create_tables, drop_rows
+from projections.follower import Delivered, NotificationFollower
+from projections.store import Cursor, ReadStore
+from projections.tickets import Projection, is_ticket_event
 
 log = logging.getLogger("pass24.projections")
 
+TRACKING = "projection_tracking"
+TRACKING_SCHEMA = f"""CREATE TABLE IF NOT EXISTS {TRACKING} (
+    projection_name TEXT NOT NULL,
+    application_name TEXT NOT NULL,
+    notification_id BIGINT NOT NULL,
+    PRIMARY KEY (projection_name, application_name))"""
+
 
 class ProjectionRunner:
+    """Applies the log to read models, in a thread (``start``) or on demand (``catch_up``)."""
+
     def __init__(
         self,
         follower: NotificationFollower,
         store: ReadStore,
-        projection: TicketsProjection,
-        *,
-        name: str = NAME,
+        projections: Sequence[Projection],
     ) -> None:
         self.follower = follower
         self.store = store
-        self.projection = projection
-        self.name = name
-        self._position = 0
+        self.projections = tuple(projections)
+        self.application_name = follower.application_name
         self._changed = threading.Condition()
+        self._apply_lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._apply_lock = threading.Lock()
         self.error: BaseException | None = None
-        create_tables(store)
-        self._position = self.tracked_position()
+        with store.transaction() as cursor:
+            cursor.execute(TRACKING_SCHEMA)
+            for projection in self.projections:
+                for statement in projection.schema:
+                    cursor.execute(statement)
+            cursor.executemany(
+                f"INSERT INTO {TRACKING} (projection_name, application_name, notification_id) "
+                "VALUES (?, ?, 0) ON CONFLICT (projection_name, application_name) DO NOTHING",
+                [(p.name, self.application_name) for p in self.projections],
+            )
+        self._positions = self.tracked_positions()
+
+    # -- positions ---------------------------------------------------------------
+
+    def tracked_positions(self, cursor: Cursor | None = None) -> dict[str, int]:
+        """Each read model's recorded position, as the store says now."""
+        sql = (f"SELECT projection_name, notification_id FROM {TRACKING} "  # noqa: S608
+               "WHERE application_name = ?")
+        if cursor is None:
+            rows = self.store.query(sql, (self.application_name,))
+        else:
+            if self.store.dialect == "postgres":
+                sql += " FOR UPDATE"
+            cursor.execute(sql, (self.application_name,))
+            rows = [dict(row) for row in cursor.fetchall()]
+        found = {row["projection_name"]: int(row["notification_id"]) for row in rows}
+        return {p.name: found.get(p.name, 0) for p in self.projections}
 
     def tracked_position(self) -> int:
-        rows = self.store.query("SELECT notification_id FROM rm_tracking WHERE name = ?", (self.name,))
-        return int(rows[0]["notification_id"]) if rows else 0
+        """The lowest position recorded in the store (what every read model has reached)."""
+        return min(self.tracked_positions().values(), default=0)
 
     def position(self) -> int:
-        return self._position
-
-    def _apply(self, batch: list[Any]) -> None:
-        last = batch[-1].tracking
-        with self.store.transaction() as cursor:
-            self.projection.apply(cursor, batch)
-            cursor.execute(
-                "INSERT INTO rm_tracking (name, application_name, notification_id) VALUES (?, ?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET notification_id = excluded.notification_id, "
-                "application_name = excluded.application_name",
-                (self.name, last.application_name, last.notification_id),
-            )
+        """The lowest position this runner has applied or seen recorded."""
         with self._changed:
-            self._position = last.notification_id
+            return min(self._positions.values(), default=0)
+
+    # -- applying ----------------------------------------------------------------
+
+    def _apply(self, batch: Sequence[Delivered]) -> None:
+        last = batch[-1].position
+        tickets = [d for d in batch if is_ticket_event(d)]
+        with self.store.transaction() as cursor:
+            positions = self.tracked_positions(cursor)
+            moved = []
+            for projection in self.projections:
+                done = positions[projection.name]
+                if done >= last:
+                    continue
+                events = tickets if done < batch[0].position else [
+                    d for d in tickets if d.position > done]
+                projection.apply(cursor, events)
+                moved.append((last, projection.name, self.application_name))
+                positions[projection.name] = last
+            if moved:
+                cursor.executemany(
+                    f"UPDATE {TRACKING} SET notification_id = ? "  # noqa: S608
+                    "WHERE projection_name = ? AND application_name = ?", moved)
+        with self._changed:
+            self._positions = positions
             self._changed.notify_all()
+
+    def _step(self) -> bool:
+        """Apply the next batch, if any; False when the log has nothing new."""
+        with self._apply_lock:
+            batch = self.follower.read(self.position())
+            if not batch:
+                return False
+            self._apply(batch)
+            return True
 
     def catch_up(self) -> int:
         """Apply everything in the log now; returns the position reached."""
         with self._apply_lock:
-            self._position = self.tracked_position()
-            while batch := self.follower.read(self._position):
-                try:
-                    self._apply(batch)
-                except BaseException:
-                    # The transaction rolled back: forget cached tickets that may
-                    # have moved past what the store now says.
-                    self.projection.reset()
-                    raise
-        return self._position
+            with self._changed:
+                self._positions = self.tracked_positions()
+            while self._step():
+                pass
+        return self.position()
 
     def rebuild(self) -> int:
-        """Drop every row and the position, then replay the whole log."""
+        """Drop every row and position, then replay the whole log.
+
+        Readers see the models empty and filling while this runs; the thread,
+        if started, waits for it.
+        """
         with self._apply_lock:
             with self.store.transaction() as cursor:
-                drop_rows(cursor)
-            self.projection.reset()
-            self._position = 0
-        return self.catch_up()
+                for projection in self.projections:
+                    for table in projection.tables:
+                        cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+                cursor.execute(f"UPDATE {TRACKING} SET notification_id = 0 "  # noqa: S608
+                               "WHERE application_name = ?", (self.application_name,))
+            with self._changed:
+                self._positions = {p.name: 0 for p in self.projections}
+            return self.catch_up()
 
     def wait_for(self, position: int, timeout: float) -> bool:
-        """Read-your-writes: True once ``position`` has been applied."""
+        """Read-your-writes: True once every read model has applied ``position``."""
         deadline = time.monotonic() + timeout
         with self._changed:
-            while self._position < position:
+            while min(self._positions.values(), default=0) < position:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -98,11 +160,13 @@ class ProjectionRunner:
                 self._changed.wait(min(remaining, 0.05))
         return True
 
+    # -- the thread --------------------------------------------------------------
+
     def start(self) -> None:
         if self._thread is not None:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"projection-{self.name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="projections", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10) -> None:
@@ -116,18 +180,14 @@ class ProjectionRunner:
         backoff = 0.1
         while not self._stop.is_set():
             try:
-                with self._apply_lock:
-                    batch = self.follower.read(self._position)
-                    if batch:
-                        self._apply(batch)
-                        backoff = 0.1
-                        continue
+                if self._step():
+                    backoff = 0.1
+                    continue
                 self.follower.wait()
             except Exception as error:  # noqa: BLE001 - a worker must outlive a bad moment
                 self.error = error
-                self.projection.reset()
-                with self._apply_lock:
-                    self._position = self.tracked_position()
-                log.exception("projection %s failed at position %s; retrying", self.name, self._position)
+                log.exception("projections failed after position %s; retrying", self.position())
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10)
+                with self._apply_lock, self._changed:
+                    self._positions = self.tracked_positions()

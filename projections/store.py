@@ -2,9 +2,14 @@
 
 Read-model rows and the position they were built up to are written in one
 transaction (``transaction()``), which is what makes a restart resume without
-double counting: the same guarantee eventsourcing's tracking recorders give,
-for tables of our own. SQL is written with ``?`` placeholders and translated
-for psycopg.
+double counting. This is an *equivalent* of eventsourcing's
+``SQLiteTrackingRecorder`` / ``PostgresTrackingRecorder`` rather than a
+subclass: those record one tracking row per ``insert_tracking`` call behind
+their own connection handling, while our read models write many tables with
+``executemany`` and need several tracking rows (one per read model) in the
+same transaction. Tracking rows are ``(projection_name, application_name,
+notification_id)`` (see ``projections.runner``). SQL is written with ``?``
+placeholders and translated for psycopg.
 """
 
 from __future__ import annotations
@@ -135,10 +140,12 @@ def store_for(env: dict[str, str], sqlite_path: Path | str | None = None) -> Rea
     """
     module = env.get("PERSISTENCE_MODULE", "eventsourcing.popo")
     if module == "eventsourcing.postgres":
-        conninfo = (
-            f"dbname={env['POSTGRES_DBNAME']} host={env.get('POSTGRES_HOST', '127.0.0.1')} "
-            f"port={env.get('POSTGRES_PORT', '5432')} user={env['POSTGRES_USER']} "
-            f"password={env.get('POSTGRES_PASSWORD', '')}"
+        from psycopg.conninfo import make_conninfo
+
+        conninfo = make_conninfo(
+            dbname=env["POSTGRES_DBNAME"], host=env.get("POSTGRES_HOST", "127.0.0.1"),
+            port=env.get("POSTGRES_PORT", "5432"), user=env["POSTGRES_USER"],
+            password=env.get("POSTGRES_PASSWORD", ""),
         )
         return PostgresReadStore(conninfo)
     if module == "eventsourcing.sqlite":

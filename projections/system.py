@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.application import Application
 
 from domain.sla import WorkingTime
-from domain.ticket import Ticket
 from projections.follower import NotificationFollower
+from projections.history import HistoryProjection
+from projections.queue import QueueProjection
 from projections.readmodels import Clock, ReadModels
 from projections.runner import ProjectionRunner
+from projections.sla_stats import SlaStatsProjection
+from projections.sla_timers import SlaTimersProjection
 from projections.store import ReadStore, store_for
-from projections.tickets import TicketsProjection
+from projections.tickets import Projection
+
+if TYPE_CHECKING:
+    from services.settings import Settings
+
+
+def all_projections(calendar: WorkingTime) -> list[Projection]:
+    return [QueueProjection(), SlaTimersProjection(), HistoryProjection(),
+            SlaStatsProjection(calendar)]
 
 
 def build_projections(
@@ -21,25 +32,28 @@ def build_projections(
     *,
     calendar: WorkingTime,
     clock: Clock,
+    settings: Settings | None = None,
     env: dict[str, str] | None = None,
     store: ReadStore | None = None,
     sqlite_path: Path | str | None = None,
     batch_size: int = 500,
     poll_interval: float = 0.2,
 ) -> tuple[ReadModels, ProjectionRunner]:
-    """Read models next to ``app``'s event store (see ``store_for``), and their runner."""
-    store = store or store_for(env if env is not None else _env_of(app), sqlite_path)
+    """Read models next to ``app``'s event store, and their runner (not started).
 
-    def load(originator_id: Any, version: int) -> Ticket:
-        ticket: Ticket = app.repository.get(originator_id, version=version)
-        return ticket
-
+    The store: ``store`` if given; else beside the event store named by
+    ``settings`` / ``env`` / the app's own environment (see ``store_for``):
+    the same PostgreSQL database, or an SQLite file of its own.
+    """
+    if settings is not None:
+        env = env or settings.eventsourcing_env()
+        sqlite_path = sqlite_path or settings.projections_sqlite_path
+        batch_size = settings.projections_batch_size
+    if store is None:
+        store = store_for(env if env is not None else _env_of(app), sqlite_path)
     follower = NotificationFollower(app, batch_size=batch_size, poll_interval=poll_interval)
-    mapper = app.mapper
-    # Stored JSON can be kept as history rows only when it is plain (not compressed or encrypted).
-    raw = getattr(mapper, "cipher", None) is None and getattr(mapper, "compressor", None) is None
-    runner = ProjectionRunner(follower, store, TicketsProjection(calendar, load, raw_state=raw))
-    return ReadModels(store, calendar=calendar, clock=clock, runner=runner), runner
+    runner = ProjectionRunner(follower, store, all_projections(calendar))
+    return ReadModels(store, calendar=calendar, clock=clock), runner
 
 
 def _env_of(app: Application[Any]) -> dict[str, str]:

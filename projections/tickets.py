@@ -1,253 +1,197 @@
-"""The ticket read models: one row per ticket (queue, SLA timers, statistics) and
-one row per event (history), built from the notification log.
+"""What every ticket read model shares: which log items are ticket events, and
+the ticket's lifecycle (status, open pause) folded from plain event fields.
 
-Each ticket's row is derived from the ticket itself: the projection applies
-every event to a private copy of the aggregate (``event.mutate``) and writes
-what the aggregate then says, so the read model can never disagree with the
-domain's own state machine. Copies are cached; after a restart a ticket in
-the middle of its life is loaded once from the event store at the version
-before the event being applied.
+Read models fold events, not aggregates: they never load a ticket from the
+event store, so a rebuild reads the log once and a restart needs nothing but
+the read model's own rows. The fold mirrors ``Ticket``'s ``@event`` bodies;
+``tests/unit/test_projections.py`` checks it against the aggregate's own
+status after every event of a long lifecycle.
 """
 
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
-from domain.sla import ClockName, WorkingTime
-from domain.ticket import Ticket
+from domain.errors import InvalidValue
+from domain.ids import ticket_uuid
 from projections.follower import Delivered
-from projections.store import Cursor, ReadStore
+from projections.store import Cursor
 
-NAME = "tickets"
-TICKET_EVENT_PREFIX = "domain.ticket:Ticket."
-_ENVELOPE = {"originator_id", "originator_version", "timestamp", "at", "actor"}
+TICKET_TOPIC = "domain.ticket:Ticket."
 
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS rm_tracking (
-        name TEXT PRIMARY KEY, application_name TEXT NOT NULL, notification_id BIGINT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS rm_tickets (
-        ticket_id TEXT PRIMARY KEY,
-        arrival BIGINT NOT NULL,
-        version INTEGER NOT NULL,
-        status TEXT NOT NULL,
-        is_open INTEGER NOT NULL,
-        level TEXT,
-        emergency INTEGER NOT NULL,
-        product TEXT NOT NULL,
-        category TEXT,
-        channel TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        assignee TEXT,
-        received_at TEXT NOT NULL,
-        received_ts DOUBLE PRECISION NOT NULL,
-        updated_at TEXT NOT NULL,
-        resolved_at TEXT,
-        first_reply_seconds DOUBLE PRECISION,
-        resolution_seconds DOUBLE PRECISION,
-        alerts TEXT NOT NULL,
-        schedule TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS rm_tickets_queue ON rm_tickets (is_open, emergency, arrival)",
-    "CREATE INDEX IF NOT EXISTS rm_tickets_received ON rm_tickets (received_ts)",
-    """CREATE TABLE IF NOT EXISTS rm_events (
-        ticket_id TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        position BIGINT NOT NULL,
-        type TEXT NOT NULL,
-        at TEXT,
-        actor TEXT,
-        data TEXT NOT NULL,
-        PRIMARY KEY (ticket_id, version))""",
-]
-TABLES = ("rm_tickets", "rm_events", "rm_tracking")
-
-_UPSERT_TICKET = """
-INSERT INTO rm_tickets (ticket_id, arrival, version, status, is_open, level, emergency, product,
-    category, channel, subject, assignee, received_at, received_ts, updated_at, resolved_at,
-    first_reply_seconds, resolution_seconds, alerts, schedule)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (ticket_id) DO UPDATE SET
-    version = excluded.version, status = excluded.status, is_open = excluded.is_open,
-    level = excluded.level, emergency = excluded.emergency, product = excluded.product,
-    category = excluded.category, subject = excluded.subject, assignee = excluded.assignee,
-    updated_at = excluded.updated_at, resolved_at = excluded.resolved_at,
-    first_reply_seconds = COALESCE(rm_tickets.first_reply_seconds, excluded.first_reply_seconds),
-    resolution_seconds = CASE WHEN excluded.resolved_at IS NULL THEN NULL
-        ELSE COALESCE(excluded.resolution_seconds, rm_tickets.resolution_seconds) END,
-    alerts = excluded.alerts,
-    schedule = excluded.schedule
-"""
-_INSERT_EVENT = """
-INSERT INTO rm_events (ticket_id, version, position, type, at, actor, data)
-VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ticket_id, version) DO NOTHING
-"""
+OPEN_STATUSES = frozenset({"new", "open", "waiting_for_requester", "waiting_for_release", "postponed"})
+_PAUSE_STARTS = {
+    "InformationRequested": "waiting_for_requester",
+    "Escalated": "waiting_for_release",
+    "Postponed": "postponed",
+}
+_PAUSE_ENDS = frozenset({"FixReleased", "Resumed", "Resolved"})
+_RUNNING_AGAIN = frozenset({"RequesterReplied", "FixReleased", "Resumed", "Reopened"})
+_ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "at", "actor"})
 
 
-def _plain(value: Any) -> Any:
+class Projection(Protocol):
+    """One read model: its tables, and how a batch of ticket events changes them.
+
+    ``apply`` runs inside the runner's transaction, which also records the
+    position; it must write with as few statements as it can (executemany),
+    never commit, and keep no state outside the database.
+    """
+
+    name: str
+    tables: tuple[str, ...]
+    schema: tuple[str, ...]
+
+    def apply(self, cursor: Cursor, events: Sequence[Delivered]) -> None: ...
+
+
+def is_ticket_event(delivered: Delivered) -> bool:
+    return delivered.topic.startswith(TICKET_TOPIC)
+
+
+def event_name(delivered: Delivered) -> str:
+    """``Received``, ``Classified``, ... (the explicit, stable event class names)."""
+    return delivered.topic[len(TICKET_TOPIC):]
+
+
+def uuid_of(ticket_id: str) -> str | None:
+    """The key read models store a ticket under; None for text that is no ticket ID."""
+    try:
+        return str(ticket_uuid(ticket_id))
+    except InvalidValue:
+        return None
+
+
+def running_status(pause: str | None, level: str | None) -> str:
+    if pause is not None:
+        return pause
+    return "open" if level is not None else "new"
+
+
+def step_lifecycle(
+    name: str, fields: dict[str, Any], status: str, level: str | None, pause: str | None
+) -> tuple[str, str | None, str | None]:
+    """``(status, level, open pause)`` after one event; as ``Ticket``'s event bodies decide them."""
+    if name == "Received":
+        pause = "waiting_for_requester" if fields["missing"] else None
+        return running_status(pause, None), None, pause
+    if name in ("Classified", "Reclassified"):
+        level = fields["level"]
+        if name == "Classified" and status == "new":
+            status = "open"
+        return status, level, pause
+    if name in _PAUSE_STARTS:
+        pause = _PAUSE_STARTS[name]
+        return pause, level, pause
+    if name == "RequesterReplied" and pause == "waiting_for_requester":
+        pause = None
+    elif name in _PAUSE_ENDS:
+        pause = None
+    if name == "Resolved":
+        return "resolved", level, None
+    if name == "Closed":
+        return "closed", level, pause
+    if name in _RUNNING_AGAIN:
+        return running_status(pause, level), level, pause
+    return status, level, pause
+
+
+def by_ticket(events: Sequence[Delivered]) -> Iterator[tuple[UUID, list[Delivered]]]:
+    """The batch's events grouped per ticket, tickets in order of first appearance."""
+    groups: dict[UUID, list[Delivered]] = {}
+    for delivered in events:
+        groups.setdefault(delivered.event.originator_id, []).append(delivered)
+    return iter(groups.items())
+
+
+def rows_by_key(cursor: Cursor, table: str, key: str, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Existing rows for ``keys`` (chunked ``IN`` lists: one round trip per 500)."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        cursor.execute(f"SELECT * FROM {table} WHERE {key} IN ({marks})", chunk)  # noqa: S608
+        for row in cursor.fetchall():
+            record = dict(row)
+            found[record[key]] = record
+    return found
+
+
+def _default(value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+    if isinstance(value, (UUID, Enum)):
+        return str(value.value if isinstance(value, Enum) else value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"not JSON-ready: {type(value).__name__}")
 
 
-def event_type(event: Any) -> str:
-    return type(event).__qualname__.rsplit(".", 1)[-1]
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
 
 
-def event_row(ticket_id: str, delivered: Delivered, raw: bool) -> tuple[Any, ...]:
-    """A history row. With ``raw``, the stored JSON is kept as it is (typed values
-    wrapped the transcoder's way, unwrapped on reading): re-encoding every event
-    cost more than the rest of the projection."""
-    event = delivered.event
-    fields = vars(event)
-    at = fields.get("at")
-    if raw and delivered.state:
-        data: Any = delivered.state.decode("utf-8")
-    else:
-        data = json.dumps({k: _plain(v) for k, v in fields.items() if k not in _ENVELOPE},
-                          ensure_ascii=False, sort_keys=True)
-    return (
-        ticket_id,
-        event.originator_version,
-        delivered.position,
-        event_type(event),
-        at.isoformat() if isinstance(at, datetime) else None,
-        json.dumps(fields.get("actor"), ensure_ascii=False),
-        data,
-    )
+def payload(delivered: Delivered) -> dict[str, Any]:
+    """The event's own fields (without the envelope: ids, version, timestamp, at, actor)."""
+    return {k: v for k, v in vars(delivered.event).items() if k not in _ENVELOPE}
 
 
-def unwrap(value: Any) -> Any:
-    """Stored JSON as plain values: ``{"_type_": ..., "_data_": x}`` becomes ``x``."""
-    if isinstance(value, dict):
-        if "_type_" in value and "_data_" in value and len(value) == 2:
-            return unwrap(value["_data_"])
-        return {k: unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    return value
+Row = dict[str, Any]
 
 
-def history_data(text: str) -> dict[str, Any]:
-    data = unwrap(json.loads(text))
-    return {k: v for k, v in data.items()
-            if k not in _ENVELOPE and k != "originator_topic"}
+class TicketFold(Protocol):
+    """How one read model starts a ticket's row and moves it on by one event."""
+
+    def start(self, delivered: Delivered, fields: dict[str, Any]) -> Row: ...
+
+    def step(self, row: Row, name: str, delivered: Delivered, fields: dict[str, Any]) -> None: ...
 
 
-class TicketsProjection:
-    """Applies batches of delivered events to the ticket tables."""
+def fold_rows(cursor: Cursor, table: str, events: Sequence[Delivered], fold: TicketFold) -> list[Row]:
+    """Each touched ticket's row after the batch: existing rows read once, folded in memory.
 
-    def __init__(
-        self,
-        calendar: WorkingTime,
-        load: Callable[[UUID, int], Ticket],
-        *,
-        cache_size: int = 20_000,
-        raw_state: bool = True,
-    ) -> None:
-        self.calendar = calendar
-        self.raw_state = raw_state
-        self._load = load
-        self._cache: OrderedDict[UUID, Ticket] = OrderedDict()
-        self._cache_size = cache_size
-
-    def reset(self) -> None:
-        self._cache.clear()
-
-    def _ticket_before(self, originator_id: UUID, version: int) -> Ticket | None:
-        ticket = self._cache.get(originator_id)
-        if ticket is not None and ticket.version == version - 1:
-            self._cache.move_to_end(originator_id)
-            return ticket
-        if version == 1:
-            return None
-        ticket = self._load(originator_id, version - 1)
-        return ticket
-
-    def apply(self, cursor: Cursor, batch: Sequence[Delivered]) -> None:
-        """Write the rows for ``batch``; the caller commits them with the position."""
-        changed: dict[UUID, tuple[Ticket, int, float | None, float | None]] = {}
-        events: list[tuple[Any, ...]] = []
-        for delivered in batch:
-            if not delivered.topic.startswith(TICKET_EVENT_PREFIX):
+    Tickets that begin in this batch (their first event here is version 1)
+    need no read at all, which is most tickets during a rebuild.
+    """
+    groups = list(by_ticket(events))
+    wanted = [str(key) for key, items in groups if items[0].event.originator_version > 1]
+    existing = rows_by_key(cursor, table, "ticket_uuid", wanted) if wanted else {}
+    changed: list[Row] = []
+    for key, items in groups:
+        row: Row | None = existing.get(str(key))
+        for delivered in items:
+            name = event_name(delivered)
+            fields = vars(delivered.event)
+            if name == "Received":
+                row = fold.start(delivered, fields)
+                row["ticket_uuid"] = str(key)
+            elif row is None:
+                # An event of a ticket this model never saw received: only possible when
+                # the model's rows were removed by hand; skip rather than invent a ticket.
                 continue
-            event = delivered.event
-            before = self._ticket_before(event.originator_id, event.originator_version)
-            # mutate() changes the cached ticket in place: read what is needed first.
-            replied_before = bool(before is not None and before.responses)
-            resolved_before = before.history.resolved_at if before is not None else None
-            ticket = event.mutate(before)
-            assert isinstance(ticket, Ticket)
-            self._remember(ticket)
-            first_reply, resolution = changed[ticket.id][2:] if ticket.id in changed else (None, None)
-            if ticket.responses and not replied_before:
-                first_reply = ticket.sla(event.at, self.calendar).reaction.used.total_seconds()
-            resolved_at = ticket.history.resolved_at
-            if resolved_at is None:
-                resolution = None
-            elif resolved_before != resolved_at:
-                resolution = ticket.sla(resolved_at, self.calendar).resolution.used.total_seconds()
-            changed[ticket.id] = (ticket, delivered.position, first_reply, resolution)
-            events.append(event_row(ticket.ticket_id, delivered, self.raw_state))
-        if not changed:
-            return
-        cursor.executemany(_INSERT_EVENT, events)
-        cursor.executemany(_UPSERT_TICKET, [self._row(*item) for item in changed.values()])
-
-    def _remember(self, ticket: Ticket) -> None:
-        self._cache[ticket.id] = ticket
-        self._cache.move_to_end(ticket.id)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-
-    def _row(self, ticket: Ticket, position: int, first_reply: float | None,
-             resolution: float | None) -> tuple[Any, ...]:
-        resolved_at = ticket.history.resolved_at
-        return (
-            ticket.ticket_id,
-            position,
-            ticket.version,
-            ticket.status.value,
-            int(ticket.is_open),
-            ticket.level.value if ticket.level else None,
-            int(ticket.emergency_confirmed),
-            ticket.product.value,
-            ticket.category.value if ticket.category else None,
-            ticket.channel.value,
-            ticket.subject,
-            ticket.assignee,
-            ticket.received_at.isoformat(),
-            ticket.received_at.timestamp(),
-            ticket.updated_at.isoformat(),
-            resolved_at.isoformat() if resolved_at else None,
-            first_reply,
-            resolution,
-            json.dumps(list(ticket.sla_alerts)),
-            json.dumps(ticket.sla_recorded, sort_keys=True),
-        )
+            else:
+                fold.step(row, name, delivered, fields)
+            row["version"] = delivered.event.originator_version
+        if row is not None:
+            changed.append(row)
+    return changed
 
 
-def create_tables(store: ReadStore) -> None:
-    with store.transaction() as cursor:
-        for statement in SCHEMA:
-            cursor.execute(statement)
-
-
-def drop_rows(cursor: Cursor) -> None:
-    for table in TABLES:
-        cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
-
-
-CLOCKS = (ClockName.REACTION, ClockName.RESOLUTION)
+def upsert(cursor: Cursor, table: str, key: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
+    """Write whole rows (insert or replace by ``key``) in one ``executemany``."""
+    if not rows:
+        return
+    names = ", ".join(columns)
+    marks = ", ".join("?" * len(columns))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
+    sql = (f"INSERT INTO {table} ({names}) VALUES ({marks}) "  # noqa: S608 - fixed names
+           f"ON CONFLICT ({key}) DO UPDATE SET {updates}")
+    cursor.executemany(sql, [
+        tuple(dumps(v) if isinstance(v, (dict, list)) else v for v in (row[c] for c in columns))
+        for row in rows
+    ])

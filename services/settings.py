@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     kafka_relay_position_path: Path = Path("var/kafka-relay-position.sqlite")
     """Where the relay keeps its position under sqlite/popo persistence; on postgres it is a
     table in the desk's own database."""
+    # Projections (read models) and the SLA watcher
+    projections_sqlite_path: Path | None = None
+    """Read-model SQLite file (sqlite/popo persistence); default: beside the event store as
+    ``<name>.read.sqlite``. On postgres the read models are ``rm_*`` tables in the desk's database."""
+    projections_batch_size: int = Field(default=500, ge=1, le=10_000)
+    watcher_interval: float = Field(default=30.0, gt=0)
     # HTTP API
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8024, ge=1, le=65535)

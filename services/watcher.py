@@ -10,28 +10,19 @@ loses the optimistic-concurrency race and, retried, meets it then.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from domain.errors import DeskError, RuleViolated
-from domain.sla import ClockName, SlaSchedule
 from domain.values import Actor
 from projections.readmodels import ReadModels
+from projections.sla_timers import Alert
 from services.application import SupportDesk
 from services.clock import Clock
 
 log = logging.getLogger("pass24.watcher")
-
-
-@dataclass(frozen=True)
-class Alert:
-    ticket_id: str
-    clock: ClockName
-    breached: bool
 
 
 class SlaWatcher:
@@ -47,33 +38,14 @@ class SlaWatcher:
         self.desk = desk
         self.read_models = read_models
         self.clock = clock
-        self.actor = actor or Actor.system("sla-watcher")
+        self.actor = actor or Actor.system()
         self.interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def due_alerts(self, now: datetime) -> list[Alert]:
-        """Clocks whose at-risk or due instant has passed and whose alert is not recorded yet."""
-        rows = self.read_models.store.query(
-            "SELECT ticket_id, schedule, alerts FROM rm_tickets WHERE is_open = 1 ORDER BY arrival"
-        )
-        alerts: list[Alert] = []
-        for row in rows:
-            schedule = SlaSchedule.from_dict(json.loads(row["schedule"]))
-            recorded = set(json.loads(row["alerts"]))
-            for name in (ClockName.REACTION, ClockName.RESOLUTION):
-                clock = schedule.clock(name)
-                if clock.stopped_at is not None:
-                    continue
-                end = clock.paused_since or now
-                cycle = clock.started_at.isoformat()
-                if end > clock.due_at and f"{name.value}:breached:{cycle}" not in recorded:
-                    alerts.append(Alert(row["ticket_id"], name, breached=True))
-                elif (end >= clock.at_risk_at and clock.paused_since is None
-                      and f"{name.value}:at_risk:{cycle}" not in recorded
-                      and f"{name.value}:breached:{cycle}" not in recorded):
-                    alerts.append(Alert(row["ticket_id"], name, breached=False))
-        return alerts
+        """Clocks whose at-risk or due instant has passed and whose alert the read model lacks."""
+        return self.read_models.due_alerts(now)
 
     def run_once(self) -> int:
         """Record every alert that is due now; returns how many were recorded."""

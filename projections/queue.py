@@ -1,0 +1,128 @@
+"""The queue (R11): open tickets in handling order, confirmed emergencies first,
+then by arrival; filterable by level, product, assignee and status.
+
+One row per ticket (closed ones stay, flagged, so a reopened ticket comes
+back with its original arrival). Each row carries the SLA schedule its latest
+event recorded, so items show both clocks evaluated at query time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from domain.sla import SlaSchedule, WorkingTime, evaluate
+from projections.follower import Delivered
+from projections.store import Cursor, ReadStore
+from projections.tickets import OPEN_STATUSES, Row, fold_rows, step_lifecycle, upsert
+
+TABLE = "rm_queue"
+COLUMNS = (
+    "ticket_uuid", "ticket_id", "arrival", "received_ts", "received_at", "version", "status",
+    "pause", "is_open", "level", "emergency", "product", "category", "channel", "subject",
+    "assignee", "updated_at", "schedule",
+)
+ORDER = "ORDER BY emergency DESC, received_ts ASC, arrival ASC"
+
+
+class QueueProjection:
+    name = "queue"
+    tables = (TABLE,)
+    schema = (
+        f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+            ticket_uuid TEXT PRIMARY KEY,
+            ticket_id TEXT NOT NULL UNIQUE,
+            arrival BIGINT NOT NULL,
+            received_ts DOUBLE PRECISION NOT NULL,
+            received_at TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            pause TEXT,
+            is_open INTEGER NOT NULL,
+            level TEXT,
+            emergency INTEGER NOT NULL,
+            product TEXT NOT NULL,
+            category TEXT,
+            channel TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            assignee TEXT,
+            updated_at TEXT NOT NULL,
+            schedule TEXT NOT NULL)""",
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_order ON {TABLE} (is_open, emergency, received_ts, arrival)",
+    )
+
+    def apply(self, cursor: Cursor, events: Sequence[Delivered]) -> None:
+        upsert(cursor, TABLE, "ticket_uuid", COLUMNS, fold_rows(cursor, TABLE, events, self))
+
+    def start(self, delivered: Delivered, fields: dict[str, Any]) -> Row:
+        at: datetime = fields["at"]
+        status, _, pause = step_lifecycle("Received", fields, "new", None, None)
+        return {
+            "ticket_id": fields["ticket_id"], "arrival": delivered.position,
+            "received_ts": at.timestamp(), "received_at": at.isoformat(), "status": status,
+            "pause": pause, "is_open": 1, "level": None, "emergency": 0,
+            "product": fields["product"], "category": None, "channel": fields["channel"],
+            "subject": fields["subject"], "assignee": None, "updated_at": at.isoformat(),
+            "schedule": fields["sla"],
+        }
+
+    def step(self, row: Row, name: str, delivered: Delivered, fields: dict[str, Any]) -> None:
+        row["status"], row["level"], row["pause"] = step_lifecycle(
+            name, fields, row["status"], row["level"], row["pause"])
+        row["is_open"] = int(row["status"] in OPEN_STATUSES)
+        if name in ("Classified", "Reclassified"):
+            row["product"], row["category"] = fields["product"], fields["category"]
+            if fields["level"] != "emergency":
+                row["emergency"] = 0
+        elif name == "EmergencyConfirmed":
+            row["emergency"] = 1
+        elif name == "Assigned":
+            row["assignee"] = fields["assignee"]
+        if "sla" in fields:
+            row["schedule"] = fields["sla"]
+        at = fields.get("at")
+        if isinstance(at, datetime):
+            row["updated_at"] = at.isoformat()
+
+
+class QueueView:
+    def __init__(self, store: ReadStore, calendar: WorkingTime) -> None:
+        self.store = store
+        self.calendar = calendar
+
+    def page(self, now: datetime, *, filters: dict[str, str | None], limit: int,
+             offset: int) -> tuple[list[dict[str, Any]], int]:
+        where, params = ["is_open = 1"], []
+        for column in ("level", "product", "assignee", "status"):
+            value = filters.get(column)
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        clause = " AND ".join(where)
+        total = self.store.query(f"SELECT COUNT(*) AS n FROM {TABLE} WHERE {clause}", params)  # noqa: S608
+        rows = self.store.query(
+            f"SELECT * FROM {TABLE} WHERE {clause} {ORDER} LIMIT ? OFFSET ?",  # noqa: S608
+            [*params, limit, offset],
+        )
+        return [self.item(row, now) for row in rows], int(total[0]["n"])
+
+    def item(self, row: dict[str, Any], now: datetime) -> dict[str, Any]:
+        state = evaluate(SlaSchedule.from_dict(json.loads(row["schedule"])), now, self.calendar)
+        return {
+            "id": row["ticket_id"],
+            "status": row["status"],
+            "level": row["level"],
+            "emergency_confirmed": bool(row["emergency"]),
+            "product": row["product"],
+            "category": row["category"],
+            "channel": row["channel"],
+            "subject": row["subject"],
+            "assignee": row["assignee"],
+            "received_at": row["received_at"],
+            "updated_at": row["updated_at"],
+            "version": row["version"],
+            "arrival_position": row["arrival"],
+            "sla": state.as_dict(),
+        }

@@ -1,0 +1,219 @@
+"""SLA timers: per ticket, both clocks (reaction, resolution) with due instant,
+used and remaining working time, status and the paused intervals.
+
+Rows keep the schedule the ticket's latest event recorded (the decided
+instants, with policy and calendar versions); status and remaining time are
+evaluated at query time, so they move with the clock without any event.
+Rows also keep the alerts already recorded and ``watch_ts``: the earliest
+instant at which the SLA watcher has something to record, so a watcher pass
+reads only the tickets that are due.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from domain.sla import ClockName, ClockState, SlaSchedule, WorkingTime, evaluate
+from projections.follower import Delivered
+from projections.store import Cursor, ReadStore
+from projections.tickets import OPEN_STATUSES, Row, fold_rows, step_lifecycle, upsert, uuid_of
+
+TABLE = "rm_sla_timers"
+COLUMNS = (
+    "ticket_uuid", "ticket_id", "arrival", "received_ts", "version", "status", "pause",
+    "is_open", "level", "emergency", "schedule", "pauses", "alerts", "watch_ts",
+)
+ORDER = "ORDER BY emergency DESC, received_ts ASC, arrival ASC"
+CLOCKS = (ClockName.REACTION, ClockName.RESOLUTION)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """An SLA alert that is due and not yet recorded on the ticket."""
+
+    ticket_id: str
+    clock: ClockName
+    breached: bool
+
+
+def alert_key(clock: str, breached: bool, started_at: str) -> str:
+    """The key ``Ticket.record_sla_alert`` records: once per clock per cycle."""
+    return f"{clock}:{'breached' if breached else 'at_risk'}:{started_at}"
+
+
+def _pending(schedule: dict[str, Any], alerts: Sequence[str]) -> list[tuple[str, bool, str]]:
+    """``(clock, breached, from instant)`` of each alert this schedule can still raise."""
+    pending = []
+    for clock in CLOCKS:
+        data = schedule[clock.value]
+        if data.get("stopped_at") is not None:
+            continue
+        at_risk = alert_key(clock.value, False, data["started_at"])
+        breach = alert_key(clock.value, True, data["started_at"])
+        if breach in alerts:
+            continue
+        paused_since = data.get("paused_since")
+        if paused_since is not None:
+            # A paused clock breaches only if it had run past due before the pause.
+            if datetime.fromisoformat(paused_since) > datetime.fromisoformat(data["due_at"]):
+                pending.append((clock.value, True, data["due_at"]))
+            continue
+        if at_risk not in alerts:
+            pending.append((clock.value, False, data["at_risk_at"]))
+        pending.append((clock.value, True, data["due_at"]))
+    return pending
+
+
+def watch_ts(schedule: dict[str, Any], alerts: Sequence[str]) -> float | None:
+    instants = [datetime.fromisoformat(at).timestamp() for _, _, at in _pending(schedule, alerts)]
+    return min(instants) if instants else None
+
+
+def _listed(value: Any) -> list[Any]:
+    return list(json.loads(value)) if isinstance(value, str) else list(value)
+
+
+def _close(pauses: list[dict[str, Any]], at: str, kind: str | None = None) -> None:
+    if pauses and pauses[-1]["end"] is None and (kind is None or pauses[-1]["kind"] == kind):
+        pauses[-1] = {**pauses[-1], "end": at}
+
+
+class SlaTimersProjection:
+    name = "sla_timers"
+    tables = (TABLE,)
+    schema = (
+        f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+            ticket_uuid TEXT PRIMARY KEY,
+            ticket_id TEXT NOT NULL UNIQUE,
+            arrival BIGINT NOT NULL,
+            received_ts DOUBLE PRECISION NOT NULL,
+            version INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            pause TEXT,
+            is_open INTEGER NOT NULL,
+            level TEXT,
+            emergency INTEGER NOT NULL,
+            schedule TEXT NOT NULL,
+            pauses TEXT NOT NULL,
+            alerts TEXT NOT NULL,
+            watch_ts DOUBLE PRECISION)""",
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_watch ON {TABLE} (is_open, watch_ts)",
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_order ON {TABLE} (is_open, emergency, received_ts, arrival)",
+    )
+
+    def apply(self, cursor: Cursor, events: Sequence[Delivered]) -> None:
+        rows = fold_rows(cursor, TABLE, events, self)
+        for row in rows:
+            schedule = row["schedule"]
+            if isinstance(schedule, str):
+                schedule = json.loads(schedule)
+            row["watch_ts"] = watch_ts(schedule, _listed(row["alerts"])) if row["is_open"] else None
+        upsert(cursor, TABLE, "ticket_uuid", COLUMNS, rows)
+
+    def start(self, delivered: Delivered, fields: dict[str, Any]) -> Row:
+        at: datetime = fields["at"]
+        status, _, pause = step_lifecycle("Received", fields, "new", None, None)
+        pauses = [{"kind": pause, "start": at.isoformat(), "end": None}] if pause else []
+        return {
+            "ticket_id": fields["ticket_id"], "arrival": delivered.position,
+            "received_ts": at.timestamp(), "status": status, "pause": pause, "is_open": 1,
+            "level": None, "emergency": 0, "schedule": fields["sla"], "pauses": pauses,
+            "alerts": [],
+        }
+
+    def step(self, row: Row, name: str, delivered: Delivered, fields: dict[str, Any]) -> None:
+        was_paused = row["pause"]
+        row["status"], row["level"], row["pause"] = step_lifecycle(
+            name, fields, row["status"], row["level"], row["pause"])
+        row["is_open"] = int(row["status"] in OPEN_STATUSES)
+        if "sla" in fields:
+            row["schedule"] = fields["sla"]
+        if name == "EmergencyConfirmed":
+            row["emergency"] = 1
+        elif name == "Reclassified" and fields["level"] != "emergency":
+            row["emergency"] = 0
+        elif name in ("SlaAtRisk", "SlaBreached"):
+            row["alerts"] = [*_listed(row["alerts"]), fields["key"]]
+        at = fields["at"].isoformat()
+        if was_paused != row["pause"] or name in ("Resolved", "Reopened"):
+            pauses = _listed(row["pauses"])
+            _close(pauses, at)
+            if row["pause"] is not None:
+                pauses.append({"kind": row["pause"], "start": at, "end": None})
+            elif name == "Resolved":
+                # Resolved time does not count either (a reopened ticket's clocks skip it).
+                pauses.append({"kind": "resolved", "start": at, "end": None})
+            row["pauses"] = pauses
+
+
+class SlaTimersView:
+    def __init__(self, store: ReadStore, calendar: WorkingTime) -> None:
+        self.store = store
+        self.calendar = calendar
+
+    def page(self, now: datetime, *, ticket_id: str | None, status: str | None, limit: int,
+             offset: int) -> tuple[list[dict[str, Any]], int]:
+        if ticket_id is not None:
+            rows = self.store.query(f"SELECT * FROM {TABLE} WHERE ticket_uuid = ?",  # noqa: S608
+                                    (uuid_of(ticket_id),))
+        elif status is None:
+            total = self.store.query(f"SELECT COUNT(*) AS n FROM {TABLE} WHERE is_open = 1")  # noqa: S608
+            rows = self.store.query(f"SELECT * FROM {TABLE} WHERE is_open = 1 {ORDER} "  # noqa: S608
+                                    "LIMIT ? OFFSET ?", (limit, offset))
+            return [self.item(row, now) for row in rows], int(total[0]["n"])
+        else:
+            # Status depends on the moment: evaluate every open ticket, then page.
+            rows = self.store.query(f"SELECT * FROM {TABLE} WHERE is_open = 1 {ORDER}")  # noqa: S608
+        items = [self.item(row, now) for row in rows]
+        if status is not None:
+            items = [i for i in items
+                     if status in (i["reaction"]["status"], i["resolution"]["status"])]
+        return items[offset:offset + limit], len(items)
+
+    def item(self, row: dict[str, Any], now: datetime) -> dict[str, Any]:
+        schedule = json.loads(row["schedule"])
+        state = evaluate(SlaSchedule.from_dict(schedule), now, self.calendar)
+        pauses = json.loads(row["pauses"])
+        return {
+            "id": row["ticket_id"],
+            "status": row["status"],
+            "level": row["level"],
+            "emergency_confirmed": bool(row["emergency"]),
+            "reaction": _clock(state.reaction, schedule["reaction"]),
+            "resolution": _clock(state.resolution, schedule["resolution"]),
+            "paused_intervals": pauses,
+            "alerts": json.loads(row["alerts"]),
+            "policy_version": state.policy_version,
+            "calendar_version": state.calendar_version,
+        }
+
+    def due_alerts(self, now: datetime) -> list[Alert]:
+        """Alerts whose instant has passed at ``now`` and which the ticket has not recorded."""
+        rows = self.store.query(
+            f"SELECT ticket_id, schedule, alerts FROM {TABLE} "  # noqa: S608
+            "WHERE is_open = 1 AND watch_ts <= ? ORDER BY watch_ts", (now.timestamp(),))
+        due: list[Alert] = []
+        for row in rows:
+            pending = _pending(json.loads(row["schedule"]), json.loads(row["alerts"]))
+            for clock in CLOCKS:
+                mine = [(breached, datetime.fromisoformat(at))
+                        for name, breached, at in pending if name == clock.value]
+                if any(breached and now > at for breached, at in mine):
+                    # Past due: record the breach; an unrecorded at-risk is moot by then.
+                    due.append(Alert(row["ticket_id"], clock, breached=True))
+                elif any(not breached and now >= at for breached, at in mine):
+                    due.append(Alert(row["ticket_id"], clock, breached=False))
+        return due
+
+
+def _clock(state: ClockState, recorded: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **state.as_dict(),
+        "started_at": recorded["started_at"],
+        "stopped_at": recorded.get("stopped_at"),
+        "paused_since": recorded.get("paused_since"),
+    }
