@@ -8,6 +8,7 @@ attempts reported as ``ConcurrencyConflict``. Nothing is merged silently.
 
 from __future__ import annotations
 
+import copy
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import EnvType, RecordConflictError
 
 from domain.calendar import WorkingCalendar
-from domain.errors import ConcurrencyConflict, InvalidValue, TicketNotFound
+from domain.errors import ConcurrencyConflict, DeskError, InvalidValue, TicketNotFound
 from domain.ids import intake_uuid, new_ticket_id, normalise_ticket_id, ticket_uuid
 from domain.intake import IntakeRecord
 from domain.sla import ClockName, SlaPolicy, SlaRules, SlaState
@@ -71,7 +72,11 @@ class SupportDesk(Application[UUID]):
         rng: random.Random | None = None,
         attempts: int = 5,
     ) -> None:
-        super().__init__(env)
+        # Commands trust the cached ticket and let the store's version check catch a
+        # write from another process (the cache entry is then dropped and the command
+        # re-run); queries catch up explicitly in get_ticket. That spares every
+        # command a read transaction.
+        super().__init__({"AGGREGATE_CACHE_FASTFORWARD": "n", **dict(env or {})})
         self.calendar = calendar or WorkingCalendar.default()
         self.policy = policy or SlaPolicy.regulation_default()
         self.rules = SlaRules(self.policy, self.calendar)
@@ -453,12 +458,32 @@ class SupportDesk(Application[UUID]):
     # -- queries -----------------------------------------------------------------
 
     def get_ticket(self, ticket_id: str, *, version: int | None = None) -> Ticket:
+        """The ticket as stored now (or at ``version``), including other processes' writes."""
+        ticket = self._cached_ticket(ticket_id, version)
+        cache = self.repository.cache
+        if version is None and cache is not None and not self.repository.fastforward:
+            newer = list(self.events.get(ticket.id, gt=ticket.version))
+            if newer:
+                for event in newer:
+                    ticket = event.mutate(ticket)
+                cache.put(ticket.id, copy.deepcopy(ticket))
+        return ticket
+
+    def _cached_ticket(self, ticket_id: str, version: int | None = None) -> Ticket:
         canonical = normalise_ticket_id(ticket_id)
         try:
             ticket: Ticket = self.repository.get(ticket_uuid(canonical), version=version)
         except AggregateNotFoundError:
             raise TicketNotFound(canonical) from None
         return ticket
+
+    def _forget(self, ticket_id: str) -> None:
+        cache = self.repository.cache
+        if cache is not None:
+            try:
+                cache.get(ticket_uuid(normalise_ticket_id(ticket_id)), evict=True)
+            except KeyError:
+                pass
 
     def sla(self, ticket_id: str, at: datetime | None = None) -> SlaState:
         return self.get_ticket(ticket_id).sla(at or self.clock.now(), self.calendar)
@@ -476,14 +501,25 @@ class SupportDesk(Application[UUID]):
     def _update(
         self, ticket_id: str, command: Callable[[Ticket, datetime], Any], at: datetime | None
     ) -> CommandResult:
-        for _ in range(self.attempts):
-            ticket = self.get_ticket(ticket_id)
-            command(ticket, at or self.clock.now())
+        for attempt in range(self.attempts):
+            if attempt == 0:
+                ticket = self._cached_ticket(ticket_id)
+                try:
+                    command(ticket, at or self.clock.now())
+                except DeskError:
+                    # Maybe refused on a cached ticket another process has moved on:
+                    # decide again on the stored one before reporting.
+                    ticket = self.get_ticket(ticket_id)
+                    command(ticket, at or self.clock.now())
+            else:
+                ticket = self.get_ticket(ticket_id)
+                command(ticket, at or self.clock.now())
             if not ticket.pending_events:
                 return CommandResult(ticket.ticket_id, ticket.version, None)
             try:
                 recordings = self.save(ticket)
             except RecordConflictError:
+                self._forget(ticket_id)
                 continue
             return CommandResult(ticket.ticket_id, ticket.version, _position(recordings))
         raise ConcurrencyConflict(normalise_ticket_id(ticket_id), self.attempts)

@@ -150,3 +150,26 @@ def test_history_reads_back_with_actors_and_times(store_env: dict[str, str]) -> 
     assert Actor.from_dict(responded.actor) == AGENT  # type: ignore[attr-defined]
     assert responded.at == msk("2025-04-28 10:20")  # type: ignore[attr-defined]
     desk.close()
+
+
+def test_a_stale_cache_in_one_process_never_decides_against_the_store(
+    store_env: dict[str, str],
+) -> None:
+    one, two = make_desk(store_env), make_desk(store_env)
+    ticket_id = new_ticket(one, "<stale@x>")
+    one.classify(ticket_id, level=Level.STANDARD, product=Product.ONLINE,
+                 category=Category.DEFECT, actor=AGENT, at=msk("2025-04-28 10:05"))
+    one.resolve(ticket_id, resolution="done", actor=AGENT, at=msk("2025-04-28 10:10"))
+    one.close_ticket(ticket_id, actor=AGENT, at=msk("2025-04-28 10:11"))
+    assert two.get_ticket(ticket_id).status is Status.CLOSED  # now cached in `two`
+    one.reopen(ticket_id, reason="back", actor=REQUESTER, at=msk("2025-04-28 10:20"))
+    # `two` still has the closed ticket cached; responding must see the reopening
+    two.respond(ticket_id, text="On it", actor=AGENT, at=msk("2025-04-28 10:30"))
+    # and a write of `two` on a stale cache is caught by the version check and re-run
+    one.assign(ticket_id, assignee="agent.one", actor=AGENT, at=msk("2025-04-28 10:40"))
+    two.assign(ticket_id, assignee="agent.two", actor=AGENT, at=msk("2025-04-28 10:50"))
+    names = [type(e).__name__ for e in one.ticket_events(ticket_id)]
+    assert names[-4:] == ["Reopened", "Responded", "Assigned", "Assigned"]
+    assert one.get_ticket(ticket_id).assignee == "agent.two"
+    one.close()
+    two.close()
