@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-from projections.follower import Delivered
 from projections.store import Cursor, ReadStore
-from projections.tickets import dumps, event_name, payload, uuid_of
+from projections.tickets import ENVELOPE, TicketEvent, unwrap, uuid_of
 
 TABLE = "rm_history"
-_INSERT = (f"INSERT INTO {TABLE} (ticket_uuid, version, position, type, at, recorded_at, actor, "
-           "fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT = f"INSERT INTO {TABLE} (ticket_uuid, version, position, type, at, data) VALUES (?, ?, ?, ?, ?, ?)"
 
 
 class HistoryProjection:
+    """One row per event; ``data`` is the event's JSON as stored (plain stores) and is
+    unwrapped and split into envelope and fields when read, not when written."""
+
     name = "history"
     tables = (TABLE,)
     schema = (
@@ -26,31 +26,30 @@ class HistoryProjection:
             position BIGINT NOT NULL,
             type TEXT NOT NULL,
             at TEXT,
-            recorded_at TEXT NOT NULL,
-            actor TEXT,
-            fields TEXT NOT NULL,
+            data TEXT NOT NULL,
             PRIMARY KEY (ticket_uuid, version))""",
     )
 
-    def apply(self, cursor: Cursor, events: Sequence[Delivered]) -> None:
+    def apply(self, cursor: Cursor, events: Sequence[TicketEvent]) -> None:
         if events:
-            cursor.executemany(_INSERT, [self.row(d) for d in events])
+            cursor.executemany(_INSERT, [
+                (e.ticket_uuid, e.version, e.position, e.name, e.fields.get("at"), e.data)
+                for e in events
+            ])
 
-    @staticmethod
-    def row(delivered: Delivered) -> tuple[Any, ...]:
-        event = delivered.event
-        at = getattr(event, "at", None)
-        actor = getattr(event, "actor", None)
-        return (
-            str(event.originator_id),
-            event.originator_version,
-            delivered.position,
-            event_name(delivered),
-            at.isoformat() if isinstance(at, datetime) else None,
-            event.timestamp.isoformat(),
-            dumps(actor) if actor is not None else None,
-            dumps(payload(delivered)),
-        )
+
+def record(row: dict[str, Any]) -> dict[str, Any]:
+    """A history row as auditors read it."""
+    data = unwrap(json.loads(row["data"]))
+    return {
+        "version": row["version"],
+        "position": row["position"],
+        "type": row["type"],
+        "at": row["at"],
+        "recorded_at": data.get("timestamp"),
+        "actor": data.get("actor"),
+        "fields": {k: v for k, v in data.items() if k not in ENVELOPE},
+    }
 
 
 class HistoryView:
@@ -67,15 +66,4 @@ class HistoryView:
             f"SELECT * FROM {TABLE} WHERE ticket_uuid = ? ORDER BY version LIMIT ? OFFSET ?",  # noqa: S608
             (key, limit, offset),
         )
-        return [
-            {
-                "version": row["version"],
-                "position": row["position"],
-                "type": row["type"],
-                "at": row["at"],
-                "recorded_at": row["recorded_at"],
-                "actor": json.loads(row["actor"]) if row["actor"] else None,
-                "fields": json.loads(row["fields"]),
-            }
-            for row in rows
-        ], int(total[0]["n"])
+        return [record(row) for row in rows], int(total[0]["n"])

@@ -14,9 +14,16 @@ from datetime import datetime
 from typing import Any
 
 from domain.sla import SlaSchedule, WorkingTime, evaluate
-from projections.follower import Delivered
 from projections.store import Cursor, ReadStore
-from projections.tickets import OPEN_STATUSES, Row, fold_rows, step_lifecycle, upsert
+from projections.tickets import (
+    OPEN_STATUSES,
+    JsonColumns,
+    Row,
+    TicketEvent,
+    fold_rows,
+    step_lifecycle,
+    upsert,
+)
 
 TABLE = "rm_queue"
 COLUMNS = (
@@ -53,22 +60,27 @@ class QueueProjection:
         f"CREATE INDEX IF NOT EXISTS {TABLE}_order ON {TABLE} (is_open, emergency, received_ts, arrival)",
     )
 
-    def apply(self, cursor: Cursor, events: Sequence[Delivered]) -> None:
-        upsert(cursor, TABLE, "ticket_uuid", COLUMNS, fold_rows(cursor, TABLE, events, self))
+    def __init__(self, json_columns: JsonColumns | None = None) -> None:
+        self.json_columns = json_columns or JsonColumns()
 
-    def start(self, delivered: Delivered, fields: dict[str, Any]) -> Row:
-        at: datetime = fields["at"]
+    def apply(self, cursor: Cursor, events: Sequence[TicketEvent]) -> None:
+        upsert(cursor, TABLE, "ticket_uuid", COLUMNS, fold_rows(cursor, TABLE, events, self),
+               self.json_columns)
+
+    def start(self, event: TicketEvent) -> Row:
+        fields, at = event.fields, event.at
         status, _, pause = step_lifecycle("Received", fields, "new", None, None)
         return {
-            "ticket_id": fields["ticket_id"], "arrival": delivered.position,
-            "received_ts": at.timestamp(), "received_at": at.isoformat(), "status": status,
-            "pause": pause, "is_open": 1, "level": None, "emergency": 0,
+            "ticket_id": fields["ticket_id"], "arrival": event.position,
+            "received_ts": datetime.fromisoformat(at).timestamp(), "received_at": at,
+            "status": status, "pause": pause, "is_open": 1, "level": None, "emergency": 0,
             "product": fields["product"], "category": None, "channel": fields["channel"],
-            "subject": fields["subject"], "assignee": None, "updated_at": at.isoformat(),
+            "subject": fields["subject"], "assignee": None, "updated_at": at,
             "schedule": fields["sla"],
         }
 
-    def step(self, row: Row, name: str, delivered: Delivered, fields: dict[str, Any]) -> None:
+    def step(self, row: Row, event: TicketEvent) -> None:
+        name, fields = event.name, event.fields
         row["status"], row["level"], row["pause"] = step_lifecycle(
             name, fields, row["status"], row["level"], row["pause"])
         row["is_open"] = int(row["status"] in OPEN_STATUSES)
@@ -82,9 +94,7 @@ class QueueProjection:
             row["assignee"] = fields["assignee"]
         if "sla" in fields:
             row["schedule"] = fields["sla"]
-        at = fields.get("at")
-        if isinstance(at, datetime):
-            row["updated_at"] = at.isoformat()
+        row["updated_at"] = event.at
 
 
 class QueueView:

@@ -19,9 +19,17 @@ import threading
 import time
 from collections.abc import Sequence
 
+from eventsourcing.persistence import JSONTranscoder, Notification, Tracking
+
 from projections.follower import Delivered, NotificationFollower
 from projections.store import Cursor, ReadStore
-from projections.tickets import Projection, is_ticket_event
+from projections.tickets import (
+    Projection,
+    TicketEvent,
+    from_delivered,
+    from_notification,
+    is_ticket_topic,
+)
 
 log = logging.getLogger("pass24.projections")
 
@@ -46,6 +54,12 @@ class ProjectionRunner:
         self.store = store
         self.projections = tuple(projections)
         self.application_name = follower.application_name
+        mapper = follower.app.mapper
+        # Plain stored JSON is decoded directly (see projections.tickets); ciphered or
+        # compressed stores go through the mapper's domain events.
+        self.raw_json = (getattr(mapper, "cipher", None) is None
+                         and getattr(mapper, "compressor", None) is None
+                         and isinstance(mapper.transcoder, JSONTranscoder))
         self._changed = threading.Condition()
         self._apply_lock = threading.RLock()
         self._stop = threading.Event()
@@ -90,9 +104,21 @@ class ProjectionRunner:
 
     # -- applying ----------------------------------------------------------------
 
-    def _apply(self, batch: Sequence[Delivered]) -> None:
-        last = batch[-1].position
-        tickets = [d for d in batch if is_ticket_event(d)]
+    def _read(self, after: int) -> tuple[int, int, list[TicketEvent]]:
+        """``(first, last, ticket events)`` of the next batch; ``(0, 0, [])`` at the head."""
+        notifications: list[Notification] = self.follower.notifications(after)
+        if not notifications:
+            return 0, 0, []
+        tickets = [n for n in notifications if is_ticket_topic(n.topic)]
+        if self.raw_json:
+            events = [from_notification(n) for n in tickets]
+        else:
+            mapper, name = self.follower.app.mapper, self.application_name
+            events = [from_delivered(Delivered(mapper.to_domain_event(n), Tracking(name, n.id),
+                                               n.topic)) for n in tickets]
+        return notifications[0].id, notifications[-1].id, events
+
+    def _apply(self, first: int, last: int, tickets: Sequence[TicketEvent]) -> None:
         with self.store.transaction() as cursor:
             positions = self.tracked_positions(cursor)
             moved = []
@@ -100,8 +126,7 @@ class ProjectionRunner:
                 done = positions[projection.name]
                 if done >= last:
                     continue
-                events = tickets if done < batch[0].position else [
-                    d for d in tickets if d.position > done]
+                events = tickets if done < first else [e for e in tickets if e.position > done]
                 projection.apply(cursor, events)
                 moved.append((last, projection.name, self.application_name))
                 positions[projection.name] = last
@@ -116,10 +141,10 @@ class ProjectionRunner:
     def _step(self) -> bool:
         """Apply the next batch, if any; False when the log has nothing new."""
         with self._apply_lock:
-            batch = self.follower.read(self.position())
-            if not batch:
+            first, last, events = self._read(self.position())
+            if not last:
                 return False
-            self._apply(batch)
+            self._apply(first, last, events)
             return True
 
     def catch_up(self) -> int:

@@ -20,11 +20,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from domain.sla import SlaSchedule, WorkingTime, evaluate
+from domain.sla import ClockName, ClockSchedule, WorkingTime, evaluate_clock
 from domain.values import Level
-from projections.follower import Delivered
 from projections.store import Cursor, ReadStore
-from projections.tickets import Row, fold_rows, upsert
+from projections.tickets import JsonColumns, Row, TicketEvent, fold_rows, upsert
 
 TABLE = "rm_sla_stats"
 COLUMNS = (
@@ -77,44 +76,49 @@ class SlaStatsProjection:
         f"CREATE INDEX IF NOT EXISTS {TABLE}_received ON {TABLE} (received_ts)",
     )
 
-    def __init__(self, calendar: WorkingTime) -> None:
+    def __init__(self, calendar: WorkingTime, json_columns: JsonColumns | None = None) -> None:
         self.calendar = calendar
+        self.json_columns = json_columns or JsonColumns()
 
-    def apply(self, cursor: Cursor, events: Sequence[Delivered]) -> None:
-        upsert(cursor, TABLE, "ticket_uuid", COLUMNS, fold_rows(cursor, TABLE, events, self))
+    def apply(self, cursor: Cursor, events: Sequence[TicketEvent]) -> None:
+        upsert(cursor, TABLE, "ticket_uuid", COLUMNS, fold_rows(cursor, TABLE, events, self),
+               self.json_columns)
 
-    def start(self, delivered: Delivered, fields: dict[str, Any]) -> Row:
+    def start(self, event: TicketEvent) -> Row:
+        fields = event.fields
         return {
             "ticket_id": fields["ticket_id"], "level": None, "product": fields["product"],
-            "received_ts": fields["at"].timestamp(), "is_open": 1, "resolved_at": None,
+            "received_ts": datetime.fromisoformat(event.at).timestamp(), "is_open": 1, "resolved_at": None,
             "first_reply_seconds": None, "resolution_seconds": None, "breached": 0,
             "schedule": fields["sla"],
         }
 
-    def step(self, row: Row, name: str, delivered: Delivered, fields: dict[str, Any]) -> None:
-        at = fields.get("at")
+    def step(self, row: Row, event: TicketEvent) -> None:
+        name, fields, at = event.name, event.fields, event.at
         if name in ("Classified", "Reclassified"):
             row["level"], row["product"] = fields["level"], fields["product"]
         elif name == "SlaBreached":
             row["breached"] = 1
         elif name == "Resolved":
             row["is_open"] = 0
-            row["resolved_at"] = at.isoformat()
-            row["resolution_seconds"] = self._used(fields["sla"], at, "resolution")
+            row["resolved_at"] = at
+            row["resolution_seconds"] = self._used(fields["sla"], at, ClockName.RESOLUTION)
         elif name == "Reopened":
             row["is_open"], row["resolved_at"], row["resolution_seconds"] = 1, None, None
         elif name == "Closed":
             row["is_open"] = 0
         if name in _FIRST_REPLY and row["first_reply_seconds"] is None:
-            row["first_reply_seconds"] = self._used(fields["sla"], at, "reaction")
+            row["first_reply_seconds"] = self._used(fields["sla"], at, ClockName.REACTION)
         if "sla" in fields:
             row["schedule"] = fields["sla"]
             if _late(fields["sla"]):
                 row["breached"] = 1
 
-    def _used(self, sla: dict[str, Any], at: datetime, clock: str) -> float:
-        state = evaluate(SlaSchedule.from_dict(sla), at, self.calendar)
-        return (state.reaction if clock == "reaction" else state.resolution).used.total_seconds()
+    def _used(self, sla: dict[str, Any], at: str, clock: ClockName) -> float:
+        """Working time the clock had used at ``at``, by the domain's own measure."""
+        schedule = ClockSchedule.from_dict(sla[clock.value])
+        state = evaluate_clock(clock, schedule, datetime.fromisoformat(at), self.calendar)
+        return state.used.total_seconds()
 
 
 class SlaStatsView:

@@ -18,9 +18,17 @@ from datetime import datetime
 from typing import Any
 
 from domain.sla import ClockName, ClockState, SlaSchedule, WorkingTime, evaluate
-from projections.follower import Delivered
 from projections.store import Cursor, ReadStore
-from projections.tickets import OPEN_STATUSES, Row, fold_rows, step_lifecycle, upsert, uuid_of
+from projections.tickets import (
+    OPEN_STATUSES,
+    JsonColumns,
+    Row,
+    TicketEvent,
+    fold_rows,
+    step_lifecycle,
+    upsert,
+    uuid_of,
+)
 
 TABLE = "rm_sla_timers"
 COLUMNS = (
@@ -105,27 +113,31 @@ class SlaTimersProjection:
         f"CREATE INDEX IF NOT EXISTS {TABLE}_order ON {TABLE} (is_open, emergency, received_ts, arrival)",
     )
 
-    def apply(self, cursor: Cursor, events: Sequence[Delivered]) -> None:
+    def __init__(self, json_columns: JsonColumns | None = None) -> None:
+        self.json_columns = json_columns or JsonColumns()
+
+    def apply(self, cursor: Cursor, events: Sequence[TicketEvent]) -> None:
         rows = fold_rows(cursor, TABLE, events, self)
         for row in rows:
             schedule = row["schedule"]
             if isinstance(schedule, str):
                 schedule = json.loads(schedule)
             row["watch_ts"] = watch_ts(schedule, _listed(row["alerts"])) if row["is_open"] else None
-        upsert(cursor, TABLE, "ticket_uuid", COLUMNS, rows)
+        upsert(cursor, TABLE, "ticket_uuid", COLUMNS, rows, self.json_columns)
 
-    def start(self, delivered: Delivered, fields: dict[str, Any]) -> Row:
-        at: datetime = fields["at"]
+    def start(self, event: TicketEvent) -> Row:
+        fields, at = event.fields, event.at
         status, _, pause = step_lifecycle("Received", fields, "new", None, None)
-        pauses = [{"kind": pause, "start": at.isoformat(), "end": None}] if pause else []
+        pauses = [{"kind": pause, "start": at, "end": None}] if pause else []
         return {
-            "ticket_id": fields["ticket_id"], "arrival": delivered.position,
-            "received_ts": at.timestamp(), "status": status, "pause": pause, "is_open": 1,
+            "ticket_id": fields["ticket_id"], "arrival": event.position,
+            "received_ts": datetime.fromisoformat(at).timestamp(), "status": status, "pause": pause, "is_open": 1,
             "level": None, "emergency": 0, "schedule": fields["sla"], "pauses": pauses,
             "alerts": [],
         }
 
-    def step(self, row: Row, name: str, delivered: Delivered, fields: dict[str, Any]) -> None:
+    def step(self, row: Row, event: TicketEvent) -> None:
+        name, fields = event.name, event.fields
         was_paused = row["pause"]
         row["status"], row["level"], row["pause"] = step_lifecycle(
             name, fields, row["status"], row["level"], row["pause"])
@@ -138,7 +150,7 @@ class SlaTimersProjection:
             row["emergency"] = 0
         elif name in ("SlaAtRisk", "SlaBreached"):
             row["alerts"] = [*_listed(row["alerts"]), fields["key"]]
-        at = fields["at"].isoformat()
+        at = event.at
         if was_paused != row["pause"] or name in ("Resolved", "Reopened"):
             pauses = _listed(row["pauses"])
             _close(pauses, at)

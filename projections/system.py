@@ -16,15 +16,16 @@ from projections.runner import ProjectionRunner
 from projections.sla_stats import SlaStatsProjection
 from projections.sla_timers import SlaTimersProjection
 from projections.store import ReadStore, store_for
-from projections.tickets import Projection
+from projections.tickets import JsonColumns, Projection
 
 if TYPE_CHECKING:
     from services.settings import Settings
 
 
 def all_projections(calendar: WorkingTime) -> list[Projection]:
-    return [QueueProjection(), SlaTimersProjection(), HistoryProjection(),
-            SlaStatsProjection(calendar)]
+    shared = JsonColumns()  # the models of one batch serialise each schedule once
+    return [QueueProjection(shared), SlaTimersProjection(shared), HistoryProjection(),
+            SlaStatsProjection(calendar, shared)]
 
 
 def build_projections(

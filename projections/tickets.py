@@ -1,20 +1,29 @@
-"""What every ticket read model shares: which log items are ticket events, and
-the ticket's lifecycle (status, open pause) folded from plain event fields.
+"""What every ticket read model shares: the events as plain records, the
+ticket's lifecycle (status, open pause) folded from event fields, and the
+fold-then-upsert step that keeps SQL to a few statements per batch.
 
 Read models fold events, not aggregates: they never load a ticket from the
 event store, so a rebuild reads the log once and a restart needs nothing but
-the read model's own rows. The fold mirrors ``Ticket``'s ``@event`` bodies;
-``tests/unit/test_projections.py`` checks it against the aggregate's own
-status after every event of a long lifecycle.
+the read model's own rows. ``step_lifecycle`` mirrors ``Ticket``'s ``@event``
+bodies; ``tests/unit/test_projections.py`` checks it against the aggregate's
+own status after every event of a long lifecycle.
+
+Events reach the read models as ``TicketEvent`` records of JSON values
+(instants as ISO strings). When the store keeps plain JSON (no cipher, no
+compression) they are decoded straight from the stored text, without building
+domain event objects: the JSON parser does the work in C, and the history
+keeps the stored text as it is. Otherwise they come from the mapper's domain
+events (``from_delivered``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from domain.errors import InvalidValue
@@ -22,8 +31,11 @@ from domain.ids import ticket_uuid
 from projections.follower import Delivered
 from projections.store import Cursor
 
-TICKET_TOPIC = "domain.ticket:Ticket."
+if TYPE_CHECKING:
+    from eventsourcing.persistence import Notification
 
+TICKET_TOPIC = "domain.ticket:Ticket."
+ENVELOPE = frozenset({"timestamp", "at", "actor", "originator_topic"})
 OPEN_STATUSES = frozenset({"new", "open", "waiting_for_requester", "waiting_for_release", "postponed"})
 _PAUSE_STARTS = {
     "InformationRequested": "waiting_for_requester",
@@ -32,31 +44,107 @@ _PAUSE_STARTS = {
 }
 _PAUSE_ENDS = frozenset({"FixReleased", "Resumed", "Resolved"})
 _RUNNING_AGAIN = frozenset({"RequesterReplied", "FixReleased", "Resumed", "Reopened"})
-_ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "at", "actor"})
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEvent:
+    """One ticket event as the read models see it."""
+
+    position: int
+    ticket_uuid: str
+    version: int
+    name: str
+    """``Received``, ``Classified``, ... (the explicit, stable event class names)."""
+    fields: dict[str, Any]
+    """Every attribute but the originator ID and version, as JSON values."""
+    data: str
+    """The same as JSON text (the stored text itself when the store keeps plain JSON)."""
+
+    @property
+    def at(self) -> str:
+        return str(self.fields["at"])
 
 
 class Projection(Protocol):
     """One read model: its tables, and how a batch of ticket events changes them.
 
     ``apply`` runs inside the runner's transaction, which also records the
-    position; it must write with as few statements as it can (executemany),
-    never commit, and keep no state outside the database.
+    position; it writes with as few statements as it can (executemany), never
+    commits, and keeps no state outside the database.
     """
 
     name: str
     tables: tuple[str, ...]
     schema: tuple[str, ...]
 
-    def apply(self, cursor: Cursor, events: Sequence[Delivered]) -> None: ...
+    def apply(self, cursor: Cursor, events: Sequence[TicketEvent]) -> None: ...
 
 
-def is_ticket_event(delivered: Delivered) -> bool:
-    return delivered.topic.startswith(TICKET_TOPIC)
+# -- decoding ----------------------------------------------------------------------
 
 
-def event_name(delivered: Delivered) -> str:
-    """``Received``, ``Classified``, ... (the explicit, stable event class names)."""
-    return delivered.topic[len(TICKET_TOPIC):]
+def is_ticket_topic(topic: str) -> bool:
+    return topic.startswith(TICKET_TOPIC)
+
+
+def unwrap(value: Any) -> Any:
+    """JSONTranscoder's ``{"_type_": ..., "_data_": ...}`` as its plain data (ISO text, hex)."""
+    if isinstance(value, dict):
+        if len(value) == 2 and "_type_" in value and "_data_" in value:
+            return unwrap(value["_data_"])
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def plain_fields(text: str) -> dict[str, Any]:
+    """Stored event JSON as plain JSON values."""
+    fields: dict[str, Any] = json.loads(text)
+    wrapped = text.count('"_type_"')
+    if wrapped:
+        for key, value in fields.items():
+            if type(value) is dict and "_type_" in value:
+                fields[key] = value["_data_"]
+                wrapped -= 1
+        if wrapped:  # wrapped values further down: rare, take the slow path
+            fields = unwrap(fields)
+    return fields
+
+
+def from_notification(notification: Notification) -> TicketEvent:
+    state: Any = notification.state
+    text = bytes(state).decode() if not isinstance(state, str) else state
+    return TicketEvent(
+        notification.id, str(notification.originator_id), notification.originator_version,
+        notification.topic[len(TICKET_TOPIC):], plain_fields(text), text,
+    )
+
+
+def from_delivered(delivered: Delivered) -> TicketEvent:
+    event = delivered.event
+    text = dumps({k: v for k, v in vars(event).items()
+                  if k not in ("originator_id", "originator_version")})
+    return TicketEvent(
+        delivered.position, str(event.originator_id), event.originator_version,
+        delivered.topic[len(TICKET_TOPIC):], json.loads(text), text,
+    )
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"not JSON-ready: {type(value).__name__}")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
 
 
 def uuid_of(ticket_id: str) -> str | None:
@@ -65,6 +153,9 @@ def uuid_of(ticket_id: str) -> str | None:
         return str(ticket_uuid(ticket_id))
     except InvalidValue:
         return None
+
+
+# -- the lifecycle -----------------------------------------------------------------
 
 
 def running_status(pause: str | None, level: str | None) -> str:
@@ -76,7 +167,7 @@ def running_status(pause: str | None, level: str | None) -> str:
 def step_lifecycle(
     name: str, fields: dict[str, Any], status: str, level: str | None, pause: str | None
 ) -> tuple[str, str | None, str | None]:
-    """``(status, level, open pause)`` after one event; as ``Ticket``'s event bodies decide them."""
+    """``(status, level, open pause)`` after one event, as ``Ticket``'s event bodies decide them."""
     if name == "Received":
         pause = "waiting_for_requester" if fields["missing"] else None
         return running_status(pause, None), None, pause
@@ -101,17 +192,22 @@ def step_lifecycle(
     return status, level, pause
 
 
-def by_ticket(events: Sequence[Delivered]) -> Iterator[tuple[UUID, list[Delivered]]]:
-    """The batch's events grouped per ticket, tickets in order of first appearance."""
-    groups: dict[UUID, list[Delivered]] = {}
-    for delivered in events:
-        groups.setdefault(delivered.event.originator_id, []).append(delivered)
-    return iter(groups.items())
+# -- fold, then write --------------------------------------------------------------
+
+Row = dict[str, Any]
 
 
-def rows_by_key(cursor: Cursor, table: str, key: str, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+class TicketFold(Protocol):
+    """How one read model starts a ticket's row and moves it on by one event."""
+
+    def start(self, event: TicketEvent) -> Row: ...
+
+    def step(self, row: Row, event: TicketEvent) -> None: ...
+
+
+def rows_by_key(cursor: Cursor, table: str, key: str, keys: Sequence[str]) -> dict[str, Row]:
     """Existing rows for ``keys`` (chunked ``IN`` lists: one round trip per 500)."""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, Row] = {}
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]
         marks = ",".join("?" * len(chunk))
@@ -122,68 +218,69 @@ def rows_by_key(cursor: Cursor, table: str, key: str, keys: Sequence[str]) -> di
     return found
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, (UUID, Enum)):
-        return str(value.value if isinstance(value, Enum) else value)
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    raise TypeError(f"not JSON-ready: {type(value).__name__}")
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
-
-
-def payload(delivered: Delivered) -> dict[str, Any]:
-    """The event's own fields (without the envelope: ids, version, timestamp, at, actor)."""
-    return {k: v for k, v in vars(delivered.event).items() if k not in _ENVELOPE}
-
-
-Row = dict[str, Any]
-
-
-class TicketFold(Protocol):
-    """How one read model starts a ticket's row and moves it on by one event."""
-
-    def start(self, delivered: Delivered, fields: dict[str, Any]) -> Row: ...
-
-    def step(self, row: Row, name: str, delivered: Delivered, fields: dict[str, Any]) -> None: ...
-
-
-def fold_rows(cursor: Cursor, table: str, events: Sequence[Delivered], fold: TicketFold) -> list[Row]:
+def fold_rows(cursor: Cursor, table: str, events: Sequence[TicketEvent], fold: TicketFold) -> list[Row]:
     """Each touched ticket's row after the batch: existing rows read once, folded in memory.
 
     Tickets that begin in this batch (their first event here is version 1)
     need no read at all, which is most tickets during a rebuild.
     """
-    groups = list(by_ticket(events))
-    wanted = [str(key) for key, items in groups if items[0].event.originator_version > 1]
+    groups: dict[str, list[TicketEvent]] = {}
+    for event in events:
+        groups.setdefault(event.ticket_uuid, []).append(event)
+    wanted = [key for key, items in groups.items() if items[0].version > 1]
     existing = rows_by_key(cursor, table, "ticket_uuid", wanted) if wanted else {}
     changed: list[Row] = []
-    for key, items in groups:
-        row: Row | None = existing.get(str(key))
-        for delivered in items:
-            name = event_name(delivered)
-            fields = vars(delivered.event)
-            if name == "Received":
-                row = fold.start(delivered, fields)
-                row["ticket_uuid"] = str(key)
+    for key, items in groups.items():
+        row: Row | None = existing.get(key)
+        for event in items:
+            if event.name == "Received":
+                row = fold.start(event)
+                row["ticket_uuid"] = key
             elif row is None:
-                # An event of a ticket this model never saw received: only possible when
-                # the model's rows were removed by hand; skip rather than invent a ticket.
+                # A ticket this model never saw received: only when rows were deleted
+                # by hand. Skip rather than invent a ticket; a rebuild restores it.
                 continue
             else:
-                fold.step(row, name, delivered, fields)
-            row["version"] = delivered.event.originator_version
+                fold.step(row, event)
+            row["version"] = event.version
         if row is not None:
             changed.append(row)
     return changed
 
 
-def upsert(cursor: Cursor, table: str, key: str, columns: Sequence[str], rows: Sequence[Row]) -> None:
-    """Write whole rows (insert or replace by ``key``) in one ``executemany``."""
+class JsonColumns:
+    """Serialises dict/list column values once per object, across read models.
+
+    The read models of one batch share event field objects (the ``sla``
+    dict), so the first model to write a schedule serialises it and the
+    others reuse the text. Keeps a reference to each object, so an ``id``
+    cannot be reused while remembered; forgets everything past ``limit``.
+    Callers must not mutate a value after writing it (folds replace, never
+    mutate, what they store).
+    """
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self._texts: dict[int, tuple[Any, str]] = {}
+        self._limit = limit
+
+    def text(self, value: Any) -> Any:
+        if not isinstance(value, (dict, list)):
+            return value
+        known = self._texts.get(id(value))
+        if known is None:
+            if len(self._texts) >= self._limit:
+                self._texts.clear()
+            known = (value, dumps(value))
+            self._texts[id(value)] = known
+        return known[1]
+
+    def clear(self) -> None:
+        self._texts.clear()
+
+
+def upsert(cursor: Cursor, table: str, key: str, columns: Sequence[str], rows: Sequence[Row],
+           json_columns: JsonColumns | None = None) -> None:
+    """Write whole rows (insert, or replace by ``key``) in one ``executemany``."""
     if not rows:
         return
     names = ", ".join(columns)
@@ -191,7 +288,5 @@ def upsert(cursor: Cursor, table: str, key: str, columns: Sequence[str], rows: S
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
     sql = (f"INSERT INTO {table} ({names}) VALUES ({marks}) "  # noqa: S608 - fixed names
            f"ON CONFLICT ({key}) DO UPDATE SET {updates}")
-    cursor.executemany(sql, [
-        tuple(dumps(v) if isinstance(v, (dict, list)) else v for v in (row[c] for c in columns))
-        for row in rows
-    ])
+    text = (json_columns or JsonColumns()).text
+    cursor.executemany(sql, [tuple(text(row[c]) for c in columns) for row in rows])
