@@ -67,7 +67,7 @@ def history(
     _: Reader,
     as_of: Annotated[m.IsoInstant | None, Query(description="ISO instant with offset")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> dict[str, Any]:
     """Every event of the ticket in order, from the event store; with ``as_of``, only
     those recorded by then, and the ticket's full state as it stood at that instant."""

@@ -18,7 +18,7 @@ Reader = Annotated[Principal, Depends(require(READERS))]
 Models = Annotated[Any, Depends(read_models)]
 CaughtUp = Annotated[None, Depends(caught_up)]
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
 ERRORS = problem_responses(401, 403, 422, 503)
 
 
