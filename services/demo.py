@@ -42,9 +42,11 @@ class Step:
     action: Callable[[SupportDesk, str], object]
 
 
-def run_demo(desk: SupportDesk, clock: ManualClock, now: str = "2025-05-12 12:00") -> list[str]:
+def run_demo(
+    desk: SupportDesk, clock: ManualClock, now: str = "2025-05-12 12:00", run: str | None = None
+) -> list[str]:
     """Take five tickets through their lifecycles; returns their IDs."""
-    run = uuid4().hex[:8]
+    run = run or uuid4().hex[:8]
 
     def receive(
         at: str, channel: Channel, requester: Requester, subject: str, text: str, **extra: Any
