@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from domain.sla import ClockName, ClockSchedule, WorkingTime, evaluate_clock
+from domain.sla import ClockName, ClockSchedule, WorkingTime
 from domain.values import Level
 from projections.store import Cursor, ReadStore
 from projections.tickets import JsonColumns, Row, TicketEvent, fold_rows, upsert
@@ -31,6 +31,8 @@ COLUMNS = (
     "resolved_at", "first_reply_seconds", "resolution_seconds", "breached", "schedule",
 )
 _FIRST_REPLY = frozenset({"Responded", "InformationRequested"})
+# Events after which a clock can newly be stopped late (a stop, or due instants recomputed).
+_STOPS_OR_MOVES = frozenset({"Responded", "InformationRequested", "Resolved", "Reclassified"})
 _LEVEL_ORDER = {level.value: n for n, level in enumerate(Level)}
 
 
@@ -111,14 +113,18 @@ class SlaStatsProjection:
             row["first_reply_seconds"] = self._used(fields["sla"], at, ClockName.REACTION)
         if "sla" in fields:
             row["schedule"] = fields["sla"]
-            if _late(fields["sla"]):
+            if name in _STOPS_OR_MOVES and _late(fields["sla"]):
                 row["breached"] = 1
 
     def _used(self, sla: dict[str, Any], at: str, clock: ClockName) -> float:
-        """Working time the clock had used at ``at``, by the domain's own measure."""
+        """Working time the clock had used when it stopped at ``at`` (first reply, resolution).
+
+        ``evaluate_clock``'s measure for a stopped clock, without its remaining time.
+        """
         schedule = ClockSchedule.from_dict(sla[clock.value])
-        state = evaluate_clock(clock, schedule, datetime.fromisoformat(at), self.calendar)
-        return state.used.total_seconds()
+        end = schedule.stopped_at or datetime.fromisoformat(at)
+        used = self.calendar.working_time_between(schedule.started_at, end) - schedule.paused
+        return max(used.total_seconds(), 0.0)
 
 
 class SlaStatsView:

@@ -195,6 +195,7 @@ def step_lifecycle(
 # -- fold, then write --------------------------------------------------------------
 
 Row = dict[str, Any]
+_JSON_COLUMNS = frozenset({"schedule", "pauses", "alerts"})
 
 
 class TicketFold(Protocol):
@@ -289,4 +290,8 @@ def upsert(cursor: Cursor, table: str, key: str, columns: Sequence[str], rows: S
     sql = (f"INSERT INTO {table} ({names}) VALUES ({marks}) "  # noqa: S608 - fixed names
            f"ON CONFLICT ({key}) DO UPDATE SET {updates}")
     text = (json_columns or JsonColumns()).text
-    cursor.executemany(sql, [tuple(text(row[c]) for c in columns) for row in rows])
+    structured = [c for c in columns if c in _JSON_COLUMNS]
+    for row in rows:
+        for column in structured:
+            row[column] = text(row[column])
+    cursor.executemany(sql, [tuple(row[c] for c in columns) for row in rows])
