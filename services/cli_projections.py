@@ -21,7 +21,8 @@ def register(sub: Any) -> None:
     action.add_parser("status", help="print the processed position and the log head"
                       ).set_defaults(handler=_status)
     watcher = sub.add_parser("watcher", help="record SlaAtRisk/SlaBreached as time passes")
-    watcher.add_argument("--interval", type=float, default=30.0, help="seconds between passes")
+    watcher.add_argument("--interval", type=float, default=None,
+                         help="seconds between passes (default: PASS24_WATCHER_INTERVAL, 30)")
     watcher.add_argument("--once", action="store_true", help="one pass, then exit")
     watcher.set_defaults(handler=_watch)
 
@@ -61,8 +62,8 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
 def _status(settings: Settings, args: argparse.Namespace) -> int:
     services = _services(settings)
     head = services.runner.follower.head()
-    position = services.runner.tracked_position()
-    print(f"position {position} of {head} (lag {head - position})")
+    for name, position in services.runner.tracked_positions().items():
+        print(f"{name:12} position {position} of {head} (lag {head - position})")
     return 0
 
 
@@ -72,7 +73,7 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
     if args.once:
         print(f"recorded {services.watcher.run_once()} alert(s)")
         return 0
-    services.watcher.interval = args.interval
+    services.watcher.interval = args.interval or settings.watcher_interval
     services.runner.start()
     services.watcher.start()
     try:
