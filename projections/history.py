@@ -18,8 +18,8 @@ class HistoryProjection:
     unwrapped and split into envelope and fields when read, not when written."""
 
     name = "history"
-    tables = (TABLE,)
-    schema = (
+    tables: tuple[str, ...] = (TABLE,)
+    schema: tuple[str, ...] = (
         f"""CREATE TABLE IF NOT EXISTS {TABLE} (
             ticket_uuid TEXT NOT NULL,
             version INTEGER NOT NULL,

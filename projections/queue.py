@@ -36,8 +36,8 @@ ORDER = "ORDER BY emergency DESC, received_ts ASC, arrival ASC"
 
 class QueueProjection:
     name = "queue"
-    tables = (TABLE,)
-    schema = (
+    tables: tuple[str, ...] = (TABLE,)
+    schema: tuple[str, ...] = (
         f"""CREATE TABLE IF NOT EXISTS {TABLE} (
             ticket_uuid TEXT PRIMARY KEY,
             ticket_id TEXT NOT NULL UNIQUE,

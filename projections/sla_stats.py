@@ -60,8 +60,8 @@ def _running_late(sla: dict[str, Any], now: datetime) -> bool:
 
 class SlaStatsProjection:
     name = "sla_stats"
-    tables = (TABLE,)
-    schema = (
+    tables: tuple[str, ...] = (TABLE,)
+    schema: tuple[str, ...] = (
         f"""CREATE TABLE IF NOT EXISTS {TABLE} (
             ticket_uuid TEXT PRIMARY KEY,
             ticket_id TEXT NOT NULL,

@@ -92,8 +92,8 @@ def _close(pauses: list[dict[str, Any]], at: str, kind: str | None = None) -> No
 
 class SlaTimersProjection:
     name = "sla_timers"
-    tables = (TABLE,)
-    schema = (
+    tables: tuple[str, ...] = (TABLE,)
+    schema: tuple[str, ...] = (
         f"""CREATE TABLE IF NOT EXISTS {TABLE} (
             ticket_uuid TEXT PRIMARY KEY,
             ticket_id TEXT NOT NULL UNIQUE,

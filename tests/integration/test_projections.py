@@ -265,3 +265,31 @@ def test_runner_thread_survives_and_follows(world: World) -> None:
     assert world.runner.wait_for(world.runner.follower.head(), timeout=10)
     assert {t["id"] for t in world.models.queue().items} == set(ids)
     world.clock.advance(timedelta(minutes=1))
+
+
+def test_two_runners_on_one_read_store_never_apply_a_batch_twice(world: World) -> None:
+    lifecycle(world)
+    for n in range(20):
+        world.receive(f"bulk {n}", f"2025-04-29 12:{n:02d}")
+    world.runner.follower.batch_size = 3  # many small batches: many chances to collide
+    _, second = world.reopen()
+    second.follower.batch_size = 3
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def run(runner: ProjectionRunner) -> None:
+        start.wait()
+        try:
+            runner.catch_up()
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in (world.runner, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    together = rows(world.models.store)
+    assert world.runner.rebuild() == second.catch_up() == world.runner.follower.head()
+    assert rows(world.models.store) == together
