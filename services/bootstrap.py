@@ -32,6 +32,7 @@ class Services:
         from adapters.form.http import build_form_router
         from adapters.phone.http import build_phone_router
         from projections.system import build_projections
+        from services.api.attachments import build_attachments_router
         from services.api.auth import READERS
         from services.watcher import SlaWatcher
 
@@ -50,6 +51,7 @@ class Services:
             (build_form_router(self.desk, settings, mail=self.mail), None),
             (build_phone_router(self.desk, settings, mail=self.mail), None),
             (build_quarantine_router(self.mail.quarantine), READERS),
+            (build_attachments_router(self.mail.attachments), READERS),
         ]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
