@@ -31,14 +31,16 @@ COLUMNS = (
     "resolved_at", "first_reply_seconds", "resolution_seconds", "breached", "schedule",
 )
 _FIRST_REPLY = frozenset({"Responded", "InformationRequested"})
-# Events after which a clock can newly be stopped late (a stop, or due instants recomputed).
-_STOPS_OR_MOVES = frozenset({"Responded", "InformationRequested", "Resolved", "Reclassified"})
+# Events after which a clock can newly be stopped late: a stop, or due instants recomputed.
+_BOTH = ("reaction", "resolution")
+_STOPS_OR_MOVES = {"Responded": ("reaction",), "InformationRequested": ("reaction",),
+                   "Resolved": _BOTH, "Reclassified": _BOTH}
 _LEVEL_ORDER = {level.value: n for n, level in enumerate(Level)}
 
 
-def _late(sla: dict[str, Any]) -> bool:
-    """A clock that stopped after its due instant."""
-    for clock in ("reaction", "resolution"):
+def _late(sla: dict[str, Any], clocks: tuple[str, ...]) -> bool:
+    """One of ``clocks`` stopped after its due instant."""
+    for clock in clocks:
         stopped = sla[clock].get("stopped_at")
         if stopped is not None and datetime.fromisoformat(stopped) > datetime.fromisoformat(
             sla[clock]["due_at"]
@@ -113,7 +115,8 @@ class SlaStatsProjection:
             row["first_reply_seconds"] = self._used(fields["sla"], at, ClockName.REACTION)
         if "sla" in fields:
             row["schedule"] = fields["sla"]
-            if name in _STOPS_OR_MOVES and _late(fields["sla"]):
+            clocks = _STOPS_OR_MOVES.get(name)
+            if clocks and not row["breached"] and _late(fields["sla"], clocks):
                 row["breached"] = 1
 
     def _used(self, sla: dict[str, Any], at: str, clock: ClockName) -> float:

@@ -59,10 +59,8 @@ class TicketEvent:
     """Every attribute but the originator ID and version, as JSON values."""
     data: str
     """The same as JSON text (the stored text itself when the store keeps plain JSON)."""
-
-    @property
-    def at(self) -> str:
-        return str(self.fields["at"])
+    at: str
+    """When it happened (ISO 8601 with offset)."""
 
 
 class Projection(Protocol):
@@ -115,9 +113,10 @@ def plain_fields(text: str) -> dict[str, Any]:
 def from_notification(notification: Notification) -> TicketEvent:
     state: Any = notification.state
     text = bytes(state).decode() if not isinstance(state, str) else state
+    fields = plain_fields(text)
     return TicketEvent(
         notification.id, str(notification.originator_id), notification.originator_version,
-        notification.topic[len(TICKET_TOPIC):], plain_fields(text), text,
+        notification.topic[len(TICKET_TOPIC):], fields, text, fields["at"],
     )
 
 
@@ -125,9 +124,10 @@ def from_delivered(delivered: Delivered) -> TicketEvent:
     event = delivered.event
     text = dumps({k: v for k, v in vars(event).items()
                   if k not in ("originator_id", "originator_version")})
+    fields = json.loads(text)
     return TicketEvent(
         delivered.position, str(event.originator_id), event.originator_version,
-        delivered.topic[len(TICKET_TOPIC):], json.loads(text), text,
+        delivered.topic[len(TICKET_TOPIC):], fields, text, fields["at"],
     )
 
 
