@@ -26,7 +26,7 @@ class Services:
     """Everything one process runs: the desk, read models, their runner, the SLA watcher."""
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None,
-                 watcher_interval: float = 30.0) -> None:
+                 watcher_interval: float | None = None) -> None:
         from adapters.email.http import build_quarantine_router
         from adapters.email.wiring import build_mail
         from adapters.form.http import build_form_router
@@ -39,11 +39,10 @@ class Services:
         self.settings = settings
         self.desk = build_desk(settings, clock=clock)
         self.read_models, self.runner = build_projections(
-            self.desk, calendar=self.desk.calendar, clock=self.desk.clock,
-            env=settings.eventsourcing_env(),
+            self.desk, calendar=self.desk.calendar, clock=self.desk.clock, settings=settings,
         )
         self.watcher = SlaWatcher(self.desk, self.read_models, self.desk.clock,
-                                  interval=watcher_interval)
+                                  interval=watcher_interval or settings.watcher_interval)
         self.mail = build_mail(self.desk, settings)
         # (router, roles): None means the router authenticates its callers itself
         # (signed form posts and telephony webhooks; the form page is public).
