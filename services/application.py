@@ -13,12 +13,13 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import EnvType, RecordConflictError
+from eventsourcing.persistence import RecordConflictError
+from eventsourcing.utils import EnvType
 
 from domain.calendar import WorkingCalendar
 from domain.errors import ConcurrencyConflict, DeskError, InvalidValue, TicketNotFound
@@ -465,7 +466,7 @@ class SupportDesk(Application[UUID]):
             newer = list(self.events.get(ticket.id, gt=ticket.version))
             if newer:
                 for event in newer:
-                    ticket = event.mutate(ticket)
+                    ticket = cast(Ticket, cast(Any, event).mutate(ticket))
                 cache.put(ticket.id, copy.deepcopy(ticket))
         return ticket
 

@@ -73,7 +73,7 @@ def history(
     those recorded by then, and the ticket's full state as it stood at that instant."""
     events = desk.ticket_events(ticket_id)
     if as_of is not None:
-        events = [e for e in events if getattr(e, "at", None) is None or e.at <= as_of]
+        events = [e for e in events if getattr(e, "at", as_of) <= as_of]
         if not events:
             raise HTTPException(404, f"ticket {ticket_id} was not yet received at {as_of.isoformat()}")
     state_version = events[-1].originator_version
