@@ -14,9 +14,9 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from domain.errors import DeskError
+from services.api.views import ticket_view
 from services.bootstrap import build_desk
 from services.clock import ManualClock
 from services.demo import format_table, msk, run_demo
@@ -79,21 +79,7 @@ def _show(settings: Settings, ticket_id: str, at: str | None) -> int:
     desk = build_desk(settings)
     ticket = desk.get_ticket(ticket_id)
     moment = _instant(at) if at else desk.clock.now()
-    view: dict[str, Any] = {
-        "id": ticket.ticket_id,
-        "status": ticket.status.value,
-        "level": ticket.level.value if ticket.level else None,
-        "emergency_confirmed": ticket.emergency_confirmed,
-        "product": ticket.product.value,
-        "category": ticket.category.value if ticket.category else None,
-        "channel": ticket.channel.value,
-        "subject": ticket.subject,
-        "assignee": ticket.assignee,
-        "received_at": ticket.received_at.isoformat(),
-        "missing": [m.value for m in ticket.missing],
-        "version": ticket.version,
-        "sla": ticket.sla(moment, desk.calendar).as_dict(),
-    }
+    view = ticket_view(ticket, moment, desk.calendar)
     print(json.dumps(view, ensure_ascii=False, indent=2))
     return 0
 
