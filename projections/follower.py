@@ -19,6 +19,8 @@ from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Notification, Tracking
 
+from adapters.audit.seal import strip
+
 
 @dataclass(frozen=True)
 class Delivered:
@@ -69,7 +71,7 @@ class NotificationFollower:
         mapper = self.app.mapper
         name = self.app.name
         return [
-            Delivered(mapper.to_domain_event(n), Tracking(name, n.id), n.topic, n.state)
+            Delivered(mapper.to_domain_event(n), Tracking(name, n.id), n.topic, strip(n.state))
             for n in self.notifications(after, limit)
         ]
 

@@ -26,6 +26,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
+from adapters.audit.seal import strip
 from domain.errors import InvalidValue
 from domain.ids import ticket_uuid
 from projections.follower import Delivered
@@ -111,8 +112,8 @@ def plain_fields(text: str) -> dict[str, Any]:
 
 
 def from_notification(notification: Notification) -> TicketEvent:
-    state: Any = notification.state
-    text = bytes(state).decode() if not isinstance(state, str) else state
+    # The audit seal is storage, not part of the event: read models never see it.
+    text = strip(notification.state).decode()
     fields = plain_fields(text)
     return TicketEvent(
         notification.id, str(notification.originator_id), notification.originator_version,

@@ -16,11 +16,12 @@ from datetime import date, datetime
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import RecordConflictError
 from eventsourcing.utils import EnvType
 
+from adapters.audit.mapper import AuditedApplication
 from domain.calendar import WorkingCalendar
 from domain.errors import ConcurrencyConflict, DeskError, InvalidValue, TicketNotFound
 from domain.ids import intake_uuid, new_ticket_id, normalise_ticket_id, ticket_uuid
@@ -56,7 +57,7 @@ class CommandResult:
     position: int | None
 
 
-class SupportDesk(Application[UUID]):
+class SupportDesk(AuditedApplication[UUID]):
     """Commands and queries over tickets, persisted by eventsourcing."""
 
     name = "SupportDesk"

@@ -20,10 +20,12 @@ from services.api.views import ticket_view
 from services.bootstrap import build_desk
 from services.clock import ManualClock
 from services.demo import format_table, msk, run_demo
+from services.logging import configure as configure_logging
 from services.settings import Settings
 
 
-AREAS = ("services.cli_api", "services.cli_projections", "services.cli_kafka", "services.cli_intake")
+AREAS = ("services.cli_api", "services.cli_projections", "services.cli_kafka", "services.cli_intake",
+         "services.cli_audit")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
     try:
         status: int = args.handler(settings, args)
     except DeskError as error:

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters.audit.seal import DEVELOPMENT_KEY
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PASS24_", env_file=".env", extra="ignore")
@@ -49,6 +51,18 @@ class Settings(BaseSettings):
     tokens_file: Path = Path("var/tokens.json")
     api_tokens: str = Field(default="", description="extra fixed tokens: role:name:sha256,...")
     catch_up_timeout: float = Field(default=5.0, gt=0, le=60)
+    ready_max_lag: int = Field(default=1000, ge=0)
+    """``/readyz`` answers 503 while the read models are more events than this behind the log."""
+    api_workers: bool = True
+    """``serve`` also runs the projections and the SLA watcher in process; false where they run
+    as their own deployments (deploy/k8s)."""
+    # Logs (services/logging.py)
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Tamper-evident history (docs/AUDIT.md): the key that seals new events, and retired
+    # keys (comma-separated) that still verify events sealed before a rotation.
+    audit_key: SecretStr = SecretStr(DEVELOPMENT_KEY)
+    audit_retired_keys: SecretStr = SecretStr("")
 
     # Intake adapters (email, form, phone) and outbound mail
     support_email: str = "support@pass24online.ru"
@@ -100,6 +114,9 @@ class Settings(BaseSettings):
                 self.phone_secret.get_secret_value()
             ) < 16:
                 raise ValueError("set PASS24_FORM_SECRET and PASS24_PHONE_SECRET (16+ characters)")
+            audit_key = self.audit_key.get_secret_value()
+            if audit_key == DEVELOPMENT_KEY or len(audit_key) < 32:
+                raise ValueError("set PASS24_AUDIT_KEY for production (32+ characters)")
         return self
 
     def eventsourcing_env(self) -> dict[str, str]:
@@ -107,6 +124,8 @@ class Settings(BaseSettings):
         env = {
             "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size),
             "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
+            "AUDIT_KEY": self.audit_key.get_secret_value(),
+            "AUDIT_RETIRED_KEYS": self.audit_retired_keys.get_secret_value(),
         }
         if self.persistence == "popo":
             env["PERSISTENCE_MODULE"] = "eventsourcing.popo"

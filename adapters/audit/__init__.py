@@ -1,0 +1,1 @@
+"""Tamper-evident history: keyed hash chains over the stored events (docs/AUDIT.md)."""
