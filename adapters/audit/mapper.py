@@ -14,7 +14,8 @@ import threading
 from collections import OrderedDict
 from typing import Any, Generic
 
-from eventsourcing.application import Application, ProcessingEvent, Recording
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.persistence import Recording
 from eventsourcing.domain import DomainEventProtocol, Snapshot, TAggregateID
 from eventsourcing.persistence import (
     AggregateRecorder,
@@ -169,7 +170,7 @@ class AuditedApplication(Application[TAggregateID]):
         self.mapper.bind(self.recorder)
 
     def construct_mapper(self) -> ChainedMapper[TAggregateID]:
-        base = self.factory.mapper(transcoder=self.construct_transcoder())
+        base: Mapper[TAggregateID] = self.factory.mapper(transcoder=self.construct_transcoder())
         return ChainedMapper(base.transcoder, keyring=keyring_from_env(self.env),
                              compressor=base.compressor, cipher=base.cipher)
 

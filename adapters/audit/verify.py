@@ -183,7 +183,7 @@ def _check_snapshots(app: Any, originator_id: Any, report: Report) -> Break | No
         snapshot = stored.get(event.originator_version)
         if snapshot is None:
             continue
-        replayed = type(snapshot).take(aggregate)  # type: ignore[attr-defined]
+        replayed = type(snapshot).take(aggregate)
         expected = transcoder.decode(transcoder.encode(replayed.state))
         if transcoder.decode(transcoder.encode(snapshot.state)) != expected:
             return Break(str(originator_id), snapshot.originator_version, None,
