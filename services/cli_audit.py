@@ -7,7 +7,10 @@ with ``add_audit_command`` (or appended to ``register``).
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
 
 from adapters.audit.checkpoints import CheckpointStore, write_checkpoints
 from adapters.audit.verify import Report, verify_originator, verify_store
@@ -39,6 +42,23 @@ def register(subparsers: Any) -> None:
     checkpoint.add_argument("--every", type=int, default=10_000,
                             help="rows per checkpoint (default 10000)")
     checkpoint.set_defaults(handler=lambda settings, args: _checkpoint(settings, args.every))
+
+    replay = add_audit_command("replay", "SLA outcomes rebuilt from the events; what-if with other rules")
+    replay.add_argument("--ticket", help="one ticket (default: every ticket, in order of receipt)")
+    replay.add_argument("--as-of", help="ISO instant with offset (default: now); fix it for "
+                        "reproducible exports")
+    replay.add_argument("--policy", type=Path, help="SLA policy file for a what-if replay")
+    replay.add_argument("--calendar", type=Path, help="calendar file for a what-if replay")
+    replay.add_argument("--format", choices=["table", "jsonl", "csv"], default="table")
+    replay.add_argument("--output", type=Path, help="write here instead of standard output")
+    replay.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar on standard error (default: when it is a terminal)")
+    replay.set_defaults(handler=_replay)
+
+    export = add_audit_command("export", "a ticket's full history, readable, every SLA clock change explained")
+    export.add_argument("--ticket", required=True)
+    export.add_argument("--output", type=Path)
+    export.set_defaults(handler=_export)
 
 
 def _verify(settings: Settings, ticket: str | None) -> int:
@@ -78,4 +98,81 @@ def _checkpoint(settings: Settings, every: int) -> int:
         # Print the seal so it can be kept outside the database (see docs/AUDIT.md).
         print(f"checkpoint {checkpoint.seq} upto={checkpoint.upto} rows={checkpoint.count} "
               f"key={checkpoint.kid} seal={checkpoint.chain.hex()}")
+    return 0
+
+
+def _instant(text: str | None, desk: Any) -> datetime:
+    if text is None:
+        moment: datetime = desk.clock.now()
+        return moment
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise SystemExit("pass24-desk: --as-of needs an offset, e.g. 2025-05-12T12:00:00+03:00")
+    return moment
+
+
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from services.audit_replay import (
+        WhatIf, outcome_summary, progress_bar, replay, write_csv, write_jsonl,
+    )
+    from services.config import load_calendar, load_policy
+
+    desk = build_desk(settings)
+    try:
+        as_of = _instant(args.as_of, desk)
+        what_if = None
+        if args.policy or args.calendar:
+            what_if = WhatIf(load_policy(args.policy) if args.policy else desk.policy,
+                             load_calendar(args.calendar) if args.calendar else desk.calendar)
+        show = sys.stderr.isatty() if args.progress is None else args.progress
+        results = list(replay(desk, as_of, ticket=args.ticket, what_if=what_if,
+                              progress=progress_bar() if show else None))
+        out: TextIO = args.output.open("w", encoding="utf-8", newline="") if args.output else sys.stdout
+        try:
+            if args.format == "jsonl":
+                write_jsonl(results, out)
+            elif args.format == "csv":
+                write_csv(results, out)
+            else:
+                _table(results, out, what_if is not None)
+        finally:
+            if args.output:
+                out.close()
+        summary = outcome_summary(results)
+        line = (f"{summary['tickets']} tickets as of {as_of.isoformat()}: {summary['breached']} breached"
+                + (f"; under the what-if rules {summary['whatif_breached']} breached, "
+                   f"{summary['changed']} with a different outcome" if what_if else ""))
+        print(line, file=sys.stderr)
+    finally:
+        desk.close()
+    return 0
+
+
+def _table(results: list[dict[str, Any]], out: TextIO, what_if: bool) -> None:
+    header = f"{'ticket':<11} {'level':<12} {'status':<22} {'reaction':<9} {'resolution':<10}"
+    if what_if:
+        header += f" {'what-if reaction':<16} {'what-if resolution':<18}"
+    out.write(header + "\n")
+    for r in results:
+        line = (f"{r['ticket_id']:<11} {r['level'] or '-':<12} {r['status']:<22} "
+                f"{r['recorded']['reaction']['status']:<9} {r['recorded']['resolution']['status']:<10}")
+        if what_if:
+            mark = " *" if r.get("changed") else ""
+            line += (f" {r['whatif']['reaction']['status']:<16} "
+                     f"{r['whatif']['resolution']['status']:<18}{mark}")
+        out.write(line + "\n")
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from services.audit_replay import export_ticket
+
+    desk = build_desk(settings)
+    try:
+        text = export_ticket(desk, args.ticket)
+    finally:
+        desk.close()
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
     return 0

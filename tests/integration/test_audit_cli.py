@@ -1,0 +1,54 @@
+"""`pass24-desk audit replay|export` from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from services.cli import main
+from services.demo import run_demo
+from services.application import SupportDesk
+from services.clock import ManualClock
+from tests.helpers import msk
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    path = tmp_path / "desk.sqlite"
+    monkeypatch.setenv("PASS24_SQLITE_PATH", str(path))
+    clock = ManualClock(msk("2025-04-28 09:00"))
+    desk = SupportDesk(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)},
+                       clock=clock)
+    ids = run_demo(desk, clock, run="cli")
+    desk.close()
+    return ids
+
+
+def test_replay_what_if_and_export_from_the_cli(store: list[str], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    policy = tmp_path / "strict.toml"
+    policy.write_text("[levels.emergency]\nreaction_hours = 0.1\ntarget_hours = 1\n", encoding="utf-8")
+    out = tmp_path / "replay.jsonl"
+    assert main(["audit", "replay", "--as-of", "2025-05-12T12:00:00+03:00", "--policy", str(policy),
+                 "--format", "jsonl", "--output", str(out), "--progress"]) == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert {r["ticket_id"] for r in rows} == set(store)
+    assert [r["ticket_id"] for r in rows if r["changed"]] == [store[0]]
+    err = capsys.readouterr().err
+    assert "5/5" in err and "1 with a different outcome" in err
+
+    again = tmp_path / "again.jsonl"
+    main(["audit", "replay", "--as-of", "2025-05-12T12:00:00+03:00", "--policy", str(policy),
+          "--format", "jsonl", "--output", str(again), "--no-progress"])
+    assert again.read_bytes() == out.read_bytes()
+
+    assert main(["audit", "export", "--ticket", store[4]]) == 0
+    text = capsys.readouterr().out
+    assert "Postponed" in text and "clock paused at 2025-05-06T16:05:00+03:00 (postponed)" in text
+
+
+def test_replay_refuses_a_naive_instant(store: list[str]) -> None:
+    with pytest.raises(SystemExit, match="offset"):
+        main(["audit", "replay", "--as-of", "2025-05-12T12:00"])
