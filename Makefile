@@ -25,6 +25,7 @@ run: $(VENV)/.run-installed
 test: $(VENV)/.dev-installed
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-dovecot.sh
+	bash scripts/ensure-chromium.sh
 	$(BIN)/mypy --strict domain
 	$(BIN)/pytest
 

@@ -55,10 +55,13 @@ class Services:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def start(self) -> None:
-        self.runner.catch_up()
-        self.runner.start()
-        self.watcher.start()
+    def start(self, *, workers: bool = True) -> None:
+        """Start the background work; ``workers=False`` leaves the projections and the SLA
+        watcher to their own processes (an API-only replica)."""
+        if workers:
+            self.runner.catch_up()
+            self.runner.start()
+            self.watcher.start()
         self._stop.clear()
         for name, target in (("outbox", self.mail.worker.run), ("responses", self.mail.mailer.run)):
             thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from services.api.auth import Role, TokenStore
@@ -16,6 +18,9 @@ def register(sub: Any) -> None:
     serve.add_argument("--port", type=int, help="default: PASS24_API_PORT (8024)")
     serve.add_argument("--demo", action="store_true",
                        help="on an empty store, add a few demo tickets and print an agent token")
+    serve.add_argument("--api-only", action="store_true",
+                       help="no projections or SLA watcher in this process (they run as their own "
+                            "workers: `projections run`, `watcher`); default: PASS24_API_WORKERS")
     serve.set_defaults(handler=_serve)
 
     token = sub.add_parser("token", help="API tokens")
@@ -44,6 +49,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from services.api import create_app
     from services.bootstrap import build_services
     from services.demo import seed_live_demo
+    from services.api.health import StorePositions
+    from services.logging import uvicorn_config
 
     services = build_services(settings)
     tokens = tokens_for(settings)
@@ -57,13 +64,45 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"agent token:      {token}")
         print(f"supervisor token: {supervisor}")
         print(f"try: curl -H 'Authorization: Bearer {token}' http://{host}:{port}/queue")
+    workers = settings.api_workers and not args.api_only
+    # Without workers here, read-your-writes waits on the positions the workers record.
+    runner = services.runner if workers else StorePositions(services.read_models)
     app = create_app(services.desk, tokens=tokens, read_models=services.read_models,
-                     runner=services.runner, catch_up_timeout=settings.catch_up_timeout,
-                     extra_routers=services.routers)
-    print(f"pass24-desk API on http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs)", flush=True)
-    services.start()
+                     runner=runner, catch_up_timeout=settings.catch_up_timeout,
+                     ready_max_lag=settings.ready_max_lag, extra_routers=services.routers)
+    app.state.relay_position = relay_position(settings, services.desk)
+    print(f"pass24-desk API on http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs, "
+          f"dashboard: http://{host}:{port}/dashboard)", flush=True)
+    services.start(workers=workers)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
+                    log_config=uvicorn_config(settings.log_level))
     finally:
         services.stop()
     return 0
+
+
+def relay_position(settings: Settings, desk: Any) -> Callable[[], int | None] | None:
+    """What ``/metrics`` reports relay lag from: the Kafka relay's saved position, which it
+    keeps in the desk's PostgreSQL database. None elsewhere; and each read answers None
+    before the relay's first batch or when the database does not answer, so a deployment
+    without a relay shows no false lag."""
+    if settings.persistence != "postgres":
+        return None
+    from services.cli_kafka import position_store
+
+    name = f"{desk.name}->{settings.kafka_ticket_events_topic}"  # the relay's default name
+    opened: list[Any] = []
+
+    def load() -> int | None:
+        try:
+            if not opened:
+                opened.append(position_store(settings))
+            position = int(opened[0].load(name))
+        except Exception:  # noqa: BLE001 - a scrape must not fail on a side metric
+            logging.getLogger("pass24.metrics").warning("relay position unreadable", exc_info=True)
+            opened.clear()
+            return None
+        return position or None
+
+    return load

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from services.api import problems, tickets, views_routes
+from services.api import dashboard, health, metrics, problems, tickets, views_routes
 from services.api.auth import TokenStore
 from services.api.deps import known_query_only, require
 from services.application import SupportDesk
@@ -19,6 +19,7 @@ def create_app(
     read_models: Any | None = None,
     runner: Any | None = None,
     catch_up_timeout: float = 5.0,
+    ready_max_lag: int = 1000,
     extra_routers: list[Any] | None = None,
 ) -> FastAPI:
     """The API over one desk; read models and their runner are optional (queries 503 without)."""
@@ -35,9 +36,13 @@ def create_app(
     app.state.read_models = read_models
     app.state.runner = runner
     app.state.catch_up_timeout = catch_up_timeout
+    app.state.ready_max_lag = ready_max_lag
     problems.install(app)
     app.include_router(tickets.router)
     app.include_router(views_routes.router)
+    app.include_router(health.router)
+    app.include_router(dashboard.router)
+    metrics.install(app)
     for entry in extra_routers or []:
         router, roles = entry if isinstance(entry, tuple) else (entry, None)
         guard = [Depends(require(roles))] if roles else []

@@ -33,7 +33,7 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/sla/timers"): READERS,
     ("GET", "/sla/stats"): READERS,
 }
-PUBLIC = {("GET", "/healthz")}
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
 
 
 def routes(api: Api) -> set[tuple[str, str]]:

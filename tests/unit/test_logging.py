@@ -1,0 +1,57 @@
+"""services/logging.py: one JSON object per log line."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from services.logging import DeskHandler, JsonFormatter, configure, uvicorn_config
+
+
+def test_a_record_becomes_one_json_line_with_its_extra_fields() -> None:
+    record = logging.LogRecord("pass24.relay", logging.WARNING, __file__, 1, "lag %d", (42,), None)
+    record.ticket_id = "P24-ABC123"
+
+    line = JsonFormatter().format(record)
+
+    entry = json.loads(line)
+    assert "\n" not in line
+    assert entry["level"] == "warning" and entry["logger"] == "pass24.relay"
+    assert entry["msg"] == "lag 42" and entry["ticket_id"] == "P24-ABC123"
+    assert entry["ts"].endswith("+00:00")
+
+
+def test_exceptions_stay_inside_the_json_line() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    entry = json.loads(JsonFormatter().format(record))
+    assert "ValueError: boom" in entry["exc"]
+
+
+def test_configure_is_idempotent_and_leaves_other_handlers_alone() -> None:
+    root = logging.getLogger()
+    foreign = logging.StreamHandler(io.StringIO())
+    root.addHandler(foreign)
+    before = root.level
+    try:
+        configure("json", "INFO")
+        configure("json", "INFO")
+        assert sum(isinstance(h, DeskHandler) for h in root.handlers) == 1
+        assert foreign in root.handlers
+    finally:
+        for handler in [h for h in root.handlers if isinstance(h, DeskHandler)]:
+            root.removeHandler(handler)
+        root.removeHandler(foreign)
+        root.setLevel(before)
+
+
+def test_uvicorn_logs_go_through_the_same_handler() -> None:
+    config = uvicorn_config("INFO")
+    assert all(logger["propagate"] and not logger["handlers"]
+               for logger in config["loggers"].values())
+    assert {"uvicorn.error", "uvicorn.access"} <= set(config["loggers"])
