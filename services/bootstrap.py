@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -58,15 +59,35 @@ class Services:
     def start(self, *, workers: bool = True) -> None:
         """Start the background work; ``workers=False`` leaves the projections and the SLA
         watcher to their own processes (an API-only replica)."""
+        self._stop.clear()
         if workers:
             self.runner.catch_up()
             self.runner.start()
             self.watcher.start()
-        self._stop.clear()
+            if self.settings.audit_checkpoint_seconds > 0:
+                thread = threading.Thread(target=self._checkpoints, name="audit-checkpoints",
+                                          daemon=True)
+                thread.start()
+                self._threads.append(thread)
         for name, target in (("outbox", self.mail.worker.run), ("responses", self.mail.mailer.run)):
             thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def _checkpoints(self) -> None:
+        """Seal the notification log periodically (one writer: the process running the workers)."""
+        from adapters.audit.checkpoints import CheckpointStore, write_checkpoints
+
+        log = logging.getLogger("pass24.audit")
+        store = CheckpointStore(self.desk.recorder)
+        while not self._stop.is_set():
+            try:
+                for checkpoint in write_checkpoints(self.desk.recorder, store, self.desk.mapper.keyring):
+                    log.info("checkpoint %s upto=%s rows=%s key=%s seal=%s", checkpoint.seq,
+                             checkpoint.upto, checkpoint.count, checkpoint.kid, checkpoint.chain.hex())
+            except Exception:  # noqa: BLE001 - try again next round
+                log.exception("audit checkpoint failed")
+            self._stop.wait(self.settings.audit_checkpoint_seconds)
 
     def stop(self) -> None:
         self._stop.set()

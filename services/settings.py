@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     sla_policy_file: Path | None = None
     calendar_file: Path | None = None
     command_attempts: int = Field(default=5, ge=1, le=50)
+    audit_checkpoint_seconds: float = Field(
+        default=3600.0, ge=0, description="how often serve seals the log; 0 turns it off")
     # Kafka (docs/KAFKA.md): the relay publishes the store's events, the intake consumer reads requests.
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_client_id: str = "pass24-desk"
