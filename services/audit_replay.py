@@ -131,13 +131,14 @@ def replay(
             yield result
 
 
-def progress_bar(stream: TextIO = sys.stderr, width: int = 30) -> Callable[[int, int], None]:
+def progress_bar(stream: TextIO | None = None, width: int = 30) -> Callable[[int, int], None]:
     def show(done: int, total: int) -> None:
+        out = stream or sys.stderr
         filled = int(width * done / total) if total else width
-        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
         if done == total:
-            stream.write("\n")
-        stream.flush()
+            out.write("\n")
+        out.flush()
 
     return show
 
