@@ -14,8 +14,12 @@ from services.settings import Settings
 def register(sub: Any) -> None:
     projections = sub.add_parser("projections", help="read models (queue, SLA timers, history, stats)")
     action = projections.add_subparsers(dest="projections_command", required=True)
-    action.add_parser("run", help="follow the event store and keep the read models current"
-                      ).set_defaults(handler=_run)
+    run = action.add_parser("run", help="follow the event store and keep the read models current")
+    run.add_argument("--from-kafka", action="store_true",
+                     help="read PASS24_KAFKA_TICKET_EVENTS_TOPIC in a consumer group instead")
+    run.add_argument("--group", default=None,
+                     help="consumer group (one per read store; default pass24-desk-projections)")
+    run.set_defaults(handler=_run)
     action.add_parser("rebuild", help="drop the read models and replay the whole log"
                       ).set_defaults(handler=_rebuild)
     action.add_parser("status", help="print the processed position and the log head"
@@ -41,6 +45,8 @@ def _until_signalled() -> None:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.from_kafka:
+        return _run_from_kafka(settings, args)
     services = _services(settings)
     print(f"projections at position {services.runner.catch_up()}; following", flush=True)
     services.runner.start()
@@ -48,6 +54,23 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         _until_signalled()
     finally:
         services.runner.stop()
+    return 0
+
+
+def _run_from_kafka(settings: Settings, args: argparse.Namespace) -> int:
+    from projections.kafka_feed import DEFAULT_GROUP, build_kafka_feed
+    from services.config import load_calendar
+
+    feed = build_kafka_feed(settings, calendar=load_calendar(settings.calendar_file),
+                            group=args.group or DEFAULT_GROUP)
+    print(f"projections following {feed.topic} as group {feed.group}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        feed.run(stop)
+    finally:
+        feed.close()
     return 0
 
 

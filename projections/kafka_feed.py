@@ -1,0 +1,275 @@
+"""The read models fed from ``pass24.ticket-events`` by a consumer group.
+
+The second way to run the projections (the first is ``ProjectionRunner`` on the
+event store): for read models on machines that reach the broker but not the
+desk's database. Both ways fold the same ``TicketEvent`` records
+(``projections.envelopes``) with the same ``Projection`` objects, so they build
+identical rows.
+
+Each poll is applied in **one transaction** of the read store: the read-model
+rows, each partition's next offset and each ticket's last applied version
+(``projections.kafka_tracking``). Kafka offsets are committed after that
+transaction, as a courtesy to lag tooling only: on assignment the feed seeks
+to the offsets its read store recorded (the beginning when it has none), so a
+crash between the two commits neither loses nor re-applies anything.
+
+Exactly once on at-least-once delivery: an event is applied only when it is the
+next version of its ticket (``adapters.kafka.dedup.Deduplicator``); duplicates
+are dropped, and an event past a gap is skipped until the relay re-publishes
+the gap. Order: a ticket's events share a partition, so they arrive in version
+order; tickets interleave arbitrarily, which the read models do not mind: they
+fold per ticket, and the only log-wide value they keep (queue arrival, history
+position) is the envelope's ``sequence``, the event's position in the store.
+
+One group per read store: a group splits the partitions between its members,
+so members of one group must write to the same read store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from kafka import KafkaConsumer
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from adapters.kafka.clients import KafkaConfig
+from adapters.kafka.dedup import Deduplicator, Verdict
+from adapters.kafka.envelope import Envelope
+from projections.envelopes import EnvelopeDecoder
+from projections.kafka_tracking import SCHEMA, FeedTracking, PartitionMark, TicketMark
+from projections.runner import TRACKING_SCHEMA
+from projections.store import Cursor, ReadStore
+from projections.tickets import Projection, TicketEvent
+
+if TYPE_CHECKING:
+    from domain.sla import WorkingTime
+    from services.settings import Settings
+
+log = logging.getLogger("pass24.projections.kafka")
+
+
+@dataclass
+class FeedStats:
+    applied: int = 0
+    duplicates: int = 0
+    ahead: int = 0
+    other: int = 0
+    """Messages of other aggregates' events (none are published today)."""
+
+
+class _SeekToRecorded(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, feed: KafkaProjectionFeed) -> None:
+        self.feed = feed
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        """Nothing to do: every poll is stored and committed before the next one."""
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        self.feed.seek_to_recorded(assigned)
+
+
+class KafkaProjectionFeed:
+    """One consumer-group member applying ticket events to read models."""
+
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        store: ReadStore,
+        projections: Sequence[Projection],
+        *,
+        topic: str,
+        group: str,
+        decoder: EnvelopeDecoder | None = None,
+        poll_timeout_ms: int = 500,
+        max_records: int = 1000,
+        retry_pause: float = 1.0,
+    ) -> None:
+        self.consumer = consumer
+        self.store = store
+        self.projections = tuple(projections)
+        self.topic = topic
+        self.group = group
+        self.decoder = decoder or EnvelopeDecoder()
+        self.poll_timeout_ms = poll_timeout_ms
+        self.max_records = max_records
+        self.retry_pause = retry_pause
+        self.tracking = FeedTracking(store, group, topic)
+        self.stats = FeedStats()
+        with store.transaction() as cursor:
+            # projection_tracking too, empty, so ReadModels.position() answers (0) here.
+            for statement in (TRACKING_SCHEMA, *SCHEMA,
+                              *(s for p in self.projections for s in p.schema)):
+                cursor.execute(statement)
+        self._next: dict[int, PartitionMark] = self.tracking.offsets()
+        consumer.subscribe([topic], listener=_SeekToRecorded(self))
+
+    # -- positions -------------------------------------------------------------------
+
+    def seek_to_recorded(self, partitions: Sequence[TopicPartition]) -> None:
+        """Resume each partition where the read store says, or at its beginning."""
+        self._next = self.tracking.offsets()
+        fresh = []
+        for tp in partitions:
+            mark = self._next.get(tp.partition)
+            if mark is None:
+                fresh.append(tp)
+            else:
+                self.consumer.seek(tp, mark.next_offset)
+        if fresh:
+            self.consumer.seek_to_beginning(*fresh)
+        log.info("kafka feed %s: assigned %s", self.group, sorted(tp.partition for tp in partitions))
+
+    def caught_up(self) -> bool:
+        """True when this member has partitions and has applied each to its current end."""
+        assigned = self.consumer.assignment()
+        if not assigned:
+            return False
+        ends = self.consumer.end_offsets(list(assigned))
+        return all(self._next.get(tp.partition, PartitionMark(0, 0)).next_offset >= end
+                   for tp, end in ends.items())
+
+    # -- applying ---------------------------------------------------------------------
+
+    def poll_once(self) -> int:
+        """Apply one poll's worth of messages; returns the events applied."""
+        polled = self.consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.max_records)
+        records = {tp: [r for r in rs if r.offset >= self._offset(tp.partition)]
+                   for tp, rs in polled.items() if tp.topic == self.topic}
+        records = {tp: rs for tp, rs in records.items() if rs}
+        if not records:
+            return 0
+        try:
+            applied, marks = self._store(records)
+        except Exception:
+            # Nothing was stored: read these messages again.
+            for tp, rs in records.items():
+                self.consumer.seek(tp, rs[0].offset)
+            raise
+        self._next.update(marks)
+        self._commit_kafka(marks)
+        return applied
+
+    def _offset(self, partition: int) -> int:
+        mark = self._next.get(partition)
+        return mark.next_offset if mark else 0
+
+    def _store(self, records: dict[TopicPartition, list[ConsumerRecord]]
+               ) -> tuple[int, dict[int, PartitionMark]]:
+        envelopes = {tp: [Envelope.parse(r.value) for r in rs] for tp, rs in records.items()}
+        with self.store.transaction() as cursor:
+            events, tickets = self._next_events(cursor, envelopes)
+            for projection in self.projections:
+                projection.apply(cursor, events)
+            marks = {}
+            for tp, rs in records.items():
+                before = self._next.get(tp.partition, PartitionMark(0, 0)).max_sequence
+                marks[tp.partition] = PartitionMark(
+                    rs[-1].offset + 1, max([before, *(e.sequence for e in envelopes[tp])]))
+            self.tracking.save(cursor, marks, tickets)
+        self.stats.applied += len(events)
+        return len(events), marks
+
+    def _next_events(self, cursor: Cursor, envelopes: dict[TopicPartition, list[Envelope]]
+                     ) -> tuple[list[TicketEvent], dict[str, TicketMark]]:
+        """The events to apply, in partition order, each the next version of its ticket."""
+        ticket_envelopes = []
+        for items in envelopes.values():
+            for envelope in items:
+                if self.decoder.is_ticket_event(envelope):
+                    ticket_envelopes.append(envelope)
+                else:
+                    self.stats.other += 1
+        keys = sorted({str(e.originatorid) for e in ticket_envelopes})
+        known = self.tracking.versions(cursor, keys)
+        dedup = Deduplicator({UUID(k): v for k, v in known.items()})
+        events: list[TicketEvent] = []
+        tickets: dict[str, TicketMark] = {}
+        for envelope in ticket_envelopes:
+            verdict = dedup.judge(envelope.originatorid, envelope.originatorversion)
+            if verdict is Verdict.DUPLICATE:
+                self.stats.duplicates += 1
+                continue
+            if verdict is Verdict.AHEAD:
+                self.stats.ahead += 1
+                log.warning("kafka feed %s: %s arrived before an earlier version; skipped until "
+                            "the relay re-publishes the gap", self.group, envelope.id)
+                continue
+            event = self.decoder.decode(envelope)
+            events.append(event)
+            tickets[event.ticket_uuid] = TicketMark(event.version, event.position)
+        return events, tickets
+
+    def _commit_kafka(self, marks: dict[int, PartitionMark]) -> None:
+        offsets = {TopicPartition(self.topic, p): OffsetAndMetadata(m.next_offset, "", -1)
+                   for p, m in marks.items()}
+        try:
+            self.consumer.commit(offsets=offsets)
+        except KafkaError as error:
+            # The read store has the position; the group's offsets only feed lag tools.
+            log.warning("kafka feed %s: offset commit failed (%r); positions are stored", self.group,
+                        error)
+
+    # -- running ----------------------------------------------------------------------
+
+    def catch_up(self, timeout: float = 60.0) -> int:
+        """Apply until every assigned partition is read to its end now; returns events applied."""
+        deadline = time.monotonic() + timeout
+        applied = 0
+        while True:
+            applied += self.poll_once()
+            if self.caught_up():
+                return applied
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"kafka feed {self.group} not caught up after {timeout}s")
+
+    def run(self, stop: threading.Event) -> None:
+        """Apply until ``stop`` is set; failures pause, then the same messages are read again."""
+        while not stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # noqa: BLE001 - a worker must outlive a bad moment
+                log.exception("kafka feed %s failed; retrying in %.1fs", self.group, self.retry_pause)
+                stop.wait(self.retry_pause)
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)
+
+
+DEFAULT_GROUP = "pass24-desk-projections"
+
+
+def build_kafka_feed(
+    settings: Settings,
+    *,
+    calendar: WorkingTime,
+    group: str = DEFAULT_GROUP,
+    store: ReadStore | None = None,
+    config: KafkaConfig | None = None,
+) -> KafkaProjectionFeed:
+    """The read models ``settings`` name, fed from its ticket-events topic by ``group``.
+
+    The desk's settings keep no cipher or compressor, so the store runner reads plain
+    stored JSON and the decoder rebuilds exactly that.
+    """
+    from projections.store import store_for
+    from projections.system import all_projections
+
+    if store is None:
+        store = store_for(settings.eventsourcing_env(), settings.projections_sqlite_path)
+    if config is None:
+        config = KafkaConfig(bootstrap_servers=settings.kafka_bootstrap_servers,
+                             client_id=settings.kafka_client_id)
+    return KafkaProjectionFeed(
+        config.consumer(group_id=group), store, all_projections(calendar),
+        topic=settings.kafka_ticket_events_topic, group=group,
+        max_records=settings.projections_batch_size,
+    )
