@@ -498,6 +498,20 @@ class SupportDesk(AuditedApplication[UUID]):
             raise TicketNotFound(canonical)
         return events
 
+    def ticket_as_of(
+        self, ticket_id: str, as_of: datetime | None = None
+    ) -> tuple[list[DomainEventProtocol[UUID]], Ticket | None]:
+        """The events recorded by ``as_of`` (all of them without it) and the ticket they make,
+        from one read of the ticket's events; no ticket when it was not yet received."""
+        events = self.ticket_events(ticket_id)
+        if as_of is not None:
+            # Events only move forward in time, so this keeps a prefix of the history.
+            events = [e for e in events if getattr(e, "at", as_of) <= as_of]
+        ticket: Ticket | None = None
+        for event in events:
+            ticket = cast(Ticket, cast(Any, event).mutate(ticket))
+        return events, ticket
+
     # -- the command rhythm --------------------------------------------------------
 
     def _update(

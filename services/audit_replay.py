@@ -27,7 +27,6 @@ from domain.sla import (
     compute_schedule,
     evaluate,
 )
-from domain.ticket import Ticket
 from projections.follower import NotificationFollower
 from services.application import SupportDesk
 
@@ -60,16 +59,6 @@ def ticket_ids(desk: SupportDesk, batch_size: int = 1000) -> list[str]:
     return found
 
 
-def _as_of_version(desk: SupportDesk, ticket_id: str, as_of: datetime | None) -> tuple[int, int] | None:
-    events = desk.ticket_events(ticket_id)
-    if as_of is None:
-        return events[-1].originator_version, len(events)
-    kept = [e for e in events if getattr(e, "at", as_of) <= as_of]
-    if not kept:
-        return None
-    return kept[-1].originator_version, len(kept)
-
-
 def _clock(state: SlaState, name: str) -> dict[str, Any]:
     clock = state.reaction if name == "reaction" else state.resolution
     return {"status": clock.status.value, "due_at": clock.due_at.isoformat(),
@@ -81,11 +70,10 @@ def replay_ticket(
     desk: SupportDesk, ticket_id: str, as_of: datetime, what_if: WhatIf | None = None
 ) -> dict[str, Any] | None:
     """One ticket's state and SLA outcome as of ``as_of``; None if not yet received."""
-    found = _as_of_version(desk, ticket_id, as_of)
-    if found is None:
+    events, ticket = desk.ticket_as_of(ticket_id, as_of)
+    if ticket is None:
         return None
-    version, count = found
-    ticket: Ticket = desk.get_ticket(ticket_id, version=version)
+    count = len(events)
     recorded = evaluate(ticket.schedule, as_of, desk.calendar)
     result: dict[str, Any] = {
         "ticket_id": ticket.ticket_id,

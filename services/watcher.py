@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
-from typing import Any
 
 from domain.errors import DeskError, RuleViolated
 from domain.values import Actor
@@ -90,6 +89,3 @@ class SlaWatcher:
                 log.exception("watcher pass failed")
             self._stop.wait(self.interval)
 
-
-def describe(alert: Alert) -> dict[str, Any]:
-    return {"ticket_id": alert.ticket_id, "clock": alert.clock.value, "breached": alert.breached}

@@ -71,14 +71,11 @@ def history(
 ) -> dict[str, Any]:
     """Every event of the ticket in order, from the event store; with ``as_of``, only
     those recorded by then, and the ticket's full state as it stood at that instant."""
-    events = desk.ticket_events(ticket_id)
-    if as_of is not None:
-        events = [e for e in events if getattr(e, "at", as_of) <= as_of]
-        if not events:
-            raise HTTPException(404, f"ticket {ticket_id} was not yet received at {as_of.isoformat()}")
-    state_version = events[-1].originator_version
-    moment = as_of or desk.clock.now()
-    state = ticket_view(desk.get_ticket(ticket_id, version=state_version), moment, desk.calendar)
+    events, ticket = desk.ticket_as_of(ticket_id, as_of)
+    if ticket is None:
+        assert as_of is not None
+        raise HTTPException(404, f"ticket {ticket_id} was not yet received at {as_of.isoformat()}")
+    state = ticket_view(ticket, as_of or desk.clock.now(), desk.calendar)
     return {
         "id": state["id"],
         "as_of": as_of.isoformat() if as_of else None,

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from enum import Enum
+from datetime import datetime
 from typing import Any
-from uuid import UUID
 
+from adapters.kafka.envelope import plain
 from domain.sla import WorkingTime
 from domain.ticket import Ticket
 
 _ENVELOPE = {"originator_id", "originator_version", "timestamp", "at", "actor"}
-
-
-def plain(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [plain(v) for v in value]
-    return value
 
 
 def ticket_view(ticket: Ticket, at: datetime, calendar: WorkingTime) -> dict[str, Any]:
