@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
@@ -156,3 +158,61 @@ def parse_enum(kind: type[E], value: str, field: str) -> E:
     except ValueError:
         allowed = ", ".join(m.value for m in kind)
         raise InvalidValue(field, f"unknown {field} {value!r}; expected one of: {allowed}") from None
+
+
+# -- text at the intake boundary ---------------------------------------------------------
+# (minimal version for the intake gate; the domain side of issue 10 owns this table)
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+_SPACES = re.compile(r"\s+")
+
+
+class Limits:
+    """One set of limits for every channel."""
+
+    SUBJECT = 500
+    TEXT = 100_000
+    NAME = 200
+    EMAIL = 254
+    PHONE = 32
+    ORGANISATION = 200
+    PRODUCT_VERSION = 50
+    DEVICE = 200
+    INTAKE_KEY = 998
+
+
+@dataclass(frozen=True)
+class NormalisedText:
+    """A text fit to store; ``full`` is the whole (normalised) text when it had to be cut."""
+
+    text: str
+    full: str = ""
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self.full)
+
+
+def normalise_text(value: str, *, limit: int) -> NormalisedText:
+    """Line breaks as LF, no control characters but tab and LF, NFC; over ``limit``,
+    cut with a visible note (the caller keeps ``full`` elsewhere, e.g. as an attachment)."""
+    text = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _CONTROL.sub("", text)
+    if len(text) <= limit:
+        return NormalisedText(text)
+    note = (f"\n\n[… the text was {len(text)} characters long and is cut here; "
+            "the full text is attached to the ticket]")
+    if limit <= 2 * len(note):
+        return NormalisedText(text[:limit], full=text)
+    return NormalisedText(text[: limit - len(note)] + note, full=text)
+
+
+def normalise_line(value: str, *, limit: int) -> str:
+    """One line (names, subjects, phone numbers): control characters and line breaks folded
+    to single spaces, trimmed, cut at ``limit``."""
+    text = unicodedata.normalize("NFC", _CONTROL.sub(" ", value))
+    return _SPACES.sub(" ", text).strip()[:limit]
+
+
+def normalise_subject(value: str) -> str:
+    return normalise_line(value, limit=Limits.SUBJECT)

@@ -135,14 +135,15 @@ class SupportDesk(AuditedApplication[UUID]):
                 recordings = self.save(ticket, *claims)
             except RecordConflictError:
                 if key:
-                    existing = self._ticket_for_intake_key(channel, key)
+                    existing = self.ticket_for_intake_key(channel, key)
                     if existing is not None:
                         return Receipt(existing, created=False, position=None)
                 continue  # a ticket ID collision: draw another
             return Receipt(ticket.ticket_id, created=True, position=_position(recordings))
         raise ConcurrencyConflict("new ticket", self.attempts)
 
-    def _ticket_for_intake_key(self, channel: Channel, key: str) -> str | None:
+    def ticket_for_intake_key(self, channel: Channel, key: str) -> str | None:
+        """The ticket a request with this intake key went to, if one was recorded."""
         try:
             record: IntakeRecord = self.repository.get(intake_uuid(channel.value, key))
         except AggregateNotFoundError:
@@ -287,7 +288,7 @@ class SupportDesk(AuditedApplication[UUID]):
         if not key:
             raise InvalidValue("intake_key", "a reply recorded once needs its intake key")
         for _ in range(self.attempts):
-            existing = self._ticket_for_intake_key(channel, key)
+            existing = self.ticket_for_intake_key(channel, key)
             if existing is not None:
                 return Receipt(existing, created=False, position=None)
             ticket = self.get_ticket(ticket_id)

@@ -22,6 +22,8 @@ IsoInstant = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 
 Text = Field(min_length=1, max_length=20_000)
 ShortText = Field(default="", max_length=2_000)
+Line = 10_000
+"""A transport cap for one-line fields; the intake gate applies the real limits."""
 
 
 class Body(BaseModel):
@@ -29,16 +31,12 @@ class Body(BaseModel):
 
 
 class RequesterIn(Body):
-    name: str = Field(default="", max_length=200)
-    email: str = Field(default="", max_length=320, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    phone: str = Field(default="", max_length=40, pattern=r"^$|^\+?[0-9 ()\-]{5,40}$")
-    organisation: str = Field(default="", max_length=200)
+    """Checked and normalised by the intake gate, like every channel's requester."""
 
-    @model_validator(mode="after")
-    def _reachable(self) -> RequesterIn:
-        if not self.email and not self.phone:
-            raise ValueError("a requester needs an email or a phone number")
-        return self
+    name: str = Field(default="", max_length=Line)
+    email: str = Field(default="", max_length=Line)
+    phone: str = Field(default="", max_length=Line)
+    organisation: str = Field(default="", max_length=Line)
 
 
 class ReceiveIn(Body):
@@ -46,12 +44,14 @@ class ReceiveIn(Body):
 
     channel: Channel = Channel.PHONE
     requester: RequesterIn
-    subject: str = Field(default="", max_length=300)
-    description: str = Text
+    subject: str = Field(default="", max_length=Line,
+                         description="folded to one line, cut at 500 characters")
+    description: str = Field(default="", max_length=2_000_000, description=(
+        "past 100,000 characters cut with a note; the whole text is kept as an attachment"))
     product: Product = Product.UNKNOWN
-    product_version: str = Field(default="", max_length=100)
-    device: str = Field(default="", max_length=200)
-    intake_key: str = Field(default="", max_length=500,
+    product_version: str = Field(default="", max_length=Line)
+    device: str = Field(default="", max_length=Line)
+    intake_key: str = Field(default="", max_length=Line,
                             description="makes receipt idempotent: same key, same ticket")
 
 
@@ -133,6 +133,8 @@ class Created(BaseModel):
     id: str
     created: bool
     position: int | None = None
+    outcome: str = Field(default="created", description=(
+        "created, duplicate, replied, reopened, linked_new_ticket or third_party"))
 
 
 class CommandOut(BaseModel):

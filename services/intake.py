@@ -1,0 +1,340 @@
+"""The intake gate: every channel's request goes through ``IntakeService.submit``.
+
+Adapters (email, form, phone, chat-bot, ``POST /tickets``, the Kafka consumer)
+only translate what they received into an ``IntakeRequest``. This module alone
+decides what it becomes, the same way for every channel:
+
+1. normalise the text once (control characters out, subjects on one line, one
+   table of limits; an over-long text is cut with a note and kept whole as an
+   attachment);
+2. ignore noise the channel recognised (auto-replies);
+3. answer a request seen before with its ticket (idempotency by intake key),
+   completing what a crash may have left undone (attachments, a spoken ID);
+4. refuse a channel that is closed today (R6), pointing to the email address;
+5. thread a message that names an existing ticket: as the requester's message
+   when it comes from the requester or a recorded contact, otherwise as a
+   third-party message kept on the ticket for staff to review (R19);
+6. otherwise register a new ticket, with the R16 details found in its words.
+
+The registration notice (R18) is not sent from here: a follower of ``Received``
+queues it for every channel (``adapters/outbox/responses.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from domain.details import extract_details
+from domain.errors import InvalidValue, RuleViolated
+from domain.ids import find_ticket_ids
+from domain.intake import Decision, IncomingFile, IntakeOutcome, IntakeRequest
+from domain.ticket import Ticket
+from domain.values import (
+    Actor,
+    Limits,
+    NormalisedText,
+    Product,
+    Requester,
+    Status,
+    normalise_line,
+    normalise_subject,
+    normalise_text,
+)
+from services.application import SupportDesk
+from services.channel_policy import ChannelClosed, ChannelPolicy
+
+log = logging.getLogger("pass24.intake")
+
+FULL_TEXT_NAME = "full-text.txt"
+
+
+class FileStore(Protocol):
+    """Keeps a file's bytes; answers the metadata the ticket records."""
+
+    def store(self, file: IncomingFile) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    reply_to_closed: Literal["reopen", "new_ticket"] = "reopen"
+    """A requester's message to a closed ticket reopens it, or starts a new linked one."""
+    trust_requester_domain: bool = False
+    """R19: also thread messages from anyone at the requester's email domain (off: strict)."""
+
+
+@dataclass(frozen=True)
+class _Clean:
+    """A request's values after normalisation."""
+
+    key: str
+    name: str
+    email: str
+    phone: str
+    organisation: str
+    subject: str
+    text: NormalisedText
+    product_version: str
+    device: str
+    contacts: tuple[str, ...]
+    at: datetime
+
+    @property
+    def words(self) -> str:
+        return self.text.text or self.subject
+
+
+class IntakeService:
+    def __init__(
+        self,
+        desk: SupportDesk,
+        *,
+        channels: ChannelPolicy,
+        files: FileStore | None = None,
+        settings: IntakeSettings | None = None,
+    ) -> None:
+        self.desk = desk
+        self.channels = channels
+        self.files = files
+        self.settings = settings or IntakeSettings()
+
+    @property
+    def support_email(self) -> str:
+        return self.channels.support_email
+
+    def submit(self, request: IntakeRequest) -> IntakeOutcome:
+        """Decide what ``request`` becomes. Bad input and closed channels are answers, not
+        exceptions; only failures of the desk itself (storage down) raise."""
+        try:
+            outcome = self._submit(request)
+        except ChannelClosed as closed:
+            outcome = IntakeOutcome(Decision.REFUSED, detail=str(closed), field="channel")
+        except Refusal as bad:
+            detail = "; ".join(f"{f}: {r}" for f, r in bad.errors)
+            outcome = IntakeOutcome(Decision.INVALID, detail=detail, field=bad.errors[0][0],
+                                    errors=bad.errors)
+        except InvalidValue as bad:
+            outcome = IntakeOutcome(Decision.INVALID, detail=bad.reason, field=bad.field,
+                                    errors=((bad.field, bad.reason),))
+        except RuleViolated as rule:
+            outcome = IntakeOutcome(Decision.INVALID, detail=str(rule), field=rule.rule)
+        log.info("intake %s %s: %s %s", request.channel.value, request.intake_key or "-",
+                 outcome.decision.value, outcome.ticket_id or outcome.detail)
+        return outcome
+
+    # -- the decision -----------------------------------------------------------------
+
+    def _submit(self, request: IntakeRequest) -> IntakeOutcome:
+        if request.noise:
+            return IntakeOutcome(Decision.IGNORED, detail=request.noise)
+        clean = self._normalised(request)
+        if clean.key:
+            seen = self.desk.ticket_for_intake_key(request.channel, clean.key)
+            if seen is not None:
+                self._complete(seen, request, clean)
+                return IntakeOutcome(Decision.DUPLICATE, seen)
+        self.channels.check(request.channel, clean.at)
+        _check(clean)
+        target = self._thread_target(clean.subject, request.thread_hints)
+        if target is None:
+            return self._new_ticket(request, clean)
+        if self._from_requester(target, clean):
+            return self._requester_message(target, request, clean)
+        return self._third_party(target, request, clean)
+
+    def _normalised(self, request: IntakeRequest) -> _Clean:
+        text = normalise_text(request.text, limit=Limits.TEXT)
+        at = request.received_at or self.desk.clock.now()
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise InvalidValue("received_at", "instants must be timezone-aware")
+        return _Clean(
+            key=normalise_line(request.intake_key, limit=Limits.INTAKE_KEY),
+            name=normalise_line(request.name, limit=Limits.NAME),
+            email=normalise_line(request.email, limit=Limits.EMAIL),
+            phone=normalise_line(request.phone, limit=Limits.PHONE),
+            organisation=normalise_line(request.organisation, limit=Limits.ORGANISATION),
+            subject=normalise_subject(request.subject),
+            text=text,
+            product_version=normalise_line(request.product_version, limit=Limits.PRODUCT_VERSION),
+            device=normalise_line(request.device, limit=Limits.DEVICE),
+            contacts=tuple(c for c in (normalise_line(c, limit=Limits.EMAIL).lower()
+                                       for c in request.contacts) if "@" in c),
+            at=at,
+        )
+
+    def _thread_target(self, subject: str, hints: Sequence[str]) -> Ticket | None:
+        """The first existing ticket named in the subject or the hints (R19)."""
+        candidates: list[str] = []
+        for text in (subject, *hints):
+            candidates += find_ticket_ids(text)
+        for ticket_id in dict.fromkeys(candidates):
+            try:
+                return self.desk.get_ticket(ticket_id)
+            except (LookupError, InvalidValue):
+                continue
+        return None
+
+    def _from_requester(self, ticket: Ticket, clean: _Clean) -> bool:
+        """R19: the requester, a contact recorded on the ticket, or (if trusted) their domain."""
+        email = clean.email.lower()
+        own = ticket.requester.email.lower()
+        if email:
+            contacts = {c.lower() for c in getattr(ticket, "contacts", ())}
+            if email == own or email in contacts:
+                return True
+            if (self.settings.trust_requester_domain and own
+                    and email.rpartition("@")[2] == own.rpartition("@")[2]):
+                return True
+        phone = _digits(clean.phone)
+        return len(phone) >= 5 and phone[-10:] == _digits(ticket.requester.phone)[-10:]
+
+    # -- what it becomes ------------------------------------------------------------------
+
+    def _new_ticket(self, request: IntakeRequest, clean: _Clean, *,
+                    linked_to: str = "") -> IntakeOutcome:
+        details = extract_details(clean.subject, clean.text.text)
+        requester = Requester(name=clean.name, email=clean.email, phone=clean.phone,
+                              organisation=clean.organisation)
+        description = clean.text.text
+        if linked_to:
+            description = f"Follow-up to {linked_to} (closed).\n\n{description}"
+            description = normalise_text(description, limit=Limits.TEXT).text
+        receipt = self.desk.receive(
+            channel=request.channel,
+            requester=requester,
+            subject=clean.subject,
+            description=description,
+            actor=request.actor,
+            product=request.product if request.product is not Product.UNKNOWN else details.product,
+            product_version=clean.product_version or details.product_version,
+            device=clean.device or details.device,
+            intake_key=clean.key,
+            contacts=clean.contacts,
+            at=clean.at,
+        )
+        self._complete(receipt.ticket_id, request, clean)
+        if not receipt.created:
+            return IntakeOutcome(Decision.DUPLICATE, receipt.ticket_id)
+        return IntakeOutcome(Decision.LINKED if linked_to else Decision.CREATED, receipt.ticket_id,
+                             detail=f"linked to {linked_to}" if linked_to else "",
+                             position=receipt.position)
+
+    def _requester_message(self, ticket: Ticket, request: IntakeRequest,
+                           clean: _Clean) -> IntakeOutcome:
+        if ticket.status is Status.CLOSED and self.settings.reply_to_closed == "new_ticket":
+            return self._new_ticket(request, clean, linked_to=ticket.ticket_id)
+        details = extract_details(clean.subject, clean.text.text)
+        key = clean.key or _content_key(request, clean)
+        receipt = self.desk.record_reply_once(
+            ticket.ticket_id, channel=request.channel, intake_key=key, text=clean.words,
+            actor=request.actor, product_version=clean.product_version or details.product_version,
+            device=clean.device or details.device,
+            reopen_reason="" if ticket.is_open else f"the requester wrote again ({key})",
+            at=clean.at,
+        )
+        self._complete(receipt.ticket_id, request, clean)
+        if not receipt.created:
+            return IntakeOutcome(Decision.DUPLICATE, receipt.ticket_id)
+        return IntakeOutcome(Decision.REPLIED if ticket.is_open else Decision.REOPENED,
+                             receipt.ticket_id, position=receipt.position)
+
+    def _third_party(self, ticket: Ticket, request: IntakeRequest, clean: _Clean) -> IntakeOutcome:
+        """R19: kept on the ticket for review; changes no status and no clock. Its files are
+        kept in the store and listed, not offered as the requester's."""
+        key = clean.key or _content_key(request, clean)
+        words = clean.words
+        kept = [self._keep(file) for file in request.attachments]
+        if clean.text.truncated:
+            kept.append(self._keep(_full_text(clean.text)))
+        if kept:
+            listing = "\n".join(f"  - {m['filename']} ({m['size']} bytes, sha256 {m['sha256']})"
+                                for m in kept if m)
+            words = normalise_text(f"{words}\n\n[files kept for review]\n{listing}",
+                                   limit=Limits.TEXT).text
+        result = self.desk.record_third_party_message_once(
+            ticket.ticket_id, channel=request.channel, intake_key=key,
+            sender=clean.email or clean.phone or str(request.actor), text=words,
+            actor=request.actor, at=clean.at,
+        )
+        return IntakeOutcome(Decision.THIRD_PARTY, ticket.ticket_id,
+                             detail=f"{clean.email or clean.phone} is not the requester or a "
+                                    "contact of this ticket: kept for review",
+                             position=getattr(result, "position", None))
+
+    def _complete(self, ticket_id: str, request: IntakeRequest, clean: _Clean) -> None:
+        """The steps after the ticket is saved; each is idempotent, so a redelivered request
+        finishes what a crash left undone."""
+        ticket = self.desk.get_ticket(ticket_id)
+        if not self._from_requester(ticket, clean):
+            return  # a third-party message seen again: its files were kept when it came
+        files = list(request.attachments)
+        if clean.text.truncated:
+            files.append(_full_text(clean.text))
+        if files and self.files is not None:
+            metadata = [self.files.store(file) for file in files]
+            self.desk.add_attachments(ticket_id, source=clean.key or _content_key(request, clean),
+                                      attachments=metadata, actor=request.actor)
+        if request.acknowledged_by and ticket.acknowledged_at is None:
+            self._acknowledge_by_voice(ticket_id, request.acknowledged_by, clean.key)
+
+    def _keep(self, file: IncomingFile) -> dict[str, Any]:
+        if self.files is None:
+            return {"filename": file.filename, "size": len(file.content),
+                    "sha256": hashlib.sha256(file.content).hexdigest()}
+        return self.files.store(file)
+
+    def _acknowledge_by_voice(self, ticket_id: str, agent: str, key: str) -> None:
+        """R18 on the phone: the agent told the caller the ticket's ID during the call."""
+        try:
+            self.desk.acknowledge(ticket_id, actor=Actor.staff(agent), message_id=f"call:{key}")
+        except RuleViolated as rule:
+            if rule.rule != "already_acknowledged":
+                raise
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+?[\d\s()\-]{5,32}$")
+
+
+class Refusal(Exception):
+    """The request cannot be taken as it is; every wrong field with its reason."""
+
+    def __init__(self, errors: Sequence[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {r}" for f, r in errors))
+        self.errors = tuple(errors)
+
+
+def _check(clean: _Clean) -> None:
+    """One validation of the sender and the words, for every channel."""
+    errors: list[tuple[str, str]] = []
+    if not clean.email and not clean.phone:
+        errors.append(("requester", "give an email address or a phone number"))
+    if clean.email and not _EMAIL.match(clean.email):
+        errors.append(("email", f"not an email address: {clean.email!r}"))
+    if clean.phone and not _PHONE.match(clean.phone):
+        errors.append(("phone", f"not a phone number: {clean.phone!r}"))
+    if not clean.subject and not clean.text.text.strip():
+        errors.append(("description", "describe the problem"))
+    if errors:
+        raise Refusal(errors)
+
+
+def _digits(phone: str) -> str:
+    return "".join(ch for ch in phone if ch.isdigit())
+
+
+def _content_key(request: IntakeRequest, clean: _Clean) -> str:
+    """A key for a message that came without one: the same words from the same sender are one."""
+    digest = hashlib.sha256("\x1f".join(
+        (request.channel.value, clean.email, clean.phone, clean.subject, clean.text.text)
+    ).encode()).hexdigest()
+    return f"sha256:{digest}"
+
+
+def _full_text(text: NormalisedText) -> IncomingFile:
+    return IncomingFile(FULL_TEXT_NAME, "text/plain", text.full.encode("utf-8"))
