@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
@@ -24,7 +24,7 @@ M = TypeVar("M", bound=BaseModel)
 
 _STATUS = {Decision.CREATED: 201, Decision.LINKED: 201, Decision.THIRD_PARTY: 202,
            Decision.IGNORED: 202}
-PROBLEMS = {401: {"content": {"application/problem+json": {}}},
+PROBLEMS: dict[int | str, dict[str, Any]] = {401: {"content": {"application/problem+json": {}}},
             403: {"content": {"application/problem+json": {}}},
             422: {"content": {"application/problem+json": {}}}}
 

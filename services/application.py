@@ -100,6 +100,7 @@ class SupportDesk(AuditedApplication[UUID]):
         product_version: str = "",
         device: str = "",
         intake_key: str = "",
+        contacts: Sequence[str] = (),
         at: datetime | None = None,
     ) -> Receipt:
         """Register a request; the same intake key always answers with the same ticket.
@@ -122,6 +123,7 @@ class SupportDesk(AuditedApplication[UUID]):
                 product_version=product_version,
                 device=device,
                 intake_key=key,
+                contacts=contacts,
                 at=at,
                 actor=actor,
                 rules=self.rules,
@@ -276,6 +278,7 @@ class SupportDesk(AuditedApplication[UUID]):
         reopen_reason: str = "",
         product_version: str = "",
         device: str = "",
+        entered_by: str = "",
         at: datetime | None = None,
     ) -> Receipt:
         """A requester's reply that arrives by a channel with its own key (an email Message-ID).
@@ -297,7 +300,7 @@ class SupportDesk(AuditedApplication[UUID]):
                 ticket.reopen(reason=reopen_reason, at=now, actor=actor, rules=self.rules)
             ticket.record_requester_reply(
                 text=text, product_version=product_version, device=device, message_id=key,
-                at=now, actor=actor, rules=self.rules,
+                entered_by=entered_by, at=now, actor=actor, rules=self.rules,
             )
             claim = IntakeRecord(channel=channel.value, intake_key=key, ticket_id=ticket.ticket_id)
             try:
@@ -306,6 +309,67 @@ class SupportDesk(AuditedApplication[UUID]):
                 continue
             return Receipt(ticket.ticket_id, created=True, position=_position(recordings))
         raise ConcurrencyConflict(normalise_ticket_id(ticket_id), self.attempts)
+
+    def record_third_party_message_once(
+        self,
+        ticket_id: str,
+        *,
+        channel: Channel,
+        intake_key: str,
+        sender: str,
+        text: str,
+        actor: Actor,
+        attachments: Sequence[dict[str, Any]] = (),
+        at: datetime | None = None,
+    ) -> Receipt:
+        """R19: a message about the ticket from someone who is not its requester or a contact,
+        kept for review (no status, no clock), once per intake key like a reply."""
+        key = intake_key.strip()
+        if not key:
+            raise InvalidValue("intake_key", "a message recorded once needs its intake key")
+        for _ in range(self.attempts):
+            existing = self.ticket_for_intake_key(channel, key)
+            if existing is not None:
+                return Receipt(existing, created=False, position=None)
+            ticket = self.get_ticket(ticket_id)
+            ticket.receive_third_party_message(
+                message_id=key, sender=sender, text=text, attachments=attachments,
+                at=at or self.clock.now(), actor=actor,
+            )
+            claim = IntakeRecord(channel=channel.value, intake_key=key, ticket_id=ticket.ticket_id)
+            try:
+                recordings = self.save(ticket, claim)
+            except RecordConflictError:
+                continue
+            return Receipt(ticket.ticket_id, created=True, position=_position(recordings))
+        raise ConcurrencyConflict(normalise_ticket_id(ticket_id), self.attempts)
+
+    def accept_third_party_message(
+        self, ticket_id: str, *, message_id: str, actor: Actor, at: datetime | None = None
+    ) -> CommandResult:
+        return self._update(
+            ticket_id,
+            lambda t, now: t.accept_third_party_message(
+                message_id=message_id, at=now, actor=actor, rules=self.rules),
+            at,
+        )
+
+    def add_contact(
+        self, ticket_id: str, *, email: str, actor: Actor, at: datetime | None = None
+    ) -> CommandResult:
+        return self._update(
+            ticket_id, lambda t, now: t.add_contact(email=email, at=now, actor=actor), at
+        )
+
+    def record_notice_not_sent(
+        self, ticket_id: str, *, reason: str, actor: Actor, at: datetime | None = None
+    ) -> CommandResult:
+        """R18: why a ticket got no registration notice (no email address); recorded once."""
+        return self._update(
+            ticket_id,
+            lambda t, now: t.record_notice_not_sent(reason=reason, at=now, actor=actor),
+            at,
+        )
 
     def add_attachments(
         self,

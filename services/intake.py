@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,15 +35,19 @@ from domain.ids import find_ticket_ids
 from domain.intake import Decision, IncomingFile, IntakeOutcome, IntakeRequest
 from domain.ticket import Ticket
 from domain.values import (
+    LIMITS,
     Actor,
-    Limits,
+    ActorKind,
     NormalisedText,
     Product,
     Requester,
     Status,
-    normalise_line,
+    check_email,
+    check_phone,
+    clean_text,
     normalise_subject,
     normalise_text,
+    same_address,
 )
 from services.application import SupportDesk
 from services.channel_policy import ChannelClosed, ChannelPolicy
@@ -52,6 +55,7 @@ from services.channel_policy import ChannelClosed, ChannelPolicy
 log = logging.getLogger("pass24.intake")
 
 FULL_TEXT_NAME = "full-text.txt"
+INTAKE = Actor.system("intake")
 
 
 class FileStore(Protocol):
@@ -148,22 +152,22 @@ class IntakeService:
         return self._third_party(target, request, clean)
 
     def _normalised(self, request: IntakeRequest) -> _Clean:
-        text = normalise_text(request.text, limit=Limits.TEXT)
         at = request.received_at or self.desk.clock.now()
         if at.tzinfo is None or at.utcoffset() is None:
             raise InvalidValue("received_at", "instants must be timezone-aware")
+        line = normalise_subject
         return _Clean(
-            key=normalise_line(request.intake_key, limit=Limits.INTAKE_KEY),
-            name=normalise_line(request.name, limit=Limits.NAME),
-            email=normalise_line(request.email, limit=Limits.EMAIL),
-            phone=normalise_line(request.phone, limit=Limits.PHONE),
-            organisation=normalise_line(request.organisation, limit=Limits.ORGANISATION),
-            subject=normalise_subject(request.subject),
-            text=text,
-            product_version=normalise_line(request.product_version, limit=Limits.PRODUCT_VERSION),
-            device=normalise_line(request.device, limit=Limits.DEVICE),
-            contacts=tuple(c for c in (normalise_line(c, limit=Limits.EMAIL).lower()
-                                       for c in request.contacts) if "@" in c),
+            key=line(request.intake_key, limit=LIMITS.intake_key),
+            name=line(request.name, limit=LIMITS.name),
+            # Addresses and numbers are not cut: a cut one would reach someone else.
+            email=line(request.email, limit=10 * LIMITS.email),
+            phone=line(request.phone, limit=10 * LIMITS.phone),
+            organisation=line(request.organisation, limit=LIMITS.organisation),
+            subject=line(request.subject),
+            text=normalise_text(request.text, limit=LIMITS.text),
+            product_version=line(request.product_version, limit=LIMITS.version),
+            device=line(request.device, limit=LIMITS.device),
+            contacts=_valid_addresses(request.contacts),
             at=at,
         )
 
@@ -181,14 +185,12 @@ class IntakeService:
 
     def _from_requester(self, ticket: Ticket, clean: _Clean) -> bool:
         """R19: the requester, a contact recorded on the ticket, or (if trusted) their domain."""
-        email = clean.email.lower()
-        own = ticket.requester.email.lower()
+        email, own = clean.email, ticket.requester.email
         if email:
-            contacts = {c.lower() for c in getattr(ticket, "contacts", ())}
-            if email == own or email in contacts:
+            if ticket.is_contact(email):
                 return True
             if (self.settings.trust_requester_domain and own
-                    and email.rpartition("@")[2] == own.rpartition("@")[2]):
+                    and same_address(email.rpartition("@")[2], own.rpartition("@")[2])):
                 return True
         phone = _digits(clean.phone)
         return len(phone) >= 5 and phone[-10:] == _digits(ticket.requester.phone)[-10:]
@@ -203,7 +205,7 @@ class IntakeService:
         description = clean.text.text
         if linked_to:
             description = f"Follow-up to {linked_to} (closed).\n\n{description}"
-            description = normalise_text(description, limit=Limits.TEXT).text
+            description = normalise_text(description, limit=LIMITS.text).text
         receipt = self.desk.receive(
             channel=request.channel,
             requester=requester,
@@ -230,9 +232,14 @@ class IntakeService:
             return self._new_ticket(request, clean, linked_to=ticket.ticket_id)
         details = extract_details(clean.subject, clean.text.text)
         key = clean.key or _content_key(request, clean)
+        actor, entered_by = request.actor, request.entered_by
+        if actor.kind is ActorKind.STAFF:
+            # Typed in by an agent: the requester's words, the agent as who entered them.
+            actor, entered_by = Actor.requester(clean.email or clean.phone), entered_by or actor.id
         receipt = self.desk.record_reply_once(
             ticket.ticket_id, channel=request.channel, intake_key=key, text=clean.words,
-            actor=request.actor, product_version=clean.product_version or details.product_version,
+            actor=actor, entered_by=entered_by,
+            product_version=clean.product_version or details.product_version,
             device=clean.device or details.device,
             reopen_reason="" if ticket.is_open else f"the requester wrote again ({key})",
             at=clean.at,
@@ -247,24 +254,21 @@ class IntakeService:
         """R19: kept on the ticket for review; changes no status and no clock. Its files are
         kept in the store and listed, not offered as the requester's."""
         key = clean.key or _content_key(request, clean)
-        words = clean.words
-        kept = [self._keep(file) for file in request.attachments]
+        files = list(request.attachments)
         if clean.text.truncated:
-            kept.append(self._keep(_full_text(clean.text)))
-        if kept:
-            listing = "\n".join(f"  - {m['filename']} ({m['size']} bytes, sha256 {m['sha256']})"
-                                for m in kept if m)
-            words = normalise_text(f"{words}\n\n[files kept for review]\n{listing}",
-                                   limit=Limits.TEXT).text
+            files.append(_full_text(clean.text))
+        actor = request.actor
+        if actor.kind is ActorKind.REQUESTER:
+            actor = INTAKE  # not the requester's message: recorded by the intake itself
         result = self.desk.record_third_party_message_once(
             ticket.ticket_id, channel=request.channel, intake_key=key,
-            sender=clean.email or clean.phone or str(request.actor), text=words,
-            actor=request.actor, at=clean.at,
+            sender=_sender(clean) or str(request.actor), text=clean.words, actor=actor,
+            attachments=[self._keep(file) for file in files], at=clean.at,
         )
         return IntakeOutcome(Decision.THIRD_PARTY, ticket.ticket_id,
                              detail=f"{clean.email or clean.phone} is not the requester or a "
                                     "contact of this ticket: kept for review",
-                             position=getattr(result, "position", None))
+                             position=result.position)
 
     def _complete(self, ticket_id: str, request: IntakeRequest, clean: _Clean) -> None:
         """The steps after the ticket is saved; each is idempotent, so a redelivered request
@@ -275,8 +279,8 @@ class IntakeService:
         files = list(request.attachments)
         if clean.text.truncated:
             files.append(_full_text(clean.text))
-        if files and self.files is not None:
-            metadata = [self.files.store(file) for file in files]
+        if files:
+            metadata = [self._keep(file) for file in files]
             self.desk.add_attachments(ticket_id, source=clean.key or _content_key(request, clean),
                                       attachments=metadata, actor=request.actor)
         if request.acknowledged_by and ticket.acknowledged_at is None:
@@ -284,8 +288,9 @@ class IntakeService:
 
     def _keep(self, file: IncomingFile) -> dict[str, Any]:
         if self.files is None:
-            return {"filename": file.filename, "size": len(file.content),
-                    "sha256": hashlib.sha256(file.content).hexdigest()}
+            return {"filename": file.filename, "content_type": file.content_type,
+                    "size": len(file.content), "sha256": hashlib.sha256(file.content).hexdigest(),
+                    "stored": False, "note": "no file store configured"}
         return self.files.store(file)
 
     def _acknowledge_by_voice(self, ticket_id: str, agent: str, key: str) -> None:
@@ -297,10 +302,6 @@ class IntakeService:
                 raise
 
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PHONE = re.compile(r"^\+?[\d\s()\-]{5,32}$")
-
-
 class Refusal(Exception):
     """The request cannot be taken as it is; every wrong field with its reason."""
 
@@ -310,14 +311,17 @@ class Refusal(Exception):
 
 
 def _check(clean: _Clean) -> None:
-    """One validation of the sender and the words, for every channel."""
+    """One validation of the sender and the words, for every channel (all errors at once)."""
     errors: list[tuple[str, str]] = []
     if not clean.email and not clean.phone:
         errors.append(("requester", "give an email address or a phone number"))
-    if clean.email and not _EMAIL.match(clean.email):
-        errors.append(("email", f"not an email address: {clean.email!r}"))
-    if clean.phone and not _PHONE.match(clean.phone):
-        errors.append(("phone", f"not a phone number: {clean.phone!r}"))
+    for field, value, check in (("email", clean.email, check_email),
+                                ("phone", clean.phone, check_phone)):
+        if value:
+            try:
+                check(field, value)
+            except InvalidValue as bad:
+                errors.append((field, bad.reason))
     if not clean.subject and not clean.text.text.strip():
         errors.append(("description", "describe the problem"))
     if errors:
@@ -337,4 +341,20 @@ def _content_key(request: IntakeRequest, clean: _Clean) -> str:
 
 
 def _full_text(text: NormalisedText) -> IncomingFile:
-    return IncomingFile(FULL_TEXT_NAME, "text/plain", text.full.encode("utf-8"))
+    return IncomingFile(FULL_TEXT_NAME, "text/plain", clean_text(text.original).encode("utf-8"))
+
+
+def _sender(clean: _Clean) -> str:
+    return f"{clean.name} <{clean.email}>" if clean.name and clean.email else (
+        clean.email or clean.phone)
+
+
+def _valid_addresses(addresses: Sequence[str]) -> tuple[str, ...]:
+    """The letter's other recipients that are addresses at all (a broken Cc is dropped)."""
+    valid = []
+    for address in addresses:
+        try:
+            valid.append(check_email("contacts", normalise_subject(address)))
+        except InvalidValue:
+            continue
+    return tuple(dict.fromkeys(valid))[:50]

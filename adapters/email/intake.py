@@ -22,7 +22,7 @@ from typing import Protocol
 from adapters.email.message import Letter, UnreadableLetter, parse_letter
 from adapters.email.noise import Bounce, auto_reply_reason, bounce_of
 from adapters.email.quarantine import Quarantine
-from adapters.outbox.store import Outbox
+from adapters.outbox.store import Outbox, OutboxEntry
 from domain.errors import DeskError
 from domain.intake import Decision, IncomingFile, IntakeOutcome, IntakeRequest
 from domain.values import Actor, Channel
@@ -65,7 +65,7 @@ class Delivery:
 class BounceSink(Protocol):
     """Records that a message the desk sent did not arrive (the outbox worker)."""
 
-    def bounced(self, entry: object, reason: str) -> None: ...
+    def bounced(self, entry: OutboxEntry, reason: str) -> None: ...
 
 
 class EmailIntake:

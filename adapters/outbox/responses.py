@@ -18,6 +18,7 @@ from typing import Any, Protocol, cast
 
 from adapters.outbox.notices import Notices, ack_message_id, response_message_id
 from adapters.outbox.store import OutboundMail, Outbox
+from domain.errors import RuleViolated
 from domain.ticket import Ticket
 from domain.values import Actor, Channel
 from projections.follower import NotificationFollower
@@ -62,7 +63,7 @@ class ResponseMailer:
             mail = None
             if name == "Ticket.Received":
                 mail = self._notice_for(item.event)
-            elif name in _ANSWERS:
+            elif name in _ANSWERS and not _asked_at_receipt(item.event):
                 mail = self._mail_for(item.event)
             if mail is not None:
                 mails.append(mail)
@@ -87,7 +88,12 @@ class ResponseMailer:
             return None
         mail = self.notices.acknowledgement(ticket, now=datetime.fromtimestamp(self.now(), UTC))
         if mail is None:
-            self.desk.record_notice_not_sent(ticket.ticket_id, reason=NO_ADDRESS, actor=SYSTEM)
+            try:
+                self.desk.record_notice_not_sent(ticket.ticket_id, reason=NO_ADDRESS,
+                                                 actor=SYSTEM)
+            except RuleViolated as rule:  # acknowledged meanwhile (e.g. on the phone)
+                if rule.rule != "already_acknowledged":
+                    raise
         return mail
 
     def _mail_for(self, event: Any) -> OutboundMail | None:
@@ -120,6 +126,14 @@ class ResponseMailer:
             elif name in _ANSWERS:
                 thread.append(response_message_id(ticket_id, event.originator_version, domain))
         return [mid for mid in thread if mid.startswith("<")]
+
+
+def _asked_at_receipt(event: Any) -> bool:
+    """The desk's own request for missing details, saved with ``Received``: the registration
+    notice already lists what is missing, so it is not mailed a second time."""
+    actor = getattr(event, "actor", {}) or {}
+    return (type(event).__qualname__ == "Ticket.InformationRequested"
+            and actor.get("kind") == "system" and event.originator_version == 2)
 
 
 def _ticket_id_of(follower: NotificationFollower, event: Any) -> str:
