@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 from collections.abc import Callable
 from typing import Annotated, Any, cast
 
@@ -34,6 +35,10 @@ def _out(result: CommandResult) -> m.CommandOut:
     return m.CommandOut(id=result.ticket_id, version=result.version, position=result.position)
 
 
+_BODY_FIELDS = {"requester": "body.requester", "email": "body.requester.email",
+                "phone": "body.requester.phone", "channel": "body.channel"}
+
+
 def get_gate(request: Request) -> IntakeService:
     gate: IntakeService = request.app.state.gate
     return gate
@@ -58,6 +63,9 @@ def receive(body: m.ReceiveIn, gate: Gate, caller: Intake, request: Request,
         entered_by=caller.name if caller.actor.kind.value == "staff" else "",
     ))
     if outcome.decision in (Decision.REFUSED, Decision.INVALID) or outcome.ticket_id is None:
+        # The gate names fields plainly; the API names them where they are in the body.
+        outcome = replace(outcome, errors=tuple((_BODY_FIELDS.get(f, f"body.{f}"), r)
+                                                for f, r in outcome.errors))
         return cast(JSONResponse, answer(outcome, support_email=gate.support_email,
                                          instance=request.url.path))
     response.headers["Location"] = f"/tickets/{outcome.ticket_id}"
