@@ -27,6 +27,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import parseaddr
 from typing import Any, Literal, Protocol
 
 from domain.details import extract_details
@@ -354,7 +355,7 @@ def _valid_addresses(addresses: Sequence[str]) -> tuple[str, ...]:
     valid = []
     for address in addresses:
         try:
-            valid.append(check_email("contacts", normalise_subject(address)))
+            valid.append(check_email("contacts", parseaddr(normalise_subject(address))[1]))
         except InvalidValue:
             continue
     return tuple(dict.fromkeys(valid))[:50]
