@@ -284,7 +284,10 @@ class IntakeService:
             metadata = [self._keep(file) for file in files]
             self.desk.add_attachments(ticket_id, source=clean.key or _content_key(request, clean),
                                       attachments=metadata, actor=request.actor)
-        if request.acknowledged_by and ticket.acknowledged_at is None:
+        registered_here = bool(clean.key) and ticket.intake_key == clean.key
+        if request.acknowledged_by and registered_here and ticket.acknowledged_at is None:
+            # Only for the ticket this call registered: a call about another ticket does not
+            # stand in for that ticket's own notice.
             self._acknowledge_by_voice(ticket_id, request.acknowledged_by, clean.key)
 
     def _keep(self, file: IncomingFile) -> dict[str, Any]:
