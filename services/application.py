@@ -287,28 +287,16 @@ class SupportDesk(AuditedApplication[UUID]):
         events, so the same letter delivered twice is one reply. With
         ``reopen_reason`` a resolved or closed ticket is reopened by the same save.
         """
-        key = intake_key.strip()
-        if not key:
-            raise InvalidValue("intake_key", "a reply recorded once needs its intake key")
-        for _ in range(self.attempts):
-            existing = self.ticket_for_intake_key(channel, key)
-            if existing is not None:
-                return Receipt(existing, created=False, position=None)
-            ticket = self.get_ticket(ticket_id)
-            now = at or self.clock.now()
+
+        def reply(ticket: Ticket, now: datetime, key: str) -> None:
             if reopen_reason and not ticket.is_open:
                 ticket.reopen(reason=reopen_reason, at=now, actor=actor, rules=self.rules)
             ticket.record_requester_reply(
                 text=text, product_version=product_version, device=device, message_id=key,
                 entered_by=entered_by, at=now, actor=actor, rules=self.rules,
             )
-            claim = IntakeRecord(channel=channel.value, intake_key=key, ticket_id=ticket.ticket_id)
-            try:
-                recordings = self.save(ticket, claim)
-            except RecordConflictError:
-                continue
-            return Receipt(ticket.ticket_id, created=True, position=_position(recordings))
-        raise ConcurrencyConflict(normalise_ticket_id(ticket_id), self.attempts)
+
+        return self._once(ticket_id, channel, intake_key, reply, at)
 
     def record_third_party_message_once(
         self,
@@ -324,6 +312,25 @@ class SupportDesk(AuditedApplication[UUID]):
     ) -> Receipt:
         """R19: a message about the ticket from someone who is not its requester or a contact,
         kept for review (no status, no clock), once per intake key like a reply."""
+
+        def keep(ticket: Ticket, now: datetime, key: str) -> None:
+            ticket.receive_third_party_message(
+                message_id=key, sender=sender, text=text, attachments=attachments, at=now,
+                actor=actor,
+            )
+
+        return self._once(ticket_id, channel, intake_key, keep, at)
+
+    def _once(
+        self,
+        ticket_id: str,
+        channel: Channel,
+        intake_key: str,
+        command: Callable[[Ticket, datetime, str], None],
+        at: datetime | None,
+    ) -> Receipt:
+        """Run ``command`` on the ticket and claim the intake key with an ``IntakeRecord`` in
+        the same save, so the same message delivered twice is recorded once."""
         key = intake_key.strip()
         if not key:
             raise InvalidValue("intake_key", "a message recorded once needs its intake key")
@@ -332,10 +339,7 @@ class SupportDesk(AuditedApplication[UUID]):
             if existing is not None:
                 return Receipt(existing, created=False, position=None)
             ticket = self.get_ticket(ticket_id)
-            ticket.receive_third_party_message(
-                message_id=key, sender=sender, text=text, attachments=attachments,
-                at=at or self.clock.now(), actor=actor,
-            )
+            command(ticket, at or self.clock.now(), key)
             claim = IntakeRecord(channel=channel.value, intake_key=key, ticket_id=ticket.ticket_id)
             try:
                 recordings = self.save(ticket, claim)

@@ -328,3 +328,58 @@ def test_outbox_survives_a_restart_without_losing_or_repeating(
     assert second.desk.get_ticket(ticket_id).acknowledged_at is not None
     wait_for(lambda: True)
     second.desk.close()
+
+
+class FailingOnce:
+    """A file store whose disk is full the first time (then the real store again)."""
+
+    def __init__(self, real: object) -> None:
+        self.real = real
+        self.failed = False
+
+    def store(self, file: object) -> dict[str, object]:
+        if not self.failed:
+            self.failed = True
+            raise OSError(28, "No space left on device")
+        return self.real.store(file)  # type: ignore[attr-defined, no-any-return]
+
+
+def test_a_failure_after_the_ticket_is_saved_quarantines_the_letter_and_a_retry_completes_it(
+    email_desk: EmailDesk, listener: SmtpListener,
+) -> None:
+    email_desk.gate.files = FailingOnce(email_desk.attachments)
+    smtp_send(listener, corpus("mixed_attachments.eml"))  # the SMTP client sees no error
+    (entry,) = email_desk.quarantine.list()
+    assert "No space left on device" in entry.reason
+    delivery = email_desk.intake.retry(entry.id)
+    assert delivery.outcome is Outcome.DUPLICATE and delivery.ticket_id
+    ticket = email_desk.desk.get_ticket(delivery.ticket_id)
+    pdf, png = ticket.attachments
+    assert pdf["filename"] == "отчёт.pdf" and pdf["stored"] and png["content_type"] == "image/png"
+    assert email_desk.quarantine.count() == 0
+    names = [type(e).__qualname__ for e in email_desk.desk.ticket_events(ticket.ticket_id)]
+    assert names.count("Ticket.Received") == 1 and names.count("Ticket.AttachmentsAdded") == 1
+
+
+def test_a_ticket_without_an_email_address_records_once_why_no_notice_was_sent(
+    tmp_path: object, mail_catcher: MailCatcher,  # noqa: F811
+) -> None:
+    from pathlib import Path
+
+    from domain.intake import IntakeRequest
+    from domain.values import Actor, Channel
+    from tests.fixtures.email_desk import build_email_desk
+
+    root = Path(str(tmp_path))
+    first = build_email_desk(root, mail_catcher)
+    ticket_id = first.gate.submit(IntakeRequest(
+        channel=Channel.PHONE, intake_key="call-1", actor=Actor.requester("+79160001122"),
+        phone="+79160001122", subject="Не открывается шлагбаум")).ticket_id or ""
+    first.mailer.run_once()
+    first.desk.close()
+    again = build_email_desk(root, mail_catcher)  # a restarted process over the same stores
+    again.mailer.run_once()
+    names = [type(e).__qualname__ for e in again.desk.ticket_events(ticket_id)]
+    assert names.count("Ticket.NoticeNotSent") == 1 and "Ticket.Acknowledged" not in names
+    assert again.outbox.entries() == [] and mail_catcher.received == []
+    again.desk.close()
