@@ -88,6 +88,9 @@ class _Clean:
     device: str
     contacts: tuple[str, ...]
     at: datetime
+    actor: Actor
+    entered_by: str
+    acknowledged_by: str
 
     @property
     def words(self) -> str:
@@ -157,12 +160,20 @@ class IntakeService:
         if at.tzinfo is None or at.utcoffset() is None:
             raise InvalidValue("received_at", "instants must be timezone-aware")
         line = normalise_subject
+        email, phone = line(request.email, limit=10 * LIMITS.email), line(
+            request.phone, limit=10 * LIMITS.phone)
+        actor = request.actor
+        if actor.kind is ActorKind.REQUESTER and (email or phone):
+            actor = Actor.requester(email or phone)  # the sender as normalised here
+        else:  # ids from a webhook's fields are input like any other
+            actor = Actor(actor.kind, line(actor.id, limit=LIMITS.name) or actor.kind.value)
         return _Clean(
             key=line(request.intake_key, limit=LIMITS.intake_key),
             name=line(request.name, limit=LIMITS.name),
-            # Addresses and numbers are not cut: a cut one would reach someone else.
-            email=line(request.email, limit=10 * LIMITS.email),
-            phone=line(request.phone, limit=10 * LIMITS.phone),
+            # Addresses and numbers are not cut (a cut one would reach someone else): an
+            # over-long one is refused by the checks below.
+            email=email,
+            phone=phone,
             organisation=line(request.organisation, limit=LIMITS.organisation),
             subject=line(request.subject),
             text=normalise_text(request.text, limit=LIMITS.text),
@@ -170,6 +181,9 @@ class IntakeService:
             device=line(request.device, limit=LIMITS.device),
             contacts=_valid_addresses(request.contacts),
             at=at,
+            actor=actor,
+            entered_by=line(request.entered_by, limit=LIMITS.name),
+            acknowledged_by=line(request.acknowledged_by, limit=LIMITS.name),
         )
 
     def _thread_target(self, subject: str, hints: Sequence[str]) -> Ticket | None:
@@ -212,7 +226,7 @@ class IntakeService:
             requester=requester,
             subject=clean.subject,
             description=description,
-            actor=request.actor,
+            actor=clean.actor,
             product=request.product if request.product is not Product.UNKNOWN else details.product,
             product_version=clean.product_version or details.product_version,
             device=clean.device or details.device,
@@ -233,7 +247,7 @@ class IntakeService:
             return self._new_ticket(request, clean, linked_to=ticket.ticket_id)
         details = extract_details(clean.subject, clean.text.text)
         key = clean.key or _content_key(request, clean)
-        actor, entered_by = request.actor, request.entered_by
+        actor, entered_by = clean.actor, clean.entered_by
         if actor.kind is ActorKind.STAFF:
             # Typed in by an agent: the requester's words, the agent as who entered them.
             actor, entered_by = Actor.requester(clean.email or clean.phone), entered_by or actor.id
@@ -258,12 +272,12 @@ class IntakeService:
         files = list(request.attachments)
         if clean.text.truncated:
             files.append(_full_text(clean.text))
-        actor = request.actor
+        actor = clean.actor
         if actor.kind is ActorKind.REQUESTER:
             actor = INTAKE  # not the requester's message: recorded by the intake itself
         result = self.desk.record_third_party_message_once(
             ticket.ticket_id, channel=request.channel, intake_key=key,
-            sender=_sender(clean) or str(request.actor), text=clean.words, actor=actor,
+            sender=_sender(clean) or str(clean.actor), text=clean.words, actor=actor,
             attachments=[self._keep(file) for file in files], at=clean.at,
         )
         return IntakeOutcome(Decision.THIRD_PARTY, ticket.ticket_id,
@@ -283,12 +297,12 @@ class IntakeService:
         if files:
             metadata = [self._keep(file) for file in files]
             self.desk.add_attachments(ticket_id, source=clean.key or _content_key(request, clean),
-                                      attachments=metadata, actor=request.actor)
+                                      attachments=metadata, actor=clean.actor)
         registered_here = bool(clean.key) and ticket.intake_key == clean.key
-        if request.acknowledged_by and registered_here and ticket.acknowledged_at is None:
+        if clean.acknowledged_by and registered_here and ticket.acknowledged_at is None:
             # Only for the ticket this call registered: a call about another ticket does not
             # stand in for that ticket's own notice.
-            self._acknowledge_by_voice(ticket_id, request.acknowledged_by, clean.key)
+            self._acknowledge_by_voice(ticket_id, clean.acknowledged_by, clean.key)
 
     def _keep(self, file: IncomingFile) -> dict[str, Any]:
         if self.files is None:

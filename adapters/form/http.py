@@ -17,7 +17,7 @@ from adapters.problems import invalid, problem, unauthenticated, unreadable
 from adapters.signing import form_token, form_token_valid, webhook_authentic
 from adapters.webhooks import PROBLEMS, Gate, answer
 from domain.intake import IntakeRequest
-from domain.values import Actor, Channel, Product
+from domain.values import LIMITS, Actor, Channel, Product
 
 
 def build_form_router(gate: Gate, *, secret: str, support_email: str,
@@ -104,6 +104,7 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 def _page(token: str, submission_id: str, support_email: str) -> str:
+    L = LIMITS  # noqa: N806 - the same limits the intake gate applies
     return f"""<!doctype html>
 <html lang="ru"><head><meta charset="utf-8"><title>Заявка в техподдержку PASS24.online</title>
 <style>body{{font-family:sans-serif;max-width:40em;margin:2em auto}}label{{display:block;margin-top:1em}}
@@ -112,18 +113,18 @@ input,select,textarea{{width:100%}}</style></head><body>
 <form method="post" action="/intake/form">
 <input type="hidden" name="form_token" value="{html.escape(token)}">
 <input type="hidden" name="submission_id" value="{html.escape(submission_id)}">
-<label>Имя <input name="name" maxlength="200"></label>
-<label>Email <input name="email" type="email" maxlength="254"></label>
-<label>Телефон <input name="phone" type="tel" maxlength="32"></label>
-<label>Организация <input name="organisation" maxlength="200"></label>
+<label>Имя <input name="name" maxlength="{L.name}"></label>
+<label>Email <input name="email" type="email" maxlength="{L.email}"></label>
+<label>Телефон <input name="phone" type="tel" maxlength="{L.phone}"></label>
+<label>Организация <input name="organisation" maxlength="{L.organisation}"></label>
 <label>Продукт <select name="product">
 <option value="unknown">Не знаю</option><option value="pass24_online">PASS24.online</option>
 <option value="pass24_control">PASS24.control (СКУД)</option>
 <option value="mobile_pass24_online">Мобильное приложение PASS24.online</option>
 <option value="mobile_pass24_key">PASS24.Key</option></select></label>
-<label>Версия продукта <input name="product_version" maxlength="50"></label>
-<label>Модель телефона и версия ОС <input name="device" maxlength="200"></label>
-<label>Тема <input name="subject" maxlength="500" required></label>
+<label>Версия продукта <input name="product_version" maxlength="{L.version}"></label>
+<label>Модель телефона и версия ОС <input name="device" maxlength="{L.device}"></label>
+<label>Тема <input name="subject" maxlength="{L.subject}" required></label>
 <label>Описание и шаги воспроизведения <textarea name="description" rows="8"></textarea></label>
 <p><button type="submit">Отправить</button></p>
 </form><p>Или напишите на <a href="mailto:{html.escape(support_email)}">{html.escape(support_email)}</a>.</p>
