@@ -17,7 +17,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, Snapshot, event
 
 from domain.errors import InvalidValue, RuleViolated
-from domain.ids import normalise_ticket_id, ticket_uuid
+from domain.ids import letter_id, normalise_ticket_id, ticket_uuid
 from domain.sla import (
     ClockName,
     ClockStatus,
@@ -780,52 +780,57 @@ class Ticket(Aggregate):
     def receive_third_party_message(
         self,
         *,
-        message_id: str,
+        channel: Channel,
+        intake_key: str,
         sender: str,
         text: str,
         at: datetime,
         actor: Actor,
         attachments: Sequence[dict[str, Any]] = (),
-    ) -> bool:
+    ) -> str | None:
         """Keep a letter about this ticket from someone who is not a contact (R19).
 
         It is kept for staff to review and changes no status and no clock; its
-        files are not the requester's until staff accept it. Returns False
-        when a letter with this ``message_id`` is already kept.
+        files are not the requester's until staff accept it. Returns the
+        letter's ID on the ticket (``L-…``, stable for the channel and intake
+        key), or None when that letter is already kept.
         """
         self._check_time(at)
         if actor.kind is ActorKind.REQUESTER:
             raise RuleViolated("forbidden", "third-party letters are recorded by the intake")
-        key = check_length("message_id", message_id.strip(), LIMITS.intake_key)
+        key = check_length("intake_key", intake_key.strip(), LIMITS.intake_key)
         if not key:
-            raise InvalidValue("message_id", "name the letter")
+            raise InvalidValue("intake_key", "name the letter (its Message-ID or intake key)")
         who = _line("sender", sender, LIMITS.sender)
         if not who:
             raise InvalidValue("sender", "say who sent the letter")
         body = _text("text", text)
         items = [_attachment(item) for item in attachments]
-        if self._third_party(key) is not None:
-            return False
+        message_id = letter_id(channel.value, key)
+        if self._third_party(message_id) is not None:
+            return None
         self._third_party_message_received(
-            message_id=key, sender=who, text=body, attachments=items, at=at,
-            actor=actor.as_dict(),
+            message_id=message_id, channel=channel.value, intake_key=key, sender=who, text=body,
+            attachments=items, at=at, actor=actor.as_dict(),
         )
-        return True
+        return message_id
 
     @event("ThirdPartyMessageReceived")
     def _third_party_message_received(
         self,
         *,
         message_id: str,
+        channel: str,
+        intake_key: str,
         sender: str,
         text: str,
         attachments: list[dict[str, Any]],
         at: datetime,
         actor: dict[str, str],
     ) -> None:
-        letter = {"message_id": message_id, "sender": sender, "text": text,
-                  "attachments": attachments, "received_at": at, "accepted_at": None,
-                  "accepted_by": None}
+        letter = {"message_id": message_id, "channel": channel, "intake_key": intake_key,
+                  "sender": sender, "text": text, "attachments": attachments,
+                  "received_at": at, "accepted_at": None, "accepted_by": None}
         self.third_party_messages = [*self.third_party_messages, letter]
         self.updated_at = at
 
@@ -861,7 +866,7 @@ class Ticket(Aggregate):
                 if letter["attachments"]:
                     self.attachments = [
                         *self.attachments,
-                        *({**a, "source": message_id} for a in letter["attachments"]),
+                        *({**a, "source": letter["intake_key"]} for a in letter["attachments"]),
                     ]
             kept.append(letter)
         self.third_party_messages = kept
