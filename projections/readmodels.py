@@ -7,6 +7,7 @@ evaluated at ``clock.now()`` on every query, so they move as time passes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -45,12 +46,14 @@ class ReadModels:
         self._review = ThirdPartyReviewView(store)
 
     def queue(self, *, level: str | None = None, product: str | None = None,
-              assignee: str | None = None, status: str | None = None,
-              limit: int = 50, offset: int = 0) -> Page:
-        """Open tickets in handling order (R11): confirmed emergencies first, then by arrival."""
+              assignee: str | None = None, status: str | Sequence[str] | None = None,
+              category: str | None = None, limit: int = 50, offset: int = 0) -> Page:
+        """Open tickets in handling order (R11): confirmed emergencies first, then by arrival;
+        ``status`` may name several statuses (any of them)."""
         items, total = self._queue.page(
             self.clock.now(),
-            filters={"level": level, "product": product, "assignee": assignee, "status": status},
+            filters={"level": level, "product": product, "assignee": assignee, "status": status,
+                     "category": category},
             limit=limit, offset=offset,
         )
         return Page(items, total, limit, offset)

@@ -28,6 +28,7 @@ from domain.ids import intake_uuid, new_ticket_id, normalise_ticket_id, ticket_u
 from domain.intake import IntakeRecord
 from domain.sla import ClockName, SlaPolicy, SlaRules, SlaState
 from domain.ticket import Ticket, TicketSnapshot
+from domain.versions import LatestVersions
 from domain.values import (
     Actor,
     Category,
@@ -73,6 +74,7 @@ class SupportDesk(AuditedApplication[UUID]):
         clock: Clock | None = None,
         rng: random.Random | None = None,
         attempts: int = 5,
+        latest_versions: LatestVersions | None = None,
     ) -> None:
         # Commands trust the cached ticket and let the store's version check catch a
         # write from another process (the cache entry is then dropped and the command
@@ -85,6 +87,7 @@ class SupportDesk(AuditedApplication[UUID]):
         self.clock: Clock = clock or SystemClock()
         self._rng = rng or random.SystemRandom()
         self.attempts = attempts
+        self.latest_versions = latest_versions or LatestVersions()
 
     # -- intake ----------------------------------------------------------------
 
