@@ -17,7 +17,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, Snapshot, event
 
 from domain.errors import InvalidValue, RuleViolated
-from domain.ids import normalise_ticket_id, ticket_uuid
+from domain.ids import letter_id, normalise_ticket_id, ticket_uuid
 from domain.sla import (
     ClockName,
     ClockStatus,
@@ -759,8 +759,21 @@ class Ticket(Aggregate):
         own = (self.requester.email,) if self.requester.email else ()
         return (*own, *self.extra_contacts)
 
-    def is_contact(self, address: str) -> bool:
-        return any(same_address(address, known) for known in self.contacts)
+    def is_contact(self, address: str, *, trust_domain: bool = False) -> bool:
+        """Whether a letter from ``address`` threads as the requester's (R19).
+
+        Strictly: the requester's address or a recorded contact. With
+        ``trust_domain`` (a configuration choice, off by default) also any
+        address of a contact's own organisation domain — never of a public
+        mail service, where a shared domain says nothing about who writes.
+        """
+        if any(same_address(address, known) for known in self.contacts):
+            return True
+        if not trust_domain:
+            return False
+        domain = _domain_of(address)
+        return bool(domain) and domain not in PUBLIC_MAIL_DOMAINS and any(
+            _domain_of(known) == domain for known in self.contacts)
 
     def add_contact(self, *, email: str, at: datetime, actor: Actor) -> bool:
         """Staff trust another address for this ticket; False when it already is a contact."""
@@ -780,52 +793,57 @@ class Ticket(Aggregate):
     def receive_third_party_message(
         self,
         *,
-        message_id: str,
+        channel: Channel,
+        intake_key: str,
         sender: str,
         text: str,
         at: datetime,
         actor: Actor,
         attachments: Sequence[dict[str, Any]] = (),
-    ) -> bool:
+    ) -> str | None:
         """Keep a letter about this ticket from someone who is not a contact (R19).
 
         It is kept for staff to review and changes no status and no clock; its
-        files are not the requester's until staff accept it. Returns False
-        when a letter with this ``message_id`` is already kept.
+        files are not the requester's until staff accept it. Returns the
+        letter's ID on the ticket (``L-…``, stable for the channel and intake
+        key), or None when that letter is already kept.
         """
         self._check_time(at)
         if actor.kind is ActorKind.REQUESTER:
             raise RuleViolated("forbidden", "third-party letters are recorded by the intake")
-        key = check_length("message_id", message_id.strip(), LIMITS.intake_key)
+        key = check_length("intake_key", intake_key.strip(), LIMITS.intake_key)
         if not key:
-            raise InvalidValue("message_id", "name the letter")
+            raise InvalidValue("intake_key", "name the letter (its Message-ID or intake key)")
         who = _line("sender", sender, LIMITS.sender)
         if not who:
             raise InvalidValue("sender", "say who sent the letter")
         body = _text("text", text)
         items = [_attachment(item) for item in attachments]
-        if self._third_party(key) is not None:
-            return False
+        message_id = letter_id(channel.value, key)
+        if self._third_party(message_id) is not None:
+            return None
         self._third_party_message_received(
-            message_id=key, sender=who, text=body, attachments=items, at=at,
-            actor=actor.as_dict(),
+            message_id=message_id, channel=channel.value, intake_key=key, sender=who, text=body,
+            attachments=items, at=at, actor=actor.as_dict(),
         )
-        return True
+        return message_id
 
     @event("ThirdPartyMessageReceived")
     def _third_party_message_received(
         self,
         *,
         message_id: str,
+        channel: str,
+        intake_key: str,
         sender: str,
         text: str,
         attachments: list[dict[str, Any]],
         at: datetime,
         actor: dict[str, str],
     ) -> None:
-        letter = {"message_id": message_id, "sender": sender, "text": text,
-                  "attachments": attachments, "received_at": at, "accepted_at": None,
-                  "accepted_by": None}
+        letter = {"message_id": message_id, "channel": channel, "intake_key": intake_key,
+                  "sender": sender, "text": text, "attachments": attachments,
+                  "received_at": at, "accepted_at": None, "accepted_by": None}
         self.third_party_messages = [*self.third_party_messages, letter]
         self.updated_at = at
 
@@ -861,7 +879,7 @@ class Ticket(Aggregate):
                 if letter["attachments"]:
                     self.attachments = [
                         *self.attachments,
-                        *({**a, "source": message_id} for a in letter["attachments"]),
+                        *({**a, "source": letter["intake_key"]} for a in letter["attachments"]),
                     ]
             kept.append(letter)
         self.third_party_messages = kept
@@ -1202,6 +1220,19 @@ class Ticket(Aggregate):
             raise RuleViolated(
                 "ticket_paused", f"cannot {action}: {self.ticket_id} is {pause.kind.value}"
             )
+
+
+PUBLIC_MAIL_DOMAINS = frozenset({
+    "gmail.com", "googlemail.com", "yandex.ru", "ya.ru", "yandex.com", "mail.ru", "bk.ru",
+    "inbox.ru", "list.ru", "internet.ru", "rambler.ru", "lenta.ru", "outlook.com", "hotmail.com",
+    "live.com", "msn.com", "yahoo.com", "icloud.com", "me.com", "proton.me", "protonmail.com",
+    "gmx.com", "gmx.de", "aol.com", "zoho.com",
+})
+"""Mail services whose users share nothing but the service: never trusted as a domain."""
+
+
+def _domain_of(address: str) -> str:
+    return address.strip().rpartition("@")[2].casefold()
 
 
 def _contacts(addresses: Sequence[str], requester: Requester) -> list[str]:

@@ -28,6 +28,7 @@ from domain.ids import intake_uuid, new_ticket_id, normalise_ticket_id, ticket_u
 from domain.intake import IntakeRecord
 from domain.sla import ClockName, SlaPolicy, SlaRules, SlaState
 from domain.ticket import Ticket, TicketSnapshot
+from domain.versions import LatestVersions
 from domain.values import (
     Actor,
     Category,
@@ -73,6 +74,7 @@ class SupportDesk(AuditedApplication[UUID]):
         clock: Clock | None = None,
         rng: random.Random | None = None,
         attempts: int = 5,
+        latest_versions: LatestVersions | None = None,
     ) -> None:
         # Commands trust the cached ticket and let the store's version check catch a
         # write from another process (the cache entry is then dropped and the command
@@ -85,6 +87,7 @@ class SupportDesk(AuditedApplication[UUID]):
         self.clock: Clock = clock or SystemClock()
         self._rng = rng or random.SystemRandom()
         self.attempts = attempts
+        self.latest_versions = latest_versions or LatestVersions()
 
     # -- intake ----------------------------------------------------------------
 
@@ -104,6 +107,9 @@ class SupportDesk(AuditedApplication[UUID]):
         at: datetime | None = None,
     ) -> Receipt:
         """Register a request; the same intake key always answers with the same ticket.
+
+        ``contacts``: the original letter's other recipients (Cc), whose later
+        letters thread as the requester's (R19).
 
         The intake key is claimed by an ``IntakeRecord`` saved in the same
         transaction as the ticket, so a second delivery fails on the record's
@@ -256,13 +262,16 @@ class SupportDesk(AuditedApplication[UUID]):
         product_version: str = "",
         device: str = "",
         message_id: str = "",
+        entered_by: str = "",
         at: datetime | None = None,
     ) -> CommandResult:
+        """``entered_by``: the staff member who typed in what the requester said (``actor``)."""
         return self._update(
             ticket_id,
             lambda t, now: t.record_requester_reply(
                 text=text, product_version=product_version, device=device,
-                message_id=message_id, at=now, actor=actor, rules=self.rules,
+                message_id=message_id, entered_by=entered_by, at=now, actor=actor,
+                rules=self.rules,
             ),
             at,
         )
@@ -315,8 +324,8 @@ class SupportDesk(AuditedApplication[UUID]):
 
         def keep(ticket: Ticket, now: datetime, key: str) -> None:
             ticket.receive_third_party_message(
-                message_id=key, sender=sender, text=text, attachments=attachments, at=now,
-                actor=actor,
+                channel=channel, intake_key=key, sender=sender, text=text,
+                attachments=attachments, at=now, actor=actor,
             )
 
         return self._once(ticket_id, channel, intake_key, keep, at)
@@ -351,29 +360,45 @@ class SupportDesk(AuditedApplication[UUID]):
     def accept_third_party_message(
         self, ticket_id: str, *, message_id: str, actor: Actor, at: datetime | None = None
     ) -> CommandResult:
-        return self._update(
-            ticket_id,
-            lambda t, now: t.accept_third_party_message(
-                message_id=message_id, at=now, actor=actor, rules=self.rules),
-            at,
-        )
+        """Staff accept a kept letter as the requester's message (R19, then R10).
+
+        On a resolved or closed ticket that is the requester writing again: the
+        same save reopens it, as a reply to a closed ticket does by default.
+        """
+
+        def accept(ticket: Ticket, now: datetime) -> None:
+            if not ticket.is_open:
+                ticket.reopen(reason=f"accepted third-party letter {message_id}", at=now,
+                              actor=actor, rules=self.rules)
+            ticket.accept_third_party_message(message_id=message_id, at=now, actor=actor,
+                                              rules=self.rules)
+
+        return self._update(ticket_id, accept, at)
 
     def add_contact(
         self, ticket_id: str, *, email: str, actor: Actor, at: datetime | None = None
-    ) -> CommandResult:
-        return self._update(
-            ticket_id, lambda t, now: t.add_contact(email=email, at=now, actor=actor), at
-        )
+    ) -> CommandResult | None:
+        """Trust another address for this ticket (R19); None when it already was a contact."""
+        recorded: list[bool] = []
+
+        def add(ticket: Ticket, now: datetime) -> None:
+            recorded.append(ticket.add_contact(email=email, at=now, actor=actor))
+
+        result = self._update(ticket_id, add, at)
+        return result if recorded[-1] else None
 
     def record_notice_not_sent(
         self, ticket_id: str, *, reason: str, actor: Actor, at: datetime | None = None
-    ) -> CommandResult:
-        """R18: why a ticket got no registration notice (no email address); recorded once."""
-        return self._update(
-            ticket_id,
-            lambda t, now: t.record_notice_not_sent(reason=reason, at=now, actor=actor),
-            at,
-        )
+    ) -> CommandResult | None:
+        """R18: no registration notice can be sent (no email address); recorded once,
+        None when already recorded."""
+        recorded: list[bool] = []
+
+        def note(ticket: Ticket, now: datetime) -> None:
+            recorded.append(ticket.record_notice_not_sent(reason=reason, at=now, actor=actor))
+
+        result = self._update(ticket_id, note, at)
+        return result if recorded[-1] else None
 
     def add_attachments(
         self,

@@ -48,7 +48,6 @@ from domain.values import (
     clean_text,
     normalise_subject,
     normalise_text,
-    same_address,
 )
 from services.application import SupportDesk
 from services.channel_policy import ChannelClosed, ChannelPolicy
@@ -70,7 +69,8 @@ class IntakeSettings:
     reply_to_closed: Literal["reopen", "new_ticket"] = "reopen"
     """A requester's message to a closed ticket reopens it, or starts a new linked one."""
     trust_requester_domain: bool = False
-    """R19: also thread messages from anyone at the requester's email domain (off: strict)."""
+    """R19: also thread messages from anyone at the requester's (or a contact's) organisation
+    domain, never a public mail service's (off: strict)."""
 
 
 @dataclass(frozen=True)
@@ -200,13 +200,9 @@ class IntakeService:
 
     def _from_requester(self, ticket: Ticket, clean: _Clean) -> bool:
         """R19: the requester, a contact recorded on the ticket, or (if trusted) their domain."""
-        email, own = clean.email, ticket.requester.email
-        if email:
-            if ticket.is_contact(email):
-                return True
-            if (self.settings.trust_requester_domain and own
-                    and same_address(email.rpartition("@")[2], own.rpartition("@")[2])):
-                return True
+        if clean.email and ticket.is_contact(
+                clean.email, trust_domain=self.settings.trust_requester_domain):
+            return True
         phone = _digits(clean.phone)
         return len(phone) >= 5 and phone[-10:] == _digits(ticket.requester.phone)[-10:]
 

@@ -206,33 +206,45 @@ def test_contacts_are_the_requester_the_original_cc_and_those_staff_add() -> Non
     assert replay(ticket).contacts == ticket.contacts
 
 
+def test_trusting_the_requesters_domain_is_a_choice_and_never_covers_public_mail() -> None:
+    ticket = received(requester=Requester(email="it@zhk-sosny.ru"), contacts=["olga@gmail.com"])
+    assert not ticket.is_contact("guard@zhk-sosny.ru")
+    assert ticket.is_contact("Guard@ZHK-Sosny.ru", trust_domain=True)
+    assert not ticket.is_contact("anyone@gmail.com", trust_domain=True)
+    assert not ticket.is_contact("x@evil-zhk-sosny.ru", trust_domain=True)
+    assert not received(requester=PHONE_ONLY).is_contact("a@b.ru", trust_domain=True)
+
+
 def test_a_third_party_letter_changes_nothing_until_staff_accept_it() -> None:
     ticket = classified()
     ticket.request_information(text="Версия?", at=msk("2025-04-28 10:20"), actor=AGENT, rules=RULES)
     before = (ticket.status, ticket.sla_recorded, list(ticket.attachments))
     at = msk("2025-04-28 11:00")
+    letter = ticket.receive_third_party_message(
+        channel=Channel.EMAIL, intake_key="<tp-1@mail.example.com>",
+        sender=f"Чужой <{STRANGER}>", text="Это мой счёт\x00", at=at, actor=SYSTEM,
+        attachments=[FILE])
+    assert letter is not None and letter.startswith("L-") and "/" not in letter
     assert ticket.receive_third_party_message(
-        message_id="tp-1", sender=f"Чужой <{STRANGER}>", text="Это мой счёт\x00", at=at,
-        actor=SYSTEM, attachments=[FILE])
-    assert not ticket.receive_third_party_message(
-        message_id="tp-1", sender=STRANGER, text="again", at=at, actor=SYSTEM)
+        channel=Channel.EMAIL, intake_key="<tp-1@mail.example.com>", sender=STRANGER,
+        text="again", at=at, actor=SYSTEM) is None
     assert (ticket.status, ticket.sla_recorded, ticket.attachments) == before
-    assert [m["message_id"] for m in ticket.pending_third_party_messages] == ["tp-1"]
+    assert [m["message_id"] for m in ticket.pending_third_party_messages] == [letter]
     assert ticket.third_party_messages[0]["text"] == "Это мой счёт"
     with pytest.raises(RuleViolated):
-        ticket.accept_third_party_message(message_id="tp-1", at=at, actor=SYSTEM, rules=RULES)
+        ticket.accept_third_party_message(message_id=letter, at=at, actor=SYSTEM, rules=RULES)
     with pytest.raises(RuleViolated):
-        ticket.accept_third_party_message(message_id="tp-9", at=at, actor=AGENT, rules=RULES)
+        ticket.accept_third_party_message(message_id="L-0", at=at, actor=AGENT, rules=RULES)
     accepted_at = at + timedelta(minutes=30)
-    ticket.accept_third_party_message(message_id="tp-1", at=accepted_at, actor=AGENT, rules=RULES)
+    ticket.accept_third_party_message(message_id=letter, at=accepted_at, actor=AGENT, rules=RULES)
     # Now it counts as the requester's message: the wait ends, the reaction clock starts.
     assert ticket.status is Status.OPEN
     assert ticket.schedule.reaction.started_at == accepted_at
     assert ticket.schedule.reaction.stopped_at is None
-    assert [a["source"] for a in ticket.attachments] == ["tp-1"]
+    assert [a["source"] for a in ticket.attachments] == ["<tp-1@mail.example.com>"]
     assert ticket.pending_third_party_messages == []
     with pytest.raises(RuleViolated):
-        ticket.accept_third_party_message(message_id="tp-1", at=accepted_at, actor=AGENT, rules=RULES)
+        ticket.accept_third_party_message(message_id=letter, at=accepted_at, actor=AGENT, rules=RULES)
     assert names(ticket)[-2:] == ["ThirdPartyMessageReceived", "ThirdPartyMessageAccepted"]
     rebuilt = replay(ticket)
     assert rebuilt.third_party_messages == ticket.third_party_messages
@@ -242,8 +254,8 @@ def test_a_third_party_letter_changes_nothing_until_staff_accept_it() -> None:
 def test_a_requester_cannot_record_a_third_party_letter() -> None:
     ticket = received()
     with pytest.raises(RuleViolated):
-        ticket.receive_third_party_message(message_id="m", sender=STRANGER, text="x",
-                                           at=msk("2025-04-28 11:00"), actor=REQUESTER)
+        ticket.receive_third_party_message(channel=Channel.EMAIL, intake_key="m", sender=STRANGER,
+                                           text="x", at=msk("2025-04-28 11:00"), actor=REQUESTER)
 
 
 def test_stored_names_of_the_new_events_are_pinned() -> None:
@@ -256,8 +268,8 @@ def test_stored_names_of_the_new_events_are_pinned() -> None:
 def test_snapshots_keep_contacts_letters_and_notices() -> None:
     ticket = received(requester=PHONE_ONLY, channel=Channel.PHONE, contacts=["cc@example.ru"])
     ticket.record_notice_not_sent(reason="no email", at=msk("2025-04-28 10:01"), actor=SYSTEM)
-    ticket.receive_third_party_message(message_id="m1", sender=STRANGER, text="hi",
-                                       at=msk("2025-04-28 10:02"), actor=SYSTEM)
+    ticket.receive_third_party_message(channel=Channel.EMAIL, intake_key="m1", sender=STRANGER,
+                                       text="hi", at=msk("2025-04-28 10:02"), actor=SYSTEM)
     snapshot = TicketSnapshot.take(ticket)
     restored = snapshot.mutate(None)
     assert restored.contacts == ("cc@example.ru",)
