@@ -182,7 +182,7 @@ def _request_info(desk: Desk, tid: str, who: Principal, b: m.RequestInformationI
 def _reply(desk: Desk, tid: str, who: Principal, b: m.RequesterReplyIn) -> CommandResult:
     return desk.record_requester_reply(tid, text=b.text, product_version=b.product_version,
                                        device=b.device, message_id=b.message_id,
-                                       actor=_requester_of(desk, tid), entered_by=str(who.actor))
+                                       actor=_requester_of(desk, tid), entered_by=who.name)
 
 
 def _requester_of(desk: SupportDesk, ticket_id: str) -> Actor:

@@ -77,8 +77,8 @@ def test_a_reply_typed_in_names_the_requester_as_author_and_the_caller(api: Api)
     events = api.client.get(f"/tickets/{ticket_id}/history", headers=api.headers()).json()["events"]
     replies = [e for e in events if e["type"] == "RequesterReplied"]
     assert [(e["actor"], e["data"]["entered_by"]) for e in replies] == [
-        ({"kind": "requester", "id": "101"}, "staff:agent.tester"),
-        ({"kind": "requester", "id": "101"}, "integration:integration.tester"),
+        ({"kind": "requester", "id": "101"}, "agent.tester"),
+        ({"kind": "requester", "id": "101"}, "integration.tester"),
     ]
 
 
