@@ -244,8 +244,9 @@ class IntakeService:
         details = extract_details(clean.subject, clean.text.text)
         key = clean.key or _content_key(request, clean)
         actor, entered_by = clean.actor, clean.entered_by
-        if actor.kind is ActorKind.STAFF:
-            # Typed in by an agent: the requester's words, the agent as who entered them.
+        if actor.kind in (ActorKind.STAFF, ActorKind.INTEGRATION):
+            # Typed in by an agent or handed over by an integration: the requester's words,
+            # with who entered them.
             actor, entered_by = Actor.requester(clean.email or clean.phone), entered_by or actor.id
         receipt = self.desk.record_reply_once(
             ticket.ticket_id, channel=request.channel, intake_key=key, text=clean.words,
@@ -263,7 +264,7 @@ class IntakeService:
 
     def _third_party(self, ticket: Ticket, request: IntakeRequest, clean: _Clean) -> IntakeOutcome:
         """R19: kept on the ticket for review; changes no status and no clock. Its files are
-        kept in the store and listed, not offered as the requester's."""
+        kept with the letter, not offered as the requester's until staff accept it."""
         key = clean.key or _content_key(request, clean)
         files = list(request.attachments)
         if clean.text.truncated:

@@ -260,3 +260,15 @@ def test_the_big_list_of_naughty_strings_through_the_gate_in_every_field() -> No
         assert not any(unicodedata.category(ch) == "Cc" and ch not in "\n\t"
                        for ch in ticket.description)
     assert decisions == {Decision.CREATED, Decision.INVALID}
+
+
+def test_an_integration_handing_over_the_requesters_words_can_reopen_a_closed_ticket() -> None:
+    service = gate()
+    ticket_id = _closed(service)
+    outcome = service.submit(letter(key="crm-77", channel=Channel.FORM,
+                                    actor=Actor.integration("bitrix24"),
+                                    subject=f"[{ticket_id}] снова", text="Снова не печатает"))
+    assert outcome.decision is Decision.REOPENED
+    replied = service.desk.ticket_events(ticket_id)[-1]
+    assert getattr(replied, "actor") == {"kind": "requester", "id": "olga@example.ru"}
+    assert getattr(replied, "entered_by") == "bitrix24"
