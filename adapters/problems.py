@@ -44,10 +44,8 @@ def invalid(errors: list[dict[str, str]], *, instance: str = "") -> JSONResponse
                    errors=errors)
 
 
-def unauthenticated(*, instance: str = "") -> JSONResponse:
-    return problem(401, "Unauthorized",
-                   "sign the body (X-Pass24-Signature: sha256=<hmac>) or send the shared secret",
-                   slug="unauthorized", instance=instance)
+def unauthenticated(reason: str, *, instance: str = "") -> JSONResponse:
+    return problem(401, "Unauthorized", reason, slug="unauthorized", instance=instance)
 
 
 def unreadable(reason: str, *, instance: str = "") -> JSONResponse:

@@ -8,8 +8,8 @@ decision into the same HTTP answer for every channel.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
@@ -29,13 +29,35 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {401: {"content": {"application/prob
             422: {"content": {"application/problem+json": {}}}}
 
 
-async def signed_model(request: Request, secret: str, model: type[M]) -> M | Response:
-    """The body as ``model`` when it is signed with ``secret``; else the problem to answer."""
+class Verifier(Protocol):
+    """Says why a webhook request is not authentic, or None when it is."""
+
+    def refusal(self, body: bytes, headers: Mapping[str, str],
+                body_secret: str = "") -> str | None: ...
+
+
+class SharedSecret:
+    """HMAC-SHA256 of the raw body with the channel's secret, or the secret itself in a header
+    (or, for Bitrix24, in the body). An empty secret refuses everything."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+
+    def refusal(self, body: bytes, headers: Mapping[str, str],
+                body_secret: str = "") -> str | None:
+        if webhook_authentic(self.secret, body, dict(headers), body_secret):
+            return None
+        return "sign the body (X-Pass24-Signature: sha256=<hmac>) or send the shared secret"
+
+
+async def signed_model(request: Request, verifier: Verifier, model: type[M]) -> M | Response:
+    """The body as ``model`` when ``verifier`` finds it authentic; else the problem to answer."""
     body = await request.body()
     headers = {k.lower(): v for k, v in request.headers.items()}
     path = request.url.path
-    if not webhook_authentic(secret, body, headers):
-        return unauthenticated(instance=path)
+    refused = verifier.refusal(body, headers)
+    if refused is not None:
+        return unauthenticated(refused, instance=path)
     try:
         return model.model_validate(json.loads(body or b"null"))
     except json.JSONDecodeError as error:

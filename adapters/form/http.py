@@ -14,15 +14,18 @@ from fastapi.responses import HTMLResponse, Response
 
 from adapters.form.fields import pick
 from adapters.problems import invalid, problem, unauthenticated, unreadable
-from adapters.signing import form_token, form_token_valid, webhook_authentic
-from adapters.webhooks import PROBLEMS, Gate, answer
+from adapters.signing import form_token, form_token_valid
+from adapters.webhooks import PROBLEMS, Gate, SharedSecret, Verifier, answer
 from domain.intake import IntakeRequest
 from domain.values import LIMITS, Actor, Channel, Product
 
 
 def build_form_router(gate: Gate, *, secret: str, support_email: str,
-                      field_map: dict[str, tuple[str, ...]]) -> APIRouter:
-    """The form's translator: fields by their configured names into the intake gate."""
+                      field_map: dict[str, tuple[str, ...]],
+                      verifier: Verifier | None = None) -> APIRouter:
+    """The form's translator: fields by their configured names into the intake gate. Posts
+    from the served page carry a form token; webhooks are checked by ``verifier``."""
+    verifier = verifier or SharedSecret(secret)
     router = APIRouter(prefix="/intake/form", tags=["intake"])
 
     @router.get("", response_class=HTMLResponse)
@@ -40,9 +43,10 @@ def build_form_router(gate: Gate, *, secret: str, support_email: str,
         headers = {k.lower(): v for k, v in request.headers.items()}
         body_secret = data.get("auth[application_token]", "")
         token = data.get("form_token", "")
-        if not (webhook_authentic(secret, body, headers, body_secret)
-                or (token and form_token_valid(secret, token))):
-            return unauthenticated(instance=request.url.path)
+        from_page = bool(token) and form_token_valid(secret, token)
+        refused = None if from_page else verifier.refusal(body, headers, body_secret)
+        if refused is not None:
+            return unauthenticated(refused, instance=request.url.path)
         fields = pick(data, field_map)
         try:
             product = Product(fields.get("product", "unknown"))
