@@ -151,12 +151,13 @@ class IntakeService:
                 return IntakeOutcome(Decision.DUPLICATE, seen)
             self.channels.check(request.channel, clean.at)
         _check(clean)
-        target = self._thread_target(clean.subject, request.thread_hints)
-        if target is None:
+        named = self._named_tickets(clean.subject, request.thread_hints)
+        if not named:
             return self._new_ticket(request, clean)
-        if self._from_requester(target, clean):
-            return self._requester_message(target, request, clean)
-        return self._third_party(target, request, clean)
+        own = next((t for t in named if self._from_requester(t, clean)), None)
+        if own is not None:
+            return self._requester_message(own, request, clean)
+        return self._third_party(named[0], request, clean)
 
     def _normalised(self, request: IntakeRequest) -> _Clean:
         at = request.received_at or self.desk.clock.now()
@@ -189,17 +190,19 @@ class IntakeService:
             acknowledged_by=line(request.acknowledged_by, limit=LIMITS.name),
         )
 
-    def _thread_target(self, subject: str, hints: Sequence[str]) -> Ticket | None:
-        """The first existing ticket named in the subject or the hints (R19)."""
+    def _named_tickets(self, subject: str, hints: Sequence[str]) -> list[Ticket]:
+        """The existing tickets named in the subject, then in the hints (R19), in that order;
+        the message threads onto the first whose requester or contact wrote it."""
         candidates: list[str] = []
         for text in (subject, *hints):
             candidates += find_ticket_ids(text)
+        tickets = []
         for ticket_id in dict.fromkeys(candidates):
             try:
-                return self.desk.get_ticket(ticket_id)
+                tickets.append(self.desk.get_ticket(ticket_id))
             except (LookupError, InvalidValue):
                 continue
-        return None
+        return tickets
 
     def _from_requester(self, ticket: Ticket, clean: _Clean) -> bool:
         """R19: the requester, a contact recorded on the ticket, or (if trusted) their domain."""
