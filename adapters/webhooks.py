@@ -67,16 +67,23 @@ async def signed_model(request: Request, verifier: Verifier, model: type[M]) -> 
                         for e in error.errors()], instance=path)
 
 
-def answer(outcome: IntakeOutcome, *, support_email: str, instance: str = "") -> Response:
+def answer(outcome: IntakeOutcome, *, support_email: str, instance: str = "",
+           fields: Mapping[str, str] | None = None, prefix: str = "") -> Response:
     """201 new ticket, 200 seen before or threaded, 202 kept for review or ignored,
-    403 channel closed today (R6, pointing to the email address), 422 refused input."""
+    403 channel closed today (R6, pointing to the email address), 422 refused input.
+
+    ``fields`` renames the gate's plain field names (``phone``, ``email``, …) to where
+    they are in this channel's payload (others get ``prefix``), so a problem names what
+    the sender sent."""
     if outcome.decision is Decision.REFUSED:
         return problem(403, "Channel closed", outcome.detail, slug="channel-closed",
                        instance=instance, support_email=support_email)
     if outcome.decision is Decision.INVALID:
         errors = outcome.errors or ((outcome.field, outcome.detail),)
+        names = fields or {}
         return problem(422, "Invalid value", outcome.detail, slug="invalid-value",
-                       instance=instance, errors=[{"field": f, "reason": r} for f, r in errors])
+                       instance=instance,
+                       errors=[{"field": names.get(f, prefix + f), "reason": r} for f, r in errors])
     return JSONResponse({"ticket_id": outcome.ticket_id, "created": outcome.created,
                          "outcome": outcome.decision.value},
                         status_code=_STATUS.get(outcome.decision, 200))

@@ -197,7 +197,7 @@ def test_phone_validation_problems_name_the_fields(stack: Stack) -> None:
     bad_number = httpx.post(f"{stack.url}/intake/phone/events", **signed(  # type: ignore[arg-type]
         {"event": "incoming", "call_id": "c-x", "caller": "x"}, PHONE_SECRET))
     assert bad_number.status_code == 422
-    assert [e["field"] for e in bad_number.json()["errors"]] == ["phone"]
+    assert [e["field"] for e in bad_number.json()["errors"]] == ["caller"]
 
 
 def test_quarantine_is_visible_over_http(stack: Stack) -> None:
