@@ -64,10 +64,13 @@ def build_form_router(gate: Gate, *, secret: str, support_email: str,
             product=product, product_version=fields.get("product_version", ""),
             device=fields.get("device", ""),
         ))
-        if "text/html" in headers.get("accept", "") and token and outcome.ticket_id:
-            return HTMLResponse(_thanks(outcome.ticket_id),
-                                status_code=201 if outcome.created else 200)
-        return answer(outcome, support_email=support_email, instance=request.url.path)
+        reply = answer(outcome, support_email=support_email, instance=request.url.path)
+        if "text/html" in headers.get("accept", "") and token:  # a person at our own page
+            if outcome.ticket_id:
+                return HTMLResponse(_thanks(outcome.ticket_id), status_code=reply.status_code)
+            return HTMLResponse(_sorry(outcome.detail, support_email),
+                                status_code=reply.status_code)
+        return reply
 
     return router
 
@@ -133,6 +136,13 @@ input,select,textarea{{width:100%}}</style></head><body>
 <p><button type="submit">Отправить</button></p>
 </form><p>Или напишите на <a href="mailto:{html.escape(support_email)}">{html.escape(support_email)}</a>.</p>
 </body></html>"""
+
+
+def _sorry(detail: str, support_email: str) -> str:
+    address = html.escape(support_email)
+    return (f"<!doctype html><html lang=\"ru\"><meta charset=\"utf-8\"><title>Заявка не принята</title>"
+            f"<p>{html.escape(detail)}</p><p>Напишите на <a href=\"mailto:{address}\">{address}</a>.</p>"
+            "</html>")
 
 
 def _thanks(ticket_id: str) -> str:
