@@ -1,37 +1,171 @@
-"""Decoding the text that Russian mail really carries, when its label is missing or wrong."""
+"""Bytes of mail as text: the declared charset when it fits, else detection (charset-normalizer).
+
+Mail lies about its charsets: windows-1251 bytes inside ``=?utf-8?B?…?=`` words,
+KOI8-R bodies with no Content-Type, 8-bit headers with no label at all, GB2312
+labels on GBK text. Every function here answers text and never raises.
+"""
 
 from __future__ import annotations
 
-# The commonest lower-case Russian letters; text decoded with the wrong one of
-# windows-1251 / KOI8-R comes out mostly as upper case and punctuation instead.
+import codecs
+import re
+from email.header import decode_header
+
+import charset_normalizer
+from charset_normalizer.md import mess_ratio
+
+# Commonest lower-case Russian letters: text decoded with the wrong one of windows-1251 /
+# KOI8-R comes out mostly upper case, which tells the two apart on a few words.
 _COMMON = frozenset("оеаинтсрвлкмдпуяыьгзбчйхжшюцщэфъё")
-CANDIDATES = ("utf-8", "windows-1251", "koi8-r")
+# Short strings (a header word, a name) are too little for statistical detection; these are
+# tried in order and the first that decodes and reads cleanly wins.
+_SHORT_CANDIDATES = ("utf-8", "windows-1251", "koi8-r", "gb18030", "cp932", "euc-kr", "big5",
+                     "windows-1252")
+_SHORT = 64
+_PLAUSIBLE = 0.15
+# Labels that name a charset less than what senders really use under them.
+_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "shift_jis": "cp932", "sjis": "cp932",
+              "ks_c_5601-1987": "cp949", "euc-kr": "cp949", "iso-8859-1": "windows-1252",
+              "latin-1": "windows-1252", "us-ascii": "windows-1252", "ascii": "windows-1252",
+              "iso-8859-8-i": "iso-8859-8", "windows-874": "cp874", "iso-2022-jp": "iso2022_jp_ext"}
+_UNKNOWN = frozenset({"unknown-8bit", "x-unknown", "unknown", "default", "x-user-defined",
+                      "charset", "none", ""})
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 
 
-def _score(text: str) -> float:
+def codec_for(label: str | None) -> str | None:
+    """A Python codec for a MIME charset label, or None when the label names nothing usable."""
+    if not label:
+        return None
+    name = label.strip().strip("\"'").lower()
+    if name in _UNKNOWN:
+        return None
+    name = _SUPERSETS.get(name, name)
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def _cyrillic_score(text: str) -> float:
     letters = [ch for ch in text if ch.isalpha()]
     if not letters:
         return 0.0
     return sum(ch in _COMMON for ch in letters) / len(letters)
 
 
-def decode_guess(data: bytes, declared: str | None = None) -> str:
-    """Decode bytes: the declared charset if it fits, else UTF-8, else the likelier Cyrillic one."""
-    if declared:
-        try:
-            return data.decode(declared)
-        except (LookupError, UnicodeDecodeError):
-            pass
+def _strict(data: bytes, codec: str) -> str | None:
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    decoded = [data.decode(charset, errors="replace") for charset in CANDIDATES[1:]]
-    return max(decoded, key=_score)
+        return data.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+def _plausible(text: str) -> bool:
+    if text.isascii():
+        return True
+    if "\x00" in text:
+        return False
+    try:
+        return mess_ratio(text, _PLAUSIBLE) < _PLAUSIBLE
+    except Exception:  # the detector's own internals must not break intake
+        return True
+
+
+def _wrong_cyrillic_table(text: str, data: bytes, codec: str) -> bool:
+    """windows-1251 read as KOI8-R (or the reverse) decodes without error but is mostly capitals."""
+    if codec not in ("cp1251", "koi8-r"):
+        return False
+    other = "koi8-r" if codec == "cp1251" else "cp1251"
+    alternative = _strict(data, other)
+    return alternative is not None and _cyrillic_score(alternative) > _cyrillic_score(text) + 0.2
+
+
+def decode_bytes(data: bytes, declared: str | None = None) -> str:
+    """Decode mail bytes: the declared charset if it decodes and reads plausibly, else detection."""
+    if not data:
+        return ""
+    codec = codec_for(declared)
+    if codec is not None and not data.isascii():
+        text = _strict(data, codec)
+        if text is not None and _plausible(text) and not _wrong_cyrillic_table(text, data, codec):
+            return text
+    elif codec is not None:
+        text = _strict(data, codec)
+        if text is not None:
+            return text
+    if data.isascii():
+        return data.decode("ascii")
+    text = _strict(data, "utf-8")
+    if text is not None:
+        return text
+    guessed = _guess_short(data) if len(data) < _SHORT else _detect(data)
+    if guessed is not None:
+        return guessed
+    return data.decode(codec or "utf-8", errors="replace")
+
+
+def _guess_short(data: bytes) -> str | None:
+    for candidate in _SHORT_CANDIDATES:
+        text = _strict(data, candidate)
+        if text is None or not _plausible(text):
+            continue
+        if candidate in ("windows-1251", "koi8-r"):
+            other = _strict(data, "koi8-r" if candidate == "windows-1251" else "windows-1251")
+            if other is not None and _cyrillic_score(other) > _cyrillic_score(text):
+                return other
+        return text
+    return _detect(data)
+
+
+def _detect(data: bytes) -> str | None:
+    try:
+        best = charset_normalizer.from_bytes(data).best()
+    except Exception:
+        return None
+    if best is None:
+        return None
+    text = str(best)
+    if best.encoding in ("cp1251", "koi8_r", "mac_cyrillic", "cp866"):
+        # Between the Cyrillic tables the case statistics decide better than the detector.
+        options = [t for t in (_strict(data, c) for c in ("cp1251", "koi8-r")) if t is not None]
+        return max([text, *options], key=_cyrillic_score)
+    return text
+
+
+def decode_guess(data: bytes, declared: str | None = None) -> str:
+    """Kept for callers of the first version: same as ``decode_bytes``."""
+    return decode_bytes(data, declared)
 
 
 def repair_header(value: str) -> str:
-    """Headers with raw 8-bit bytes (against RFC 5322, but common) arrive as surrogate escapes."""
+    """Raw 8-bit bytes in a header (against RFC 5322, but common) arrive as surrogate escapes."""
     if not any("\udc80" <= ch <= "\udcff" for ch in value):
         return value
-    return decode_guess(value.encode("utf-8", errors="surrogateescape"))
+    return decode_bytes(value.encode("utf-8", errors="surrogateescape"))
+
+
+def decode_header_value(raw: str) -> str:
+    """A raw header value as text: RFC 2047 words decoded each by what its bytes really are.
+
+    The standard library trusts each word's label; a windows-1251 word labelled utf-8
+    then comes out as replacement characters, so each word is decoded here instead.
+    """
+    value = re.sub(r"\r?\n[ \t]", " ", raw).replace("\r", "").replace("\n", " ")
+    value = repair_header(value)
+    if "=?" not in value or not _ENCODED_WORD.search(value):
+        return value
+    try:
+        chunks = decode_header(value)
+    except Exception:
+        return value
+    parts: list[str] = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, str):
+            parts.append(chunk)
+        elif charset is None:
+            # Unencoded stretches between words come back as raw-unicode-escape bytes.
+            parts.append(chunk.decode("raw-unicode-escape", errors="replace"))
+        else:
+            parts.append(decode_bytes(chunk, charset))
+    return "".join(parts)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import errors as email_errors
@@ -18,16 +19,21 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
-from adapters.email.charsets import decode_guess, repair_header
+from adapters.email.charsets import decode_bytes, decode_header_value, repair_header
 from adapters.email.html_text import html_to_text
+from adapters.email.quotes import new_text_of
 
 _MSGID = re.compile(r"<[^<>\s]+>")
-# Structure defects that leave the parts unknowable: the body would be raw MIME.
+# Structure defects that leave the parts unknowable: the body would be raw MIME. Only the
+# letter's own structure counts: a bounce's attached copy of our letter may be cut short.
 _FATAL_DEFECTS = (
     email_errors.NoBoundaryInMultipartDefect,
     email_errors.StartBoundaryNotFoundDefect,
     email_errors.MultipartInvariantViolationDefect,
 )
+_ADDRESS = re.compile(r"(?:[\w!#$%&'*+/=?^`{|}~.-]+|\"[^\"\r\n]+\")@[\w-]+(?:\.[\w-]+)+")
+_HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")
+_MACHINE_SENDER = re.compile(r"mailer-daemon|postmaster|mail delivery|<>", re.IGNORECASE)
 
 
 class UnreadableLetter(Exception):
@@ -48,6 +54,9 @@ class AttachedFile:
 
 @dataclass(frozen=True)
 class Letter:
+    """A parsed letter. ``text`` is everything the person sent; ``new_text`` is ``text``
+    without the quoted history of a reply (the same as ``text`` when nothing was quoted)."""
+
     message_id: str
     sender_name: str
     sender_email: str
@@ -59,6 +68,11 @@ class Letter:
     attachments: tuple[AttachedFile, ...] = ()
     defects: tuple[str, ...] = ()
     message: EmailMessage = field(default_factory=EmailMessage, repr=False, compare=False)
+    new_text: str = ""
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    # How the sender was found when the From header was not well formed (empty when it was).
+    sender_notes: tuple[str, ...] = ()
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
@@ -81,25 +95,32 @@ def parse_letter(raw: bytes) -> Letter:
     if not raw.strip():
         raise UnreadableLetter("empty input")
     try:
-        message = read_message(raw)
-        return _letter(message, raw)
+        repaired, notes = _repair_folding(raw)
+        message = read_message(repaired)
+        return _letter(message, raw, notes)
     except UnreadableLetter:
         raise
     except Exception as error:  # the email package raises many kinds on hostile input
         raise UnreadableLetter(f"parser failed: {type(error).__name__}: {error}") from error
 
 
-def header(message: Message, name: str) -> str:
-    """A header as text, '' when absent or unreadable."""
+def raw_header(message: Message, name: str) -> str | None:
+    """The header's value as it came (folded, 8-bit bytes as surrogate escapes), or None."""
     try:
-        value = message.get(name)
+        for key, value in message.raw_items():
+            if key.lower() == name.lower():
+                return value if isinstance(value, str) else str(value)
     except Exception:
-        value = None
-    text = str(value) if value is not None else ""
-    if "\ufffd" in text or (value is None and name in message):
-        # Raw 8-bit bytes in a header: the policy replaced them; the stored raw value kept them.
-        raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), "")
-        text = repair_header(raw) if isinstance(raw, str) else text
+        return None
+    return None
+
+
+def header(message: Message, name: str) -> str:
+    """A header as text, '' when absent; each RFC 2047 word decoded by what its bytes are."""
+    raw = raw_header(message, name)
+    if raw is None:
+        return ""
+    text = decode_header_value(raw)
     return " ".join(text.split()) if name.lower() == "subject" else text.strip()
 
 
@@ -107,17 +128,48 @@ def message_ids(value: str) -> tuple[str, ...]:
     return tuple(_MSGID.findall(value))
 
 
-def _letter(message: EmailMessage, raw: bytes) -> Letter:
-    fatal = [d for part in message.walk() for d in part.defects if isinstance(d, _FATAL_DEFECTS)]
+def _repair_folding(raw: bytes) -> tuple[bytes, tuple[str, ...]]:
+    """A header line that lost its folding whitespace (``From: Name`` then ``<addr>`` on the
+    next line) would end the header block for the parser; indent it back when header lines
+    follow it."""
+    crlf_end = raw.find(b"\r\n\r\n")
+    lf_end = raw.find(b"\n\n")
+    ends = [e for e in (crlf_end, lf_end) if e >= 0]
+    end = min(ends) if ends else len(raw)
+    lines = raw[:end].split(b"\n")
+    broken = [i for i, line in enumerate(lines) if i > 0 and line.strip()
+              and not line[:1].isspace() and not _HEADER_LINE.match(line)]
+    if not broken or not any(_HEADER_LINE.match(line) for line in lines[broken[-1] + 1:]):
+        return raw, ()
+    for i in broken:
+        lines[i] = b" " + lines[i]
+    return b"\n".join(lines) + raw[end:], ("repaired a header line that lost its folding",)
+
+
+def _own_parts(part: Message) -> Iterator[Message]:
+    """The letter's own MIME parts, not those of letters attached to it."""
+    yield part
+    if part.get_content_maintype() == "message" or part.get_content_type() == "text/rfc822-headers":
+        return
+    payload = part.get_payload()
+    if part.is_multipart() and isinstance(payload, list):
+        for child in payload:
+            if isinstance(child, Message):
+                yield from _own_parts(child)
+
+
+def _letter(message: EmailMessage, raw: bytes, notes: tuple[str, ...]) -> Letter:
+    fatal = [d for part in _own_parts(message) for d in part.defects
+             if isinstance(d, _FATAL_DEFECTS)]
     if fatal:
         raise UnreadableLetter(f"broken MIME structure: {type(fatal[0]).__name__}")
-    name, address = _sender(message)
+    name, address, sender_notes = _sender(message)
     ids = message_ids(header(message, "Message-ID"))
     message_id = ids[0] if ids else _synthetic_id(raw)
     texts: list[str] = []
     files: list[AttachedFile] = []
     _collect(message, texts, files)
-    subject = " ".join(header(message, "Subject").split())
+    subject = header(message, "Subject")
     text = "\n\n".join(t for t in texts if t.strip()).strip()
     if not (subject or text or files):
         raise UnreadableLetter("no subject, no text and no attachments")
@@ -134,20 +186,65 @@ def _letter(message: EmailMessage, raw: bytes) -> Letter:
         attachments=tuple(files),
         defects=defects,
         message=message,
+        new_text=new_text_of(text),
+        to=_addresses(message, "To"),
+        cc=_addresses(message, "Cc"),
+        sender_notes=notes + sender_notes,
     )
 
 
-def _sender(message: EmailMessage) -> tuple[str, str]:
+def _addresses(message: Message, name: str) -> tuple[str, ...]:
+    raw = raw_header(message, name)
+    if not raw:
+        return ()
+    found = [address.strip() for _, address in getaddresses([repair_header(raw)])]
+    return tuple(a for a in found if _ADDRESS.fullmatch(a))
+
+
+def address_in(value: str) -> tuple[str, str, str] | None:
+    """(display name, address, note) found in a From-like header value, tolerating the
+    forms real senders produce: a trailing dot, no angle brackets, a decoded name."""
+    clean = repair_header(value)
+    for display, address in getaddresses([clean]):
+        address = address.strip().strip("<>")
+        note = ""
+        if address.endswith("."):
+            address, note = address.rstrip("."), "trailing dot dropped"
+        if _ADDRESS.fullmatch(address) and address in clean:
+            return decode_header_value(display).strip(), address, note
+    found = list(_ADDRESS.finditer(clean))
+    if not found:
+        return None
+    match = found[-1]
+    address = match.group(0).rstrip(".")
+    rest = (clean[:match.start()] + clean[match.end():]).replace("<>", " ")
+    display = decode_header_value(rest).strip(" \t\"'<>.,;")
+    return " ".join(display.split()), address, "address found without angle brackets"
+
+
+def _sender(message: EmailMessage) -> tuple[str, str, tuple[str, ...]]:
+    notes: list[str] = []
     for name in ("From", "Sender", "Reply-To"):
-        value = header(message, name)
-        if not value:
+        value = raw_header(message, name)
+        if value is None:
+            notes.append(f"no {name} header")
             continue
-        for display, address in getaddresses([value]):
-            address = address.strip()
-            local, _, domain = address.rpartition("@")
-            if local and "." in domain and " " not in address:
-                return display.strip(), address
-    raise UnreadableLetter("no sender address (From)")
+        found = address_in(value)
+        if found is None:
+            notes.append(f"{name} {' '.join(decode_header_value(value).split())[:120]!r} "
+                         "has no address")
+            continue
+        display, address, note = found
+        taken = [f"{name}: {note}"] if note else []
+        if name != "From":
+            taken.append(f"sender taken from {name}")
+        return display, address, tuple(notes + taken) if name != "From" else tuple(taken)
+    if message.get_content_type() == "multipart/report" or _MACHINE_SENDER.search(
+        raw_header(message, "From") or ""
+    ) or _MACHINE_SENDER.search(raw_header(message, "Return-Path") or "-"):
+        # A mail system's report: no person to answer, but the report itself is evidence.
+        return "", "", tuple(notes)
+    raise UnreadableLetter("no sender address (From): " + "; ".join(notes))
 
 
 def _synthetic_id(raw: bytes) -> str:
@@ -163,38 +260,56 @@ def _date(value: str) -> datetime | None:
     return moment if moment is not None and moment.tzinfo is not None else None
 
 
-def _collect(part: EmailMessage, texts: list[str], files: list[AttachedFile]) -> None:
-    """Walk the MIME tree: readable text into ``texts``, everything else into ``files``."""
+def _collect(part: EmailMessage, texts: list[str] | None, files: list[AttachedFile]) -> None:
+    """Walk the MIME tree: readable text into ``texts``, everything else into ``files``.
+
+    ``texts`` is None inside the alternatives that were not chosen: their text is a second
+    rendering of the chosen one, but their images and files are the letter's own (Apple
+    Mail puts screenshots inside the HTML alternative).
+    """
     content_type = part.get_content_type()
     if content_type == "message/rfc822":
         payload = part.get_payload()
         inner = payload[0] if isinstance(payload, list) and payload else None
         if isinstance(inner, EmailMessage):
-            texts.append(_forwarded_heading(inner))
+            if texts is not None:
+                texts.append(_forwarded_heading(inner))
             _collect(inner, texts, files)
         return
     if part.is_multipart():
         children = [p for p in part.iter_parts() if isinstance(p, EmailMessage)]
-        if content_type == "multipart/alternative":
+        if content_type == "multipart/alternative" and texts is not None:
             chosen = _best_alternative(children)
-            children = [chosen] if chosen is not None else []
+            for child in children:
+                _collect(child, texts if child is chosen else None, files)
+            return
         for child in children:
             _collect(child, texts, files)
         return
-    disposition = part.get_content_disposition()
-    if part.get_content_maintype() == "text" and disposition != "attachment" and (
-        content_type in ("text/plain", "text/html") and not part.get_filename()
-    ):
-        body = _text_of(part)
-        texts.append(html_to_text(body) if content_type == "text/html" else body)
+    if _is_body_text(part):
+        if texts is not None:
+            body = _text_of(part)
+            texts.append(html_to_text(body) if content_type == "text/html" else body)
         return
     files.append(_file(part, len(files) + 1))
 
 
+def _is_body_text(part: EmailMessage) -> bool:
+    try:
+        disposition = part.get_content_disposition()
+        filename = part.get_filename()
+    except Exception:
+        disposition, filename = None, None
+    return (part.get_content_type() in ("text/plain", "text/html") and disposition != "attachment"
+            and not filename)
+
+
 def _best_alternative(children: list[EmailMessage]) -> EmailMessage | None:
+    """Plain text when it has words, else HTML; a nested layout counts by the text inside it."""
     for wanted in ("text/plain", "text/html"):
         for child in children:
-            if child.get_content_type() == wanted and _text_of(child).strip():
+            text = _first_text(child, wanted)
+            if text is not None and text.strip():
                 return child
     for child in children:
         if child.is_multipart():
@@ -202,31 +317,51 @@ def _best_alternative(children: list[EmailMessage]) -> EmailMessage | None:
     return children[0] if children else None
 
 
+def _first_text(part: EmailMessage, wanted: str) -> str | None:
+    if part.get_content_type() == wanted and _is_body_text(part):
+        return _text_of(part)
+    if part.get_content_type() == "multipart/related":
+        children = [p for p in part.iter_parts() if isinstance(p, EmailMessage)]
+        return _first_text(children[0], wanted) if children else None
+    return None
+
+
 def _text_of(part: EmailMessage) -> str:
     """The decoded text of a text part, tolerating unknown or wrong charsets."""
-    payload = part.get_payload(decode=True)
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:
+        payload = None
     data = payload if isinstance(payload, bytes) else b""
-    declared = part.get_content_charset()
-    if declared in (None, "us-ascii") and not data.isascii():
-        declared = None  # 8-bit bytes labelled ASCII (or unlabelled): guess
-    text = decode_guess(data, declared)
-    return text.replace("\r\n", "\n")
+    try:
+        declared = part.get_content_charset()
+    except Exception:
+        declared = None
+    return decode_bytes(data, declared).replace("\r\n", "\n").replace("\x00", "")
 
 
 def _file(part: EmailMessage, number: int) -> AttachedFile:
     content_type = part.get_content_type()
-    payload = part.get_payload(decode=True)
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:
+        payload = None
     content = payload if isinstance(payload, bytes) else b""
     try:
         filename = part.get_filename() or ""
     except Exception:
         filename = ""
-    filename = repair_header(filename).strip().replace("/", "_").replace("\\", "_")
+    filename = decode_header_value(filename).strip().replace("/", "_").replace("\\", "_")
+    filename = "".join(ch for ch in filename if ch.isprintable())
     if not filename:
         extension = mimetypes.guess_extension(content_type) or ".bin"
         filename = f"attachment-{number}{extension}"
+    try:
+        inline = part.get_content_disposition() != "attachment"
+    except Exception:
+        inline = False
     return AttachedFile(filename=filename[:255], content_type=content_type, content=content,
-                        inline=part.get_content_disposition() != "attachment")
+                        inline=inline)
 
 
 def _forwarded_heading(inner: EmailMessage) -> str:
