@@ -26,7 +26,7 @@ _PLAUSIBLE = 0.15
 # Labels that name a charset less than what senders really use under them.
 _SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "shift_jis": "cp932", "sjis": "cp932",
               "ks_c_5601-1987": "cp949", "euc-kr": "cp949", "iso-8859-1": "windows-1252",
-              "latin-1": "windows-1252", "us-ascii": "windows-1252", "ascii": "windows-1252",
+              "latin-1": "windows-1252",
               "iso-8859-8-i": "iso-8859-8", "windows-874": "cp874", "iso-2022-jp": "iso2022_jp_ext"}
 _UNKNOWN = frozenset({"unknown-8bit", "x-unknown", "unknown", "default", "x-user-defined",
                       "charset", "none", ""})
@@ -72,6 +72,13 @@ def _plausible(text: str) -> bool:
         return True
 
 
+def header_charsets(values: list[str]) -> tuple[str, ...]:
+    """Charsets named by the RFC 2047 words of some header values, most frequent first."""
+    found = [m.group(1).lower() for value in values
+             for m in re.finditer(r"=\?([^?\s*]+)(?:\*[^?]*)?\?[bBqQ]\?", value)]
+    return tuple(sorted(set(found), key=lambda c: -found.count(c)))
+
+
 def _wrong_cyrillic_table(text: str, data: bytes, codec: str) -> bool:
     """windows-1251 read as KOI8-R (or the reverse) decodes without error but is mostly capitals."""
     if codec not in ("cp1251", "koi8-r"):
@@ -81,8 +88,12 @@ def _wrong_cyrillic_table(text: str, data: bytes, codec: str) -> bool:
     return alternative is not None and _cyrillic_score(alternative) > _cyrillic_score(text) + 0.2
 
 
-def decode_bytes(data: bytes, declared: str | None = None) -> str:
-    """Decode mail bytes: the declared charset if it decodes and reads plausibly, else detection."""
+def decode_bytes(data: bytes, declared: str | None = None, hints: tuple[str, ...] = ()) -> str:
+    """Decode mail bytes: the declared charset if it decodes and reads plausibly, else detection.
+
+    ``hints`` are charsets the same letter declares elsewhere (its RFC 2047 words): a body
+    without a label is most likely in the charset its subject was written in.
+    """
     if not data:
         return ""
     codec = codec_for(declared)
@@ -99,6 +110,11 @@ def decode_bytes(data: bytes, declared: str | None = None) -> str:
     text = _strict(data, "utf-8")
     if text is not None:
         return text
+    for hint in hints:
+        hinted = codec_for(hint)
+        text = _strict(data, hinted) if hinted and hinted not in ("ascii", "cp1252") else None
+        if text is not None and _plausible(text) and not _wrong_cyrillic_table(text, data, hinted or ""):
+            return text
     guessed = _guess_short(data) if len(data) < _SHORT else _detect(data)
     if guessed is not None:
         return guessed
@@ -126,6 +142,12 @@ def _detect(data: bytes) -> str | None:
     if best is None:
         return None
     text = str(best)
+    cyrillic = [t for t in (_strict(data, c) for c in ("cp1251", "koi8-r")) if t is not None]
+    fitting = [t for t in cyrillic if _cyrillic_score(t) > 0.6 and _plausible(t)]
+    if fitting and best.encoding not in ("cp1251", "koi8_r"):
+        # Mostly lower-case Russian words in one of the two tables: this desk's commonest
+        # legacy mail, which the detector sometimes takes for half-width Japanese.
+        return max(fitting, key=_cyrillic_score)
     if best.encoding in ("cp1251", "koi8_r", "mac_cyrillic", "cp866"):
         # Between the Cyrillic tables the case statistics decide better than the detector.
         options = [t for t in (_strict(data, c) for c in ("cp1251", "koi8-r")) if t is not None]

@@ -19,7 +19,12 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
-from adapters.email.charsets import decode_bytes, decode_header_value, repair_header
+from adapters.email.charsets import (
+    decode_bytes,
+    decode_header_value,
+    header_charsets,
+    repair_header,
+)
 from adapters.email.html_text import html_to_text
 from adapters.email.quotes import new_text_of
 
@@ -161,16 +166,17 @@ def _own_parts(part: Message) -> Iterator[Message]:
 def _letter(message: EmailMessage, raw: bytes, notes: tuple[str, ...]) -> Letter:
     fatal = [d for part in _own_parts(message) for d in part.defects
              if isinstance(d, _FATAL_DEFECTS)]
-    if fatal:
-        raise UnreadableLetter(f"broken MIME structure: {type(fatal[0]).__name__}")
     name, address, sender_notes = _sender(message)
     ids = message_ids(header(message, "Message-ID"))
     message_id = ids[0] if ids else _synthetic_id(raw)
     texts: list[str] = []
     files: list[AttachedFile] = []
-    _collect(message, texts, files)
+    hints = header_charsets([raw_header(message, n) or "" for n in ("Subject", "From", "To")])
+    _collect(message, texts, files, hints)
     subject = header(message, "Subject")
     text = "\n\n".join(t for t in texts if t.strip()).strip()
+    if fatal and not (text or files):
+        raise UnreadableLetter(f"broken MIME structure: {type(fatal[0]).__name__}")
     if not (subject or text or files):
         raise UnreadableLetter("no subject, no text and no attachments")
     defects = tuple(sorted({type(d).__name__ for part in message.walk() for d in part.defects}))
@@ -205,6 +211,11 @@ def address_in(value: str) -> tuple[str, str, str] | None:
     """(display name, address, note) found in a From-like header value, tolerating the
     forms real senders produce: a trailing dot, no angle brackets, a decoded name."""
     clean = repair_header(value)
+    bracketed = re.search(r"<\s*(" + _ADDRESS.pattern + r")\.?\s*>", clean)
+    if bracketed is not None:
+        display = clean[:bracketed.start()] + clean[bracketed.end():]
+        return (" ".join(decode_header_value(display).strip(" \t\"'.,;").split()),
+                bracketed.group(1), "")
     for display, address in getaddresses([clean]):
         address = address.strip().strip("<>")
         note = ""
@@ -260,7 +271,8 @@ def _date(value: str) -> datetime | None:
     return moment if moment is not None and moment.tzinfo is not None else None
 
 
-def _collect(part: EmailMessage, texts: list[str] | None, files: list[AttachedFile]) -> None:
+def _collect(part: EmailMessage, texts: list[str] | None, files: list[AttachedFile],
+             hints: tuple[str, ...] = ()) -> None:
     """Walk the MIME tree: readable text into ``texts``, everything else into ``files``.
 
     ``texts`` is None inside the alternatives that were not chosen: their text is a second
@@ -272,26 +284,71 @@ def _collect(part: EmailMessage, texts: list[str] | None, files: list[AttachedFi
         payload = part.get_payload()
         inner = payload[0] if isinstance(payload, list) and payload else None
         if isinstance(inner, EmailMessage):
+            if _named(part):
+                files.append(_file(part, len(files) + 1))
             if texts is not None:
                 texts.append(_forwarded_heading(inner))
-            _collect(inner, texts, files)
+            _collect(inner, texts, files, hints)
+        return
+    if part.get_content_maintype() == "message" and content_type != "message/rfc822":
+        files.append(_file(part, len(files) + 1))  # delivery-status, external-body: as they are
+        return
+    if part.get_content_maintype() == "multipart" and not part.is_multipart():
+        _salvage(part, texts, files, hints)
         return
     if part.is_multipart():
         children = [p for p in part.iter_parts() if isinstance(p, EmailMessage)]
         if content_type == "multipart/alternative" and texts is not None:
             chosen = _best_alternative(children)
             for child in children:
-                _collect(child, texts if child is chosen else None, files)
+                _collect(child, texts if child is chosen else None, files, hints)
             return
         for child in children:
-            _collect(child, texts, files)
+            _collect(child, texts, files, hints)
         return
     if _is_body_text(part):
         if texts is not None:
-            body = _text_of(part)
+            body = _text_of(part, hints)
             texts.append(html_to_text(body) if content_type == "text/html" else body)
         return
     files.append(_file(part, len(files) + 1))
+
+
+def _named(part: EmailMessage) -> bool:
+    try:
+        return bool(part.get_filename()) or part.get_content_disposition() == "attachment"
+    except Exception:
+        return False
+
+
+_BOUNDARY_LINE = re.compile(r"^--(\S{1,200}?)(?:--)?[ \t]*$", re.MULTILINE)
+_BASE64_LINE = re.compile(r"^[A-Za-z0-9+/=]{60,}$", re.MULTILINE)
+
+
+def _salvage(part: EmailMessage, texts: list[str] | None, files: list[AttachedFile],
+             hints: tuple[str, ...]) -> None:
+    """A multipart whose boundary is missing or wrong: split it on the boundary lines that
+    are really there, or read it as plain text when there are none."""
+    payload = part.get_payload()
+    body = payload if isinstance(payload, str) else ""
+    markers = [m.group(1) for m in _BOUNDARY_LINE.finditer(body)
+               if re.match(r"\s*\n?\s*content-", body[m.end():m.end() + 200], re.IGNORECASE)]
+    if markers:
+        boundary = max(set(markers), key=markers.count)
+        for chunk in re.split(r"^--" + re.escape(boundary) + r"(?:--)?[ \t]*$", body,
+                              flags=re.MULTILINE)[1:]:
+            if not chunk.strip():
+                continue
+            inner = read_message(chunk.lstrip("\r\n").encode("utf-8", "surrogateescape"))
+            if inner.get_content_maintype() == "multipart" and not inner.is_multipart() and \
+                    not inner.get_payload():
+                continue
+            _collect(inner, texts, files, hints)
+        return
+    if texts is not None:
+        text = _BASE64_LINE.sub("", repair_header(body)).strip()
+        if text:
+            texts.append(text)
 
 
 def _is_body_text(part: EmailMessage) -> bool:
@@ -326,7 +383,7 @@ def _first_text(part: EmailMessage, wanted: str) -> str | None:
     return None
 
 
-def _text_of(part: EmailMessage) -> str:
+def _text_of(part: EmailMessage, hints: tuple[str, ...] = ()) -> str:
     """The decoded text of a text part, tolerating unknown or wrong charsets."""
     try:
         payload = part.get_payload(decode=True)
@@ -337,7 +394,7 @@ def _text_of(part: EmailMessage) -> str:
         declared = part.get_content_charset()
     except Exception:
         declared = None
-    return decode_bytes(data, declared).replace("\r\n", "\n").replace("\x00", "")
+    return decode_bytes(data, declared, hints).replace("\r\n", "\n").replace("\x00", "")
 
 
 def _file(part: EmailMessage, number: int) -> AttachedFile:

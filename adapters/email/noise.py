@@ -154,11 +154,14 @@ def _bounce_of(message: EmailMessage) -> Bounce | None:
     delayed = bool(_DELAY_WORDS.search(text) or _DELAY_WORDS.search(subject)) and not (
         _PERMANENT_WORDS.search(text) and not status.startswith("4."))
     permanent_text = bool(_PERMANENT_WORDS.search(text)) or status.startswith("5.")
-    recipient = header(message, "X-Failed-Recipients").split(",")[0].strip()
+    named = [a.strip() for a in header(message, "X-Failed-Recipients").split(",") if a.strip()]
+    named += _failed_addresses(_own_text(message))
+    recipients = tuple(dict.fromkeys(a.strip("<>.,;: ") for a in named))
+    recipient = recipients[0] if recipients else ""
     return Bounce(original_ids=original, recipient=recipient, status=status,
                   diagnostic=_short(_diagnostic(text)),
                   permanent=permanent_text or not delayed,
-                  recipients=(recipient,) if recipient else (), read_as="text")
+                  recipients=recipients, read_as="text")
 
 
 def _dsn_records(message: Message) -> list[Recipient]:
@@ -249,6 +252,39 @@ def _original_ids(message: EmailMessage, text: str) -> tuple[str, ...]:
                                     re.IGNORECASE | re.MULTILINE))
     found.extend(re.findall(r"^\s*Message-ID:\s*(<[^>\s]+>)", text, re.IGNORECASE | re.MULTILINE))
     return tuple(mid for mid in dict.fromkeys(found) if mid not in own)
+
+
+_FAILED_ADDRESS = re.compile(
+    r"RCPT TO:\s*<([^<>\s]+@[^<>\s]+)>"
+    r"|^[ \t]*<?([^\s<>\"()@,;:]+@[\w.-]+\.\w+)>?:?[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _failed_addresses(text: str) -> list[str]:
+    """Addresses a plain-text report names as failed: alone on a line (mail.ru, qmail's
+    ``<addr>:``, Exchange) or in the transcript's RCPT TO."""
+    return [a or b for a, b in _FAILED_ADDRESS.findall(text)]
+
+
+def _own_text(message: Message) -> str:
+    """The report's own text parts, not the returned copy of the original."""
+    chunks: list[str] = []
+    stack: list[Message] = [message]
+    while stack:
+        part = stack.pop(0)
+        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
+            continue
+        payload = part.get_payload()
+        if part.is_multipart() and isinstance(payload, list):
+            stack.extend(p for p in payload if isinstance(p, Message))
+        elif part.get_content_maintype() == "text":
+            text = _part_text(part)
+            # A plain report quotes the original after a marker: keep what stands above it.
+            cut = re.search(r"^.*(below this line is a copy|original message (headers|follows)|"
+                            r"-{3,}\s*original message).*$", text, re.IGNORECASE | re.MULTILINE)
+            chunks.append(text[:cut.start()] if cut else text)
+    return "\n".join(chunks)
 
 
 def _first_status(text: str) -> str:

@@ -3,7 +3,8 @@
 Reply headers of other languages are known to ``mail-parser-reply``; it has no
 Russian, so the Russian forms of mail.ru, Yandex, Gmail, Outlook and Apple Mail
 («… написал(а):», «-----Исходное сообщение-----», «От: … Отправлено: …») are cut
-here first. The full letter stays in ``Letter.text``.
+here first, and so are ``>`` quotes wherever they stand (bottom posting puts the
+new words below them). The full letter stays in ``Letter.text``.
 """
 
 from __future__ import annotations
@@ -15,15 +16,19 @@ from mailparser_reply import EmailReplyParser
 _LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pl", "cs", "sv", "da", "zh", "ja", "ko"]
 _PARSER = EmailReplyParser(languages=_LANGUAGES)
 # Lines that begin the quoted history; everything from the first of them on is history.
-_RUSSIAN_HEADERS = re.compile(
+_HISTORY = re.compile(
     r"^[ \t]*(?:"
-    r".{0,200}(?:написал|написала|написал\(а\)|пишет)\s*:\s*$"
-    r"|-{2,}\s*(?:Исходное сообщение|Пересылаемое сообщение|Original Message)\s*-{2,}"
+    r"-{2,}\s*(?:Исходное сообщение|Пересылаемое сообщение|Original Message)\s*-{2,}"
     r"|(?:От|From)\s*:\s*.+\n(?:.*\n){0,3}?\s*(?:Отправлено|Дата|Sent|Date)\s*:"
     r")",
     re.IGNORECASE | re.MULTILINE,
 )
-_QUOTED_TAIL = re.compile(r"(?:\n[ \t]*>.*)+\s*\Z")
+# The line that introduces a quote: «… написал(а):», "On … wrote:", "Am … schrieb:".
+_ATTRIBUTION = re.compile(
+    r"(?:написал|написала|написал\(а\)|пишет|wrote|schrieb|a écrit|escribió|scritto)\s*:\s*$",
+    re.IGNORECASE,
+)
+_DATE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}")
 
 
 def new_text_of(text: str) -> str:
@@ -31,13 +36,37 @@ def new_text_of(text: str) -> str:
     if not text.strip():
         return text
     cut = text
-    found = _RUSSIAN_HEADERS.search(cut)
+    found = _HISTORY.search(cut)
     if found is not None and cut[:found.start()].strip():
         cut = cut[:found.start()]
-    cut = _QUOTED_TAIL.sub("", "\n" + cut)[1:] if cut.lstrip()[:1] != ">" else cut
+    cut = _without_quotes(cut)
     try:
         reply = _PARSER.parse_reply(cut)
     except Exception:  # a third-party regex set must not stop the intake
         reply = None
     result = (reply or cut).strip()
     return result if result else text.strip()
+
+
+def _without_quotes(text: str) -> str:
+    """Drop ``>`` lines and the attribution line(s) just above each quoted block."""
+    lines = text.split("\n")
+    quoted = [line.lstrip().startswith(">") for line in lines]
+    if not any(quoted):
+        return text
+    drop = set(i for i, q in enumerate(quoted) if q)
+    for i, is_quote in enumerate(quoted):
+        if not is_quote or (i > 0 and quoted[i - 1]):
+            continue
+        j = i - 1
+        while j >= 0 and not lines[j].strip():
+            j -= 1
+        if j >= 0 and (_ATTRIBUTION.search(lines[j]) or (
+                lines[j].rstrip().endswith(":") and (_DATE.search(lines[j]) or "@" in lines[j]))):
+            drop.add(j)
+            # An attribution wrapped over two lines: the date half stands above.
+            if j > 0 and (_DATE.search(lines[j - 1]) or lines[j - 1].rstrip().endswith(("<", ",")))\
+                    and not _DATE.search(lines[j]):
+                drop.add(j - 1)
+    kept = [line for i, line in enumerate(lines) if i not in drop]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
