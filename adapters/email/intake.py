@@ -85,6 +85,11 @@ class EmailIntake:
         bounce = bounce_of(letter.message)
         if bounce is not None:
             return self._bounce(raw, letter, source, bounce)
+        if not letter.sender_email:
+            # The parser lets a mail system's report through without an address; one that is
+            # not a bounce after all has nobody to answer.
+            return self._quarantine(raw, "no sender address (From): "
+                                    + "; ".join(letter.sender_notes), source)
         reason = auto_reply_reason(letter.message, letter.sender_email)
         if reason is not None:
             log.info("ignored auto-reply %s from %s: %s", letter.message_id, letter.sender_email,
@@ -100,7 +105,8 @@ class EmailIntake:
     def _request(self, letter: Letter) -> Delivery:
         ticket = self._thread_target(letter)
         actor = Actor.requester(letter.sender_email)
-        text = letter.text or letter.subject
+        # A reply shows the requester's new words; the quoted history is the desk's own.
+        text = letter.new_text or letter.text or letter.subject
         details = extract_details(letter.subject, letter.text)
         if ticket is not None:
             closed = ticket.status is Status.CLOSED
@@ -188,7 +194,12 @@ class EmailIntake:
             except DeskError as error:
                 return self._quarantine(raw, f"bounce could not be recorded: {error}", source)
             return Delivery(Outcome.BOUNCE, entry.ticket_id, detail=reason)
-        return self._quarantine(raw, "bounce for a message the desk did not send", source)
+        # Not ours (or the copy of ours was cut off): nothing to fall back on, but it is a
+        # bounce, not an unreadable letter, so it is recorded as one instead of quarantined.
+        detail = (f"bounce for a message the desk did not send ({bounce.read_as}): "
+                  f"{', '.join(bounce.recipients) or 'recipient unknown'} {bounce.status}").strip()
+        log.info("unmatched bounce %s: %s", letter.message_id, detail)
+        return Delivery(Outcome.BOUNCE, detail=detail)
 
     def _quarantine(self, raw: bytes, reason: str, source: str) -> Delivery:
         entry = self.quarantine.put(raw, reason=reason, source=source, at=self.desk.clock.now())
