@@ -329,8 +329,14 @@ def _salvage(part: EmailMessage, texts: list[str] | None, files: list[AttachedFi
              hints: tuple[str, ...]) -> None:
     """A multipart whose boundary is missing or wrong: split it on the boundary lines that
     are really there, or read it as plain text when there are none."""
-    payload = part.get_payload()
-    body = (payload if isinstance(payload, str) else "").replace("\r\n", "\n")
+    try:
+        # decode=True hands back the bytes as they came (8-bit text included); read as
+        # surrogate escapes they split and re-encode without loss.
+        payload = part.get_payload(decode=True)
+    except Exception:
+        payload = None
+    body = (payload.decode("utf-8", "surrogateescape") if isinstance(payload, bytes)
+            else "").replace("\r\n", "\n")
     markers = [m.group(1) for m in _BOUNDARY_LINE.finditer(body)
                if re.match(r"\s*\n?\s*content-", body[m.end():m.end() + 200], re.IGNORECASE)]
     if markers:

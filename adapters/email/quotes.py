@@ -31,11 +31,15 @@ _ATTRIBUTION = re.compile(
 _DATE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}")
 
 
+# New words stand at the top; past this much the rest is read as it is (bounds the time).
+_SCANNED = 50_000
+
+
 def new_text_of(text: str) -> str:
     """``text`` without its quoted history; the whole text when nothing is left of it."""
     if not text.strip():
         return text
-    cut = text
+    cut = text[:_SCANNED]
     found = _HISTORY.search(cut)
     if found is not None and cut[:found.start()].strip():
         cut = cut[:found.start()]
@@ -45,7 +49,9 @@ def new_text_of(text: str) -> str:
     except Exception:  # a third-party regex set must not stop the intake
         reply = None
     result = (reply or cut).strip()
-    return result if result else text.strip()
+    if not result or result == text[:_SCANNED].strip():
+        return text.strip()
+    return result
 
 
 def _without_quotes(text: str) -> str:
