@@ -105,13 +105,15 @@ def test_every_real_letter_is_read_and_classified_as_its_source_expects() -> Non
     classify((REAL / "hand" / "bounce_mailru.eml").read_bytes())  # imports and caches warmed
     for name, expected in sorted(MANIFEST.items()):
         raw = (REAL / name).read_bytes()
-        started = time.perf_counter()
+        # CPU time of this process: the 1-second bound is about the parser, not about what
+        # else the shared cores are running.
+        started = time.process_time()
         try:
             got = classify(raw)
         except Exception as error:  # counted and listed: the point of the corpus
             exceptions.append(f"{name}: {type(error).__name__}: {error}")
             continue
-        timings.append((time.perf_counter() - started, name, len(raw)))
+        timings.append((time.process_time() - started, name, len(raw)))
         found = misses(expected, got)
         if found:
             wrong[name] = found
@@ -119,7 +121,7 @@ def test_every_real_letter_is_read_and_classified_as_its_source_expects() -> Non
     median = statistics.median(t for t, _, _ in timings)
     slowest = max(timings)
     print(f"\nreal corpus: {len(MANIFEST)} letters, {exact:.1%} exact, {len(exceptions)} exceptions,"
-          f" median parse+classify {median * 1000:.2f} ms, slowest {slowest[0] * 1000:.0f} ms"
+          f" median parse+classify {median * 1000:.2f} ms CPU, slowest {slowest[0] * 1000:.0f} ms"
           f" ({slowest[1]}, {slowest[2]} bytes)")
     for name, found in sorted(wrong.items()):
         print(f"  MISS {name}: " + "; ".join(found))
