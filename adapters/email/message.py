@@ -38,6 +38,7 @@ _FATAL_DEFECTS = (
 )
 _ADDRESS = re.compile(r"(?:[\w!#$%&'*+/=?^`{|}~.-]+|\"[^\"\r\n]+\")@[\w-]+(?:\.[\w-]+)+")
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _MACHINE_SENDER = re.compile(r"mailer-daemon|postmaster|mail delivery|<>", re.IGNORECASE)
 
 
@@ -99,6 +100,8 @@ def parse_letter(raw: bytes) -> Letter:
     """Parse raw RFC 5322 bytes; raise ``UnreadableLetter`` for what cannot be read."""
     if not raw.strip():
         raise UnreadableLetter("empty input")
+    if raw.startswith(_OLE_MAGIC):
+        raise UnreadableLetter("an Outlook .msg file (binary OLE2), not an RFC 5322 letter")
     try:
         repaired, notes = _repair_folding(raw)
         message = read_message(repaired)

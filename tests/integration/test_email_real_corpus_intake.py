@@ -43,3 +43,43 @@ def test_every_real_letter_is_delivered_to_the_outcome_of_its_kind(
     for line in wrong:
         print("  OFF", line)
     assert len(wrong) <= len(MANIFEST) * 0.03
+
+
+def test_a_subject_in_the_wrong_charset_gets_a_ticket_and_its_acknowledgement_is_sent(
+    tmp_path: Path, mail_catcher: MailCatcher,  # noqa: F811
+) -> None:
+    """Issue #12's crash: windows-1251 bytes in =?utf-8?B?…?= words left the subject
+    undecoded and the acknowledgement raised UnicodeEncodeError out of deliver()."""
+    built = build_email_desk(tmp_path, mail_catcher)
+    try:
+        raw = (REAL / "hand" / "cp1251_bytes_in_utf8_words.eml").read_bytes()
+        delivery = built.intake.deliver(raw)
+        assert delivery.outcome is Outcome.CREATED and delivery.ticket_id
+        ticket = built.desk.get_ticket(delivery.ticket_id)
+        assert ticket.subject == "Не печатается пропуск"
+        assert built.worker.run_once() == 1
+        (sent,) = mail_catcher.to("ivan@zavod.ru")
+        assert "Не печатается пропуск" in str(sent.message["Subject"])
+        assert built.intake.deliver(raw).outcome is Outcome.DUPLICATE
+    finally:
+        built.desk.close()
+
+
+def test_a_final_dsn_with_a_4xx_status_for_our_acknowledgement_triggers_the_fallback(
+    tmp_path: Path, mail_catcher: MailCatcher,  # noqa: F811
+) -> None:
+    built = build_email_desk(tmp_path, mail_catcher)
+    try:
+        raw = (REAL / "hand" / "cp1251_bytes_in_utf8_words.eml").read_bytes()
+        ticket_id = built.intake.deliver(raw).ticket_id or ""
+        built.worker.run_once()
+        (entry,) = built.outbox.entries()
+        bounce = (REAL / "hand" / "dsn_failed_with_4xx_status.eml").read_bytes().replace(
+            b"<P24-4K7Q9M.ack.real@pass24online.ru>", entry.message_id.encode())
+        delivery = built.intake.deliver(bounce)
+        assert delivery.outcome is Outcome.BOUNCE and delivery.ticket_id == ticket_id
+        assert "4.4.7" in delivery.detail
+        failures = built.desk.get_ticket(ticket_id).delivery_failures
+        assert failures and "4.4.7" in failures[-1]["reason"]
+    finally:
+        built.desk.close()

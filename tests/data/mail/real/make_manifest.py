@@ -61,6 +61,7 @@ OVR = {
  'flufl_bounce/bounce_01.txt': dict(kind='bounce', permanent=True, why='"Jetmail System" <> reporting "Mail Error": read by hand'),
  'flufl_bounce/dumbass_01.txt': dict(kind='bounce', permanent=True, why='flufl test_scan_unrecognized: a bounce without detectable addresses'),
  'flufl_bounce/sina_01.txt': dict(subject='邮件传输失败！', why="raw 8-bit GB2312 subject, decoded by hand with the gb2312 codec; flufl's table"),
+ 'mail_parser/mail_outlook_1.eml': dict(why='an Outlook .msg file (CFB/OLE2 binary), not RFC 5322: read with `file`'),
  'flufl_bounce/groupwise_02.txt': dict(text_contains=['did not reach the following recipient(s):'], why="flufl's table; the draft took the HTML <title>"),
 }
 import email.header
