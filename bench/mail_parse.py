@@ -1,7 +1,7 @@
 """Reading real mail: parse_letter + bounce_of + auto_reply_reason against the standard
 library's parse of the same bytes, letter by letter, same run.
 
-Method: every letter of tests/data/mail/real (220: bounces, CPython's test letters,
+Method: every letter of tests/data/mail/real (228: bounces, CPython's test letters,
 mail-parser's, talon's and dkimpy's samples, the hand-built Russian cases) is read R rounds;
 per letter and round the reference is ``BytesParser(policy=default).parsebytes`` plus
 ``get_body()`` and its ``get_content()`` (what a minimal reader must do), and the desk's
