@@ -147,8 +147,13 @@ def _repair_folding(raw: bytes) -> tuple[bytes, tuple[str, ...]]:
     lines = raw[:end].split(b"\n")
     broken = [i for i, line in enumerate(lines) if i > 0 and line.strip()
               and not line[:1].isspace() and not _HEADER_LINE.match(line)]
-    if not broken or not any(_HEADER_LINE.match(line) for line in lines[broken[-1] + 1:]):
+    if not broken or len(broken) > 3 or not any(
+            _HEADER_LINE.match(line) for line in lines[broken[-1] + 1:]):
         return raw, ()
+    rest = [line for i, line in enumerate(lines[broken[0]:], broken[0]) if i not in broken]
+    if not all(_HEADER_LINE.match(line) or line[:1].isspace() or not line.strip()
+               for line in rest):
+        return raw, ()  # a body that starts without the blank line, not a lost fold
     for i in broken:
         lines[i] = b" " + lines[i]
     return b"\n".join(lines) + raw[end:], ("repaired a header line that lost its folding",)

@@ -212,3 +212,11 @@ def test_russian_reply_headers_and_bottom_posting_are_cut() -> None:
         "Ответ ниже цитаты."
     assert new_text_of("Текст\n\n-----Исходное сообщение-----\nОт: a\nТема: b\n\nстарое") == "Текст"
     assert new_text_of("Без цитат.") == "Без цитат."
+
+
+def test_a_body_without_the_blank_line_is_not_folded_into_the_headers() -> None:
+    raw = (b"From: a@example.ru\r\nSubject: s\r\nfirst line of the body\r\n"
+           b"second line\r\nNote: not a header\r\nlast line\r\n")
+    letter = parse_letter(raw)
+    assert letter.subject == "s"
+    assert "repaired a header line that lost its folding" not in letter.sender_notes
