@@ -37,6 +37,7 @@ _BOUNCE_SUBJECT = re.compile(
     r"недоставлен|не доставлен|не удалось доставить|не может быть доставлен)",
     re.IGNORECASE,
 )
+_FORWARDED = re.compile(r"^\s*(fwd?|пересл\w*|переадр\w*)\s*:", re.IGNORECASE)
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _PERMANENT_WORDS = re.compile(
     r"permanent error|i've given up|i'm not going to try again|permanent fatal|"
@@ -118,10 +119,14 @@ def bounce_of(message: EmailMessage) -> Bounce | None:
 
 
 def _bounce_of(message: EmailMessage) -> Bounce | None:
-    records = _dsn_records(message)
     subject = header(message, "Subject")
+    auto_submitted = header(message, "Auto-Submitted").lower()
     machine = bool(_BOUNCE_SENDER.search(raw_header(message, "From") or "")) or (
-        (raw_header(message, "Return-Path") or "").strip() == "<>")
+        (raw_header(message, "Return-Path") or "").strip() == "<>") or bool(
+        auto_submitted and not auto_submitted.startswith("no"))
+    if not machine and _FORWARDED.match(subject):
+        return None  # a person passing a report on to us is asking something: a ticket
+    records = _dsn_records(message)
     is_report = message.get_content_type() == "multipart/report" and str(
         message.get_param("report-type", "")).lower() == "delivery-status"
     text = _all_text(message)
@@ -135,18 +140,22 @@ def _bounce_of(message: EmailMessage) -> Bounce | None:
                       recipients=tuple(r.address for r in (failed or records) if r.address),
                       read_as="dsn")
     bounce_subject = bool(_BOUNCE_SUBJECT.search(subject) or _PERMANENT_WORDS.search(subject))
-    looks_like = machine or bounce_subject or is_report
-    if not looks_like:
+    carries_copy = any(p.get_content_type() in ("message/rfc822", "text/rfc822-headers")
+                       for p in _own_parts(message))
+    if not (machine or is_report or bounce_subject):
         return None
     temporary, permanent, detector = _flufl(message)
+    if not (machine or is_report or carries_copy or permanent or temporary):
+        # A person's letter may well say "не доставлено" (an SMS pass, a letter to a
+        # resident): without a mail system's sender it takes a returned copy or an MTA's
+        # failure wording that names an address (flufl's detectors) to be a bounce.
+        return None
     if permanent or temporary:
         found = sorted(permanent or temporary)
         return Bounce(original_ids=original, recipient=found[0],
                       status=_first_status(text), diagnostic=_short(_diagnostic(text)),
                       permanent=bool(permanent), recipients=tuple(found),
                       read_as=f"flufl:{detector}")
-    carries_copy = any(p.get_content_type() in ("message/rfc822", "text/rfc822-headers")
-                       for p in message.walk())
     if not ((machine and bounce_subject) or is_report
             or ((machine or bounce_subject) and (_PERMANENT_WORDS.search(text) or carries_copy))):
         return None
@@ -164,9 +173,24 @@ def _bounce_of(message: EmailMessage) -> Bounce | None:
                   recipients=recipients, read_as="text")
 
 
+def _own_parts(message: Message) -> list[Message]:
+    """The report's own parts: a returned or forwarded letter inside is not looked into."""
+    found: list[Message] = []
+    stack: list[Message] = [message]
+    while stack:
+        part = stack.pop(0)
+        found.append(part)
+        if part.get_content_maintype() == "message" and part is not message:
+            continue
+        payload = part.get_payload()
+        if part.is_multipart() and isinstance(payload, list):
+            stack.extend(p for p in payload if isinstance(p, Message))
+    return found
+
+
 def _dsn_records(message: Message) -> list[Recipient]:
     records: list[Recipient] = []
-    for part in message.walk():
+    for part in _own_parts(message):
         if part.get_content_type() != "message/delivery-status":
             continue
         payload = part.get_payload()

@@ -220,3 +220,23 @@ def test_a_body_without_the_blank_line_is_not_folded_into_the_headers() -> None:
     letter = parse_letter(raw)
     assert letter.subject == "s"
     assert "repaired a header line that lost its folding" not in letter.sender_notes
+
+
+def test_a_person_writing_that_something_was_not_delivered_is_no_bounce() -> None:
+    raw = ("From: Olga <olga@example.ru>\r\nSubject: Не доставлено СМС с пропуском\r\n"
+           "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+           "Гостю не удалось доставить СМС, пишет «недоставлено». Что делать?").encode()
+    letter = parse_letter(raw)
+    assert bounce_of(letter.message) is None
+
+
+def test_a_person_forwarding_a_bounce_is_asking_something() -> None:
+    report = hand("bounce_yandex_dsn.eml")
+    raw = (b"From: Olga <olga@example.ru>\r\nSubject: Fwd: " + b"=?utf-8?B?0J3QtdC00L7RgdGC0LDQstC70LXQvdC90L7QtSDRgdC+0L7QsdGJ0LXQvdC40LU=?="
+           b"\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=F\r\n\r\n"
+           b"--F\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+           + "Почему письма жильцам возвращаются?".encode()
+           + b"\r\n--F\r\nContent-Type: message/rfc822\r\n\r\n" + report + b"\r\n--F--\r\n")
+    letter = parse_letter(raw)
+    assert letter.subject == "Fwd: Недоставленное сообщение"
+    assert bounce_of(letter.message) is None
