@@ -47,8 +47,12 @@ def codec_for(label: str | None) -> str | None:
         return None
 
 
+_SAMPLE = 20_000  # characters enough to judge a text by; keeps long letters fast
+
+
 def _cyrillic_score(text: str) -> float:
-    letters = [ch for ch in text if ch.isalpha()]
+    # Only Cyrillic letters count: markup and Latin words say nothing about the table.
+    letters = [ch for ch in text[:_SAMPLE] if "\u0400" <= ch <= "\u04ff"]
     if not letters:
         return 0.0
     return sum(ch in _COMMON for ch in letters) / len(letters)
@@ -67,7 +71,7 @@ def _plausible(text: str) -> bool:
     if "\x00" in text:
         return False
     try:
-        return mess_ratio(text, _PLAUSIBLE) < _PLAUSIBLE
+        return mess_ratio(text[:_SAMPLE], _PLAUSIBLE) < _PLAUSIBLE
     except Exception:  # the detector's own internals must not break intake
         return True
 
@@ -143,15 +147,17 @@ def _detect(data: bytes) -> str | None:
         return None
     text = str(best)
     cyrillic = [t for t in (_strict(data, c) for c in ("cp1251", "koi8-r")) if t is not None]
-    fitting = [t for t in cyrillic if _cyrillic_score(t) > 0.6 and _plausible(t)]
+    fitting = [t for t in cyrillic if _cyrillic_score(t) > 0.75 and _plausible(t)]
     if fitting and best.encoding not in ("cp1251", "koi8_r"):
         # Mostly lower-case Russian words in one of the two tables: this desk's commonest
         # legacy mail, which the detector sometimes takes for half-width Japanese.
         return max(fitting, key=_cyrillic_score)
     if best.encoding in ("cp1251", "koi8_r", "mac_cyrillic", "cp866"):
         # Between the Cyrillic tables the case statistics decide better than the detector.
+        # Mac-Cyrillic and CP866 differ from windows-1251 mostly in the capitals, which the
+        # detector cannot weigh; Russian mail is in windows-1251 or KOI8-R.
         options = [t for t in (_strict(data, c) for c in ("cp1251", "koi8-r")) if t is not None]
-        return max([text, *options], key=_cyrillic_score)
+        return max(options, key=_cyrillic_score) if options else text
     return text
 
 

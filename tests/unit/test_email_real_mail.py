@@ -240,3 +240,14 @@ def test_a_person_forwarding_a_bounce_is_asking_something() -> None:
     letter = parse_letter(raw)
     assert letter.subject == "Fwd: Недоставленное сообщение"
     assert bounce_of(letter.message) is None
+
+
+def test_a_huge_unlabelled_windows_1251_html_letter_reads_as_russian() -> None:
+    row = "<tr><td>Иванов Иван</td><td>пропуск №12345</td></tr>\n"
+    html = ("<html><head><style>td{color:red}</style></head><body><table>" + row * 9000
+            + "</table><p>Итого&nbsp;9000</p></body></html>").encode("cp1251")
+    letter = parse_letter(b"From: a@example.ru\r\nSubject: log\r\nContent-Type: text/html\r\n\r\n"
+                          + html)
+    assert letter.text.startswith("Иванов Иван пропуск №12345")
+    assert letter.text.endswith("Итого 9000")
+    assert "color" not in letter.text and "<" not in letter.text
