@@ -7,7 +7,9 @@ from the source's own tests or from reading the raw letter. The misses are print
 
 from __future__ import annotations
 
+import base64
 import json
+import random
 import re
 import statistics
 import time
@@ -137,3 +139,31 @@ def test_a_reply_keeps_the_full_letter_beside_the_new_text(name: str) -> None:
     letter = parse_letter((REAL / name).read_bytes())
     assert len(letter.new_text) < len(letter.text)
     assert letter.text.startswith(letter.new_text.split("\n")[0])
+
+
+def _big_letters() -> dict[str, bytes]:
+    head = b"From: a@example.ru\r\nSubject: big\r\nMIME-Version: 1.0\r\n"
+    row = "<tr><td>Иванов Иван</td><td>пропуск №12345</td><td>КПП-2</td><td>10:00</td></tr>\n"
+    html = ("<html><body><table>" + row * 11_000 + "</table></body></html>").encode("cp1251")
+    plain = ("Строка журнала посетителей: Иванов Иван, пропуск 12345.\n" * 15_000).encode("koi8-r")
+    blob = random.Random(7).randbytes(700_000)
+    encoded = base64.encodebytes(blob).replace(b"\n", b"\r\n")
+    attachment = (head + b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
+                  b"Content-Type: text/plain; charset=utf-8\r\n\r\nsee the file\r\n--B\r\n"
+                  b"Content-Type: application/octet-stream; name=dump.bin\r\n"
+                  b"Content-Transfer-Encoding: base64\r\n\r\n" + encoded + b"\r\n--B--\r\n")
+    return {
+        "html table, windows-1251 unlabelled": head + b"Content-Type: text/html\r\n\r\n" + html,
+        "plain text, KOI8-R unlabelled": head + b"Content-Type: text/plain\r\n\r\n" + plain,
+        "base64 attachment": attachment,
+    }
+
+
+def test_letters_just_under_a_megabyte_take_less_than_a_second_of_cpu() -> None:
+    for name, raw in _big_letters().items():
+        assert len(raw) < 1_000_000, name
+        started = time.process_time()
+        got = classify(raw)
+        spent = time.process_time() - started
+        print(f"\n{name}: {len(raw)} bytes, {spent * 1000:.0f} ms CPU, {got.kind}")
+        assert got.kind == "ticket" and spent < 1.0, name
