@@ -19,8 +19,11 @@ from charset_normalizer.md import mess_ratio
 _COMMON = frozenset("оеаинтсрвлкмдпуяыьгзбчйхжшюцщэфъё")
 # Short strings (a header word, a name) are too little for statistical detection; these are
 # tried in order and the first that decodes and reads cleanly wins.
-_SHORT_CANDIDATES = ("utf-8", "windows-1251", "koi8-r", "gb18030", "cp932", "euc-kr", "big5",
+_SHORT_CANDIDATES = ("utf-8", "windows-1251", "koi8-r", "cp932", "gb18030", "euc-kr", "big5",
                      "windows-1252")
+_MIXED_WORD = re.compile(r"[A-Za-z][\u0400-\u04ff]|[\u0400-\u04ff][A-Za-z]")
+_BOX = re.compile(r"[\u2500-\u259f]")
+_HALFWIDTH_KANA = re.compile(r"[\uff61-\uff9f]")
 _SHORT = 64
 _PLAUSIBLE = 0.15
 # Labels that name a charset less than what senders really use under them.
@@ -56,6 +59,15 @@ def _cyrillic_score(text: str) -> float:
     if not letters:
         return 0.0
     return sum(ch in _COMMON for ch in letters) / len(letters)
+
+
+def _cyrillic_share(text: str) -> float:
+    """How much of the text's letters are Cyrillic: Spanish read as windows-1251 has a few
+    (é becomes й), Russian has most."""
+    letters = [ch for ch in text[:_SAMPLE] if ch.isalpha()]
+    if not letters:
+        return 0.0
+    return sum("\u0400" <= ch <= "\u04ff" for ch in letters) / len(letters)
 
 
 def _strict(data: bytes, codec: str) -> str | None:
@@ -128,7 +140,7 @@ def decode_bytes(data: bytes, declared: str | None = None, hints: tuple[str, ...
 def _guess_short(data: bytes) -> str | None:
     for candidate in _SHORT_CANDIDATES:
         text = _strict(data, candidate)
-        if text is None or not _plausible(text):
+        if text is None or not _plausible(text) or not _reads_as(text, candidate):
             continue
         if candidate in ("windows-1251", "koi8-r"):
             other = _strict(data, "koi8-r" if candidate == "windows-1251" else "windows-1251")
@@ -136,6 +148,18 @@ def _guess_short(data: bytes) -> str | None:
                 return other
         return text
     return _detect(data)
+
+
+def _reads_as(text: str, candidate: str) -> bool:
+    """Shapes a wrong guess leaves in a few words: "Zьrich" (Latin read as Cyrillic),
+    box drawing (anything read as KOI8-R), half-width kana (Chinese read as Shift-JIS)."""
+    if candidate in ("windows-1251", "koi8-r"):
+        cyrillic = sum("\u0400" <= ch <= "\u04ff" for ch in text)
+        return not (_MIXED_WORD.search(text) or _BOX.search(text)
+                    or (cyrillic >= 4 and _cyrillic_score(text) < 0.5))
+    if candidate == "cp932":
+        return not _HALFWIDTH_KANA.search(text)
+    return True
 
 
 def _detect(data: bytes) -> str | None:
@@ -147,7 +171,8 @@ def _detect(data: bytes) -> str | None:
         return None
     text = str(best)
     cyrillic = [t for t in (_strict(data, c) for c in ("cp1251", "koi8-r")) if t is not None]
-    fitting = [t for t in cyrillic if _cyrillic_score(t) > 0.75 and _plausible(t)]
+    fitting = [t for t in cyrillic
+               if _cyrillic_share(t) > 0.3 and _cyrillic_score(t) > 0.75 and _plausible(t)]
     if fitting and best.encoding not in ("cp1251", "koi8_r"):
         # Mostly lower-case Russian words in one of the two tables: this desk's commonest
         # legacy mail, which the detector sometimes takes for half-width Japanese.

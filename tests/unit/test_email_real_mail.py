@@ -251,3 +251,16 @@ def test_a_huge_unlabelled_windows_1251_html_letter_reads_as_russian() -> None:
     assert letter.text.startswith("Иванов Иван пропуск №12345")
     assert letter.text.endswith("Итого 9000")
     assert "color" not in letter.text and "<" not in letter.text
+
+
+def test_short_latin_chinese_and_japanese_strings_are_not_read_as_russian() -> None:
+    assert decode_bytes("Café crème".encode("cp1252")) == "Café crème"
+    assert decode_bytes("Zürich".encode("latin-1")) == "Zürich"
+    assert decode_bytes("你好世界".encode("gbk")) == "你好世界"
+    assert decode_bytes("こんにちは".encode("cp932")) == "こんにちは"
+    assert decode_bytes("Иван Петров".encode("cp1251")) == "Иван Петров"
+
+
+def test_a_spanish_html_part_without_a_charset_is_not_read_as_windows_1251() -> None:
+    text = parse_letter((REAL / "mail_parser" / "mail_malformed_3.eml").read_bytes()).text
+    assert "Secador Toallero Térmico" in text and "Tйrmico" not in text

@@ -64,6 +64,11 @@ OVR = {
  'flufl_bounce/sina_01.txt': dict(subject='邮件传输失败！', why="raw 8-bit GB2312 subject, decoded by hand with the gb2312 codec; flufl's table"),
  'mail_parser/mail_outlook_1.eml': dict(why='an Outlook .msg file (CFB/OLE2 binary), not RFC 5322: read with `file`'),
  'dkimpy/rfc6376.w1258.eml': dict(kind='ticket', sender='', why='From with a raw 8-bit windows-1258 local part (TomM\\xe1@…): a person\'s letter; the address has no one right reading, so it is not compared'),
+ 'cpython/msg_17.txt': dict(text_contains=['This is the dingus fish.'], why='multipart/mixed whose boundary never occurs: the body is plain text (read by hand)'),
+ 'cpython/msg_31.txt': dict(text_contains=['message 1', 'message 2'], why='boundary=BOUNDARY_ declared, --BOUNDARY used (read by hand)'),
+ 'cpython/msg_41.txt': dict(text_contains=['Blah blah blah'], why='multipart/alternative without a boundary parameter (read by hand)'),
+ 'mail_parser/mail_malformed_3.eml': dict(text_contains=['Secador Toallero Térmico'], why='declared boundary --=_HsWzsKVZkho, parts split on ----=_GlSzQZUbRbpVOpy; base64 HTML decoded by hand'),
+ 'talon/hotmail.eml': dict(text_contains=['Hello']),
  'flufl_bounce/groupwise_02.txt': dict(text_contains=['did not reach the following recipient(s):'], why="flufl's table; the draft took the HTML <title>"),
 }
 import email.header
