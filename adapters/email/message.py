@@ -7,6 +7,7 @@ What cannot be read raises ``UnreadableLetter`` with a reason, for the quarantin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import mimetypes
 import re
@@ -18,6 +19,7 @@ from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any
 
 from adapters.email.charsets import (
     decode_bytes,
@@ -90,8 +92,32 @@ class Letter:
         return tuple(seen)
 
 
+_LINESEP = re.compile(r"\n|\r")  # as the standard library's header_fetch_parse
+
+
+class _Policy(policy.EmailPolicy):
+    """``policy.default`` whose parsed header objects are shared: the standard library parses
+    Content-Type again on every ``get_content_type()``, most of the time spent on a letter."""
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        if hasattr(value, "name"):
+            return value
+        if len(value) > 2000:
+            return self.header_factory(name, "".join(_LINESEP.split(value)))
+        return _parsed_header(self.header_factory, name, value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_header(factory: Any, name: str, value: str) -> Any:
+    # Header objects are immutable str subclasses; the same (name, value) parses the same.
+    return factory(name, "".join(_LINESEP.split(value)))
+
+
+_POLICY = _Policy()
+
+
 def read_message(raw: bytes) -> EmailMessage:
-    message = BytesParser(policy=policy.default).parsebytes(raw)
+    message = BytesParser(policy=_POLICY).parsebytes(raw)
     assert isinstance(message, EmailMessage)
     return message
 
