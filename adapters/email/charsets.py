@@ -186,11 +186,6 @@ def _detect(data: bytes) -> str | None:
     return text
 
 
-def decode_guess(data: bytes, declared: str | None = None) -> str:
-    """Kept for callers of the first version: same as ``decode_bytes``."""
-    return decode_bytes(data, declared)
-
-
 def repair_header(value: str) -> str:
     """Raw 8-bit bytes in a header (against RFC 5322, but common) arrive as surrogate escapes."""
     if not any("\udc80" <= ch <= "\udcff" for ch in value):
