@@ -28,7 +28,7 @@ from adapters.email.charsets import (
     repair_header,
 )
 from adapters.email.html_text import html_to_text
-from adapters.email.quotes import new_text_of
+from adapters.email.quotes import new_text_of, new_text_of_html
 
 _MSGID = re.compile(r"<[^<>\s]+>")
 # Structure defects that leave the parts unknowable: the body would be raw MIME. Only the
@@ -208,7 +208,8 @@ def _letter(message: EmailMessage, raw: bytes, notes: tuple[str, ...]) -> Letter
     hints = header_charsets([raw_header(message, n) or "" for n in ("Subject", "From", "To")])
     _collect(message, texts, files, hints)
     subject = header(message, "Subject")
-    text = "\n\n".join(t for t in texts if t.strip()).strip()
+    readable = [t.text if isinstance(t, _Html) else t for t in texts]
+    text = "\n\n".join(t for t in readable if t.strip()).strip()
     if fatal and not (text or files):
         raise UnreadableLetter(f"broken MIME structure: {type(fatal[0]).__name__}")
     if not (subject or text or files):
@@ -226,11 +227,27 @@ def _letter(message: EmailMessage, raw: bytes, notes: tuple[str, ...]) -> Letter
         attachments=tuple(files),
         defects=defects,
         message=message,
-        new_text=new_text_of(text),
+        new_text=_new_text(texts, text),
         to=_addresses(message, "To"),
         cc=_addresses(message, "Cc"),
         sender_notes=notes + sender_notes,
     )
+
+
+class _Html(str):
+    """An HTML body: read as text once, and again without its quoted elements for new_text."""
+
+    @functools.cached_property
+    def text(self) -> str:
+        return html_to_text(str(self))
+
+
+def _new_text(texts: list[str], text: str) -> str:
+    if not any(isinstance(t, _Html) for t in texts):
+        return new_text_of(text)
+    parts = [new_text_of_html(str(t)) if isinstance(t, _Html) else new_text_of(t) for t in texts]
+    joined = "\n\n".join(p for p in parts if p.strip()).strip()
+    return joined or text
 
 
 def _addresses(message: Message, name: str) -> tuple[str, ...]:
@@ -343,7 +360,7 @@ def _collect(part: EmailMessage, texts: list[str] | None, files: list[AttachedFi
     if _is_body_text(part):
         if texts is not None:
             body = _text_of(part, hints)
-            texts.append(html_to_text(body) if content_type == "text/html" else body)
+            texts.append(_Html(body) if content_type == "text/html" else body)
         return
     files.append(_file(part, len(files) + 1))
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import re
 
+import lxml.html
 from mailparser_reply import EmailReplyParser
+
+from adapters.email.html_text import html_to_text
 
 _LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pl", "cs", "sv", "da", "zh", "ja", "ko"]
 _PARSER = EmailReplyParser(languages=_LANGUAGES)
@@ -28,6 +31,13 @@ _ATTRIBUTION = re.compile(
     r"(?:написал|написала|написал\(а\)|пишет|wrote|schrieb|a écrit|escribió|scritto)\s*:\s*$",
     re.IGNORECASE,
 )
+# Where HTML mail clients put the quoted letter: Gmail, Yahoo, Outlook on the web, mail.ru
+# and Yandex (<blockquote>), Thunderbird (cite). Outlook's From/Sent block is cut as text.
+_QUOTE_XPATH = (
+    "//blockquote | //*[contains(concat(' ', normalize-space(@class), ' '), ' gmail_quote ')]"
+    " | //*[contains(@class, 'yahoo_quoted')] | //*[contains(@class, 'moz-cite-prefix')]"
+)
+_AFTER_XPATH = "//*[@id='divRplyFwdMsg' or @id='appendonsend' or @id='OLK_SRC_BODY_SECTION']"
 _DATE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}")
 
 
@@ -43,7 +53,7 @@ def new_text_of(text: str) -> str:
     found = _HISTORY.search(cut)
     if found is not None and cut[:found.start()].strip():
         cut = cut[:found.start()]
-    cut = _without_quotes(cut)
+    cut = _without_trailing_attribution(_without_quotes(cut))
     try:
         reply = _PARSER.parse_reply(cut)
     except Exception:  # a third-party regex set must not stop the intake
@@ -52,6 +62,26 @@ def new_text_of(text: str) -> str:
     if not result or result == text[:_SCANNED].strip():
         return text.strip()
     return result
+
+
+def new_text_of_html(html: str) -> str:
+    """The new words of an HTML letter: its quoted elements removed, then read as text."""
+    try:
+        root = lxml.html.document_fromstring(html)
+        for element in root.xpath(_QUOTE_XPATH):
+            if element.getparent() is not None:
+                element.drop_tree()
+        for marker in root.xpath(_AFTER_XPATH):
+            parent = marker.getparent()
+            if parent is None:
+                continue
+            for following in list(marker.itersiblings()):
+                parent.remove(following)
+            marker.drop_tree()
+        stripped = lxml.html.tostring(root, encoding="unicode")
+    except Exception:  # lxml refuses some markup; then the text-level cut is all there is
+        stripped = html
+    return new_text_of(html_to_text(stripped))
 
 
 def _without_quotes(text: str) -> str:
@@ -76,3 +106,13 @@ def _without_quotes(text: str) -> str:
                 drop.add(j - 1)
     kept = [line for i, line in enumerate(lines) if i not in drop]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+
+
+def _without_trailing_attribution(text: str) -> str:
+    """An attribution left last (its quote was an HTML element, now gone) goes too."""
+    lines = text.rstrip().split("\n")
+    last = lines[-1] if lines else ""
+    if len(lines) > 1 and (_ATTRIBUTION.search(last) or (
+            last.rstrip().endswith(":") and (_DATE.search(last) or "@" in last))):
+        return "\n".join(lines[:-1]).rstrip()
+    return text

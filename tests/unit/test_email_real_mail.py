@@ -264,3 +264,27 @@ def test_short_latin_chinese_and_japanese_strings_are_not_read_as_russian() -> N
 def test_a_spanish_html_part_without_a_charset_is_not_read_as_windows_1251() -> None:
     text = parse_letter((REAL / "mail_parser" / "mail_malformed_3.eml").read_bytes()).text
     assert "Secador Toallero Térmico" in text and "Tйrmico" not in text
+
+
+HTML_REPLIES = sorted((REAL.parent / "html_replies").glob("*.html"))
+
+
+def test_html_replies_of_nine_clients_read_as_talons_expected_reply() -> None:
+    from adapters.email.quotes import new_text_of_html
+
+    wrong = {}
+    for path in HTML_REPLIES:
+        got = new_text_of_html(path.read_text("utf-8"))
+        if "".join(got.split()) != "Hi.Iamfine.Thanks,Alex":
+            wrong[path.name] = got
+    assert len(HTML_REPLIES) == 9
+    assert not wrong, wrong
+
+
+def test_an_html_only_reply_gets_its_new_text_and_keeps_the_whole_text() -> None:
+    html = (REAL.parent / "html_replies" / "mail_ru.html").read_bytes()
+    raw = (b"From: a@mail.ru\r\nSubject: Re: test\r\nContent-Type: text/html; charset=utf-8"
+           b"\r\n\r\n" + html)
+    letter = parse_letter(raw)
+    assert "".join(letter.new_text.split()) == "Hi.Iamfine.Thanks,Alex"
+    assert "Hello! How are you?" in letter.text
