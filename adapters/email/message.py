@@ -243,9 +243,14 @@ class _Html(str):
 
 
 def _new_text(texts: list[str], text: str) -> str:
-    if not any(isinstance(t, _Html) for t in texts):
-        return new_text_of(text)
-    parts = [new_text_of_html(str(t)) if isinstance(t, _Html) else new_text_of(t) for t in texts]
+    """Without quoted history; the whole text if cutting fails (a letter is never lost to it)."""
+    try:
+        if not any(isinstance(t, _Html) for t in texts):
+            return new_text_of(text)
+        parts = [new_text_of_html(str(t)) if isinstance(t, _Html) else new_text_of(t)
+                 for t in texts]
+    except Exception:
+        return text
     joined = "\n\n".join(p for p in parts if p.strip()).strip()
     return joined or text
 
