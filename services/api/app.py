@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
-from services.api import dashboard, health, metrics, problems, tickets, views_routes
+from services.api import dashboard, health, metrics, pages, problems, tickets, views_routes
 from services.api.auth import TokenStore
 from services.api.deps import known_query_only, require
 from services.application import SupportDesk
@@ -21,9 +22,11 @@ def create_app(
     catch_up_timeout: float = 5.0,
     ready_max_lag: int = 1000,
     extra_routers: list[Any] | None = None,
+    language: str = "ru",
 ) -> FastAPI:
     """The API over one desk; read models and their runner are optional (queries 503 without)."""
-    app = FastAPI(
+    # /docs and /redoc from assets the app serves itself (fastapi-offline ships them): no CDN.
+    app = FastAPIOffline(
         dependencies=[Depends(known_query_only)],
         title="pass24-desk",
         version="1.0",
@@ -32,6 +35,7 @@ def create_app(
         "RFC 9457 application/problem+json.",
     )
     app.state.desk = desk
+    app.state.language = language
     app.state.tokens = tokens
     app.state.read_models = read_models
     app.state.runner = runner
@@ -42,6 +46,7 @@ def create_app(
     app.include_router(views_routes.router)
     app.include_router(health.router)
     app.include_router(dashboard.router)
+    app.include_router(pages.router)
     metrics.install(app)
     for entry in extra_routers or []:
         router, roles = entry if isinstance(entry, tuple) else (entry, None)

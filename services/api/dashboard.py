@@ -20,7 +20,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 STATIC = files("services.api").joinpath("static")
-ASSETS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
+ASSETS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css", "common.js": "text/javascript",
+          "ticket.js": "text/javascript", "ticket.css": "text/css"}
 REFRESH_SECONDS = 5
 # The page runs only its own script and talks only to this origin.
 HEADERS = {
@@ -35,8 +36,9 @@ router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 
 @router.get("", response_class=HTMLResponse)
-def page(token: Annotated[str | None, Query(max_length=200)] = None) -> HTMLResponse:
-    """The dashboard page (``?token=`` is read by the page's script, never by the server)."""
+def page(token: Annotated[str | None, Query(max_length=200)] = None,
+         lang: Annotated[str | None, Query(pattern="^(ru|en)$")] = None) -> HTMLResponse:
+    """The dashboard page (an old ``?token=`` is removed from the address bar, never used)."""
     return HTMLResponse(STATIC.joinpath("dashboard.html").read_text(encoding="utf-8"),
                         headers=HEADERS)
 
@@ -55,4 +57,5 @@ def asset(name: str) -> Response:
 def clock(request: Request) -> dict[str, Any]:
     """The desk clock's now (charts bucket weeks from it) and the page's polling period."""
     now = request.app.state.desk.clock.now()
-    return {"now": now.isoformat(), "refresh_seconds": REFRESH_SECONDS}
+    return {"now": now.isoformat(), "refresh_seconds": REFRESH_SECONDS,
+            "language": getattr(request.app.state, "language", "ru")}
