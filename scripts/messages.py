@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -14,7 +15,12 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYWORDS = {"_": None, "N_": None, "gettext": (1,), "ngettext": (1, 2), "t": None, "tn": (1, 2)}
+KEYWORDS = {"_": None, "N_": None, "gettext": (1,), "ngettext": (1, 2), "t": None, "g": None}
+# What Babel's extractors do not see: calls inside f-strings, page markup (data-t) and
+# the Jinja page template.
+PATTERNS = [re.compile(r"""\b(?:gettext|_|t|g)\(\s*(["'])((?:(?!\1)[^\\]|\\.)+)\1"""),
+            re.compile(r'data-t(?:-placeholder)?="([^"]+)"')]
+SCANNED = ["services/**/*.py", "adapters/**/*.py", "services/api/static/*", "services/templates/*"]
 METHODS = [("adapters/**.py", "python"), ("services/**.py", "python"),
            ("services/api/static/**.js", "javascript"), ("**/templates/**.j2", "ignore")]
 
@@ -26,7 +32,20 @@ def used() -> dict[str, tuple[str, ...]]:
         ids = message if isinstance(message, tuple) else (message,)
         if ids and ids[0]:
             found.setdefault(ids[0], ids)
-    return found
+    extracted = set(found)
+    for pattern in SCANNED:
+        for path in ROOT.glob(pattern):
+            if not path.is_file():
+                continue
+            text = path.read_text(encoding="utf-8")
+            for regex in PATTERNS:
+                for match in regex.finditer(text):
+                    message = match.group(match.lastindex or 1)
+                    if message and not message.startswith(("%", "{")) or message.startswith("%("):
+                        found.setdefault(message, (message,))
+    # A regex match cut short by implicit string concatenation is a prefix of a real id.
+    return {key: ids for key, ids in found.items()
+            if key in extracted or not any(other != key and other.startswith(key) for other in extracted)}
 
 
 def missing() -> list[tuple[str, ...]]:

@@ -174,25 +174,25 @@ def _explain(clock: str, before: dict[str, Any] | None, after: dict[str, Any], e
              report_lang: str, calendar: WorkingTime, day_hours: float) -> list[str]:
     g = lambda message: gettext(message, report_lang)  # noqa: E731
     label = name("clock", clock, report_lang)
-    t = lambda iso: when(iso, report_lang)  # noqa: E731
+    ts = lambda iso: when(iso, report_lang)  # noqa: E731
     lines: list[str] = []
     if before is None or before["started_at"] != after["started_at"]:
         lines.append(g("%(clock)s clock started at %(start)s, due %(due)s (at risk from %(risk)s)")
-                     % {"clock": label, "start": t(after["started_at"]), "due": t(after["due_at"]),
-                        "risk": t(after["at_risk_at"])})
+                     % {"clock": label, "start": ts(after["started_at"]), "due": ts(after["due_at"]),
+                        "risk": ts(after["at_risk_at"])})
         if after.get("paused_since"):
             lines.append(g("%(clock)s clock paused at %(at)s (%(why)s)") % {
-                "clock": label, "at": t(after["paused_since"]),
+                "clock": label, "at": ts(after["paused_since"]),
                 "why": name("pause", _PAUSE_OF_EVENT.get(event, "postponed"), report_lang)})
         return lines
     if after.get("stopped_at") and not before.get("stopped_at"):
         verdict = "met" if after["stopped_at"] <= after["due_at"] else "breached"
         lines.append(g("%(clock)s clock stopped at %(at)s: %(verdict)s (due %(due)s)") % {
-            "clock": label, "at": t(after["stopped_at"]),
-            "verdict": name("clock_status", verdict, report_lang), "due": t(after["due_at"])})
+            "clock": label, "at": ts(after["stopped_at"]),
+            "verdict": name("clock_status", verdict, report_lang), "due": ts(after["due_at"])})
     if after.get("paused_since") and not before.get("paused_since"):
         lines.append(g("%(clock)s clock paused at %(at)s (%(why)s)") % {
-            "clock": label, "at": t(after["paused_since"]),
+            "clock": label, "at": ts(after["paused_since"]),
             "why": name("pause", _PAUSE_OF_EVENT.get(event, "postponed"), report_lang)})
     if before.get("paused_since") and not after.get("paused_since"):
         lasted = float(after.get("paused_seconds", 0)) - float(before.get("paused_seconds", 0))
@@ -202,7 +202,7 @@ def _explain(clock: str, before: dict[str, Any] | None, after: dict[str, Any], e
         moved = calendar.working_time_between(datetime.fromisoformat(before["due_at"]),
                                               datetime.fromisoformat(after["due_at"]))
         lines.append(g("%(clock)s due moved from %(old)s to %(new)s (%(span)s of working time)") % {
-            "clock": label, "old": t(before["due_at"]), "new": t(after["due_at"]),
+            "clock": label, "old": ts(before["due_at"]), "new": ts(after["due_at"]),
             "span": ("+" if moved.total_seconds() >= 0 else "") + working_span(moved, report_lang, day_hours)})
     return lines
 
@@ -365,7 +365,7 @@ def timeline_svg(report: Report) -> str:
             out.append(f'<text x="{px + 2}" y="{axis_y + 14}" fill="#555">{d.strftime("%d.%m")}</text>')
     out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{axis_y}" y2="{axis_y}" stroke="#999"/>')
     out.append(f'<text x="{left}" y="{axis_y + 30}" fill="#777">'
-               f'{escape(gettext("working days (09:00–18:00 MSK); nights, weekends and holidays take no width", lang))}'
+               f'{escape(gettext("working days (%(opens)s–%(closes)s MSK); nights, weekends and holidays take no width", lang) % {"opens": cal.opens.strftime("%H:%M"), "closes": cal.closes.strftime("%H:%M")})}'
                f'</text>')
     for row, clock in enumerate(("reaction", "resolution")):
         picture = report.clocks[clock]

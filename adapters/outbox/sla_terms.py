@@ -59,11 +59,11 @@ def days_text(days: int, language: str) -> str:
 
 
 def in_days(span: timedelta, calendar: Any, language: str) -> str:
-    """'5 раб. дн. 3 ч' — working days of the calendar's day, then hours."""
+    """'5 рабочих дней 3 ч' — working days of the calendar's day, then hours."""
     day = working_day(calendar)
     days, rest = divmod(span, day)
     hours = int(rest.total_seconds() // 3600)
-    text = gettext("%(days)d wd", language) % {"days": days} if days else ""
+    text = days_text(days, language) if days else ""
     if hours or not days:
         text += (" " if text else "") + gettext("%(hours)d h", language) % {"hours": hours}
     return text
