@@ -334,7 +334,7 @@ def timeline_svg(report: Report) -> str:
     lang, cal = report.language, report.calendar
     width, left, right, top = 960, 118, 24, 34
     row_h, gap = 46, 26
-    height = top + 2 * row_h + gap + 78
+    height = top + 2 * row_h + gap + 100
     origin = report.first_at
     end_total = max(cal.working_time_between(origin, report.last_at).total_seconds(), 3600.0) * 1.04
     plot_w = width - left - right
@@ -356,7 +356,7 @@ def timeline_svg(report: Report) -> str:
             days.append(day)
         day += timedelta(days=1)
     every = max(1, len(days) // 12)
-    axis_y = top + 2 * row_h + gap
+    axis_y = top + 2 * row_h + gap + 22
     for index, d in enumerate(days):
         opens = datetime.combine(d, cal.opens, tzinfo=MOSCOW)
         px = x(max(opens, origin))
