@@ -69,7 +69,11 @@ class Services:
                                           daemon=True)
                 thread.start()
                 self._threads.append(thread)
-        for name, target in (("outbox", self.mail.worker.run), ("responses", self.mail.mailer.run)):
+        loops: list[tuple[str, Any]] = [("outbox", self.mail.worker.run),
+                                        ("responses", self.mail.mailer.run)]
+        if self.mail.alerter is not None:
+            loops.append(("staff-alerts", self.mail.alerter.run))
+        for name, target in loops:
             thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
             thread.start()
             self._threads.append(thread)

@@ -9,6 +9,7 @@ writes, and the text ``audit export`` prints. Times are Moscow time, to the minu
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html import escape
@@ -209,6 +210,12 @@ def _explain(clock: str, before: dict[str, Any] | None, after: dict[str, Any], e
 
 # -- the model ----------------------------------------------------------------------------
 
+def last_event_at(desk: SupportDesk, ticket_id: str) -> datetime:
+    """When the ticket's latest event happened: a reproducible 'as of' for exports."""
+    moments = [at for e in desk.ticket_events(ticket_id) if isinstance(at := getattr(e, "at", None), datetime)]
+    return max(moments)
+
+
 def build(desk: SupportDesk, ticket_id: str, as_of: datetime | None = None,
           language: str = "ru") -> Report:
     """Everything the page and the export show, from the events recorded by ``as_of``."""
@@ -308,7 +315,8 @@ def build(desk: SupportDesk, ticket_id: str, as_of: datetime | None = None,
         for start, end in cycles:
             cursor = start
             for p_start, p_end, kind in pauses:
-                if p_end <= start or p_start >= end:
+                # A pause that began at the very end (as of its start) still shows, thin.
+                if p_end <= start or p_start > end or (p_start == end and p_end != end):
                     continue
                 a, b = max(p_start, start), min(p_end, end)
                 if a > cursor:
@@ -481,6 +489,20 @@ def _legend(report: Report) -> list[tuple[str, str]]:
             ("event", gettext("event", lang))]
 
 
+_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
+
+
+def _moscow_instants(value: Any, language: str) -> Any:
+    """Instants inside event data shown like every other time: Moscow, to the minute."""
+    if isinstance(value, str) and _INSTANT.match(value):
+        return when(value.replace("Z", "+00:00"), language)
+    if isinstance(value, list):
+        return [_moscow_instants(v, language) for v in value]
+    if isinstance(value, dict):
+        return {k: _moscow_instants(v, language) for k, v in value.items()}
+    return value
+
+
 def text(report: Report) -> str:
     """The plain-text export: every event, every SLA clock change explained."""
     lang = report.language
@@ -495,7 +517,7 @@ def text(report: Report) -> str:
             value = entry["data"][key]
             if value in ("", None, [], {}):
                 continue
-            shown = json.dumps(value, ensure_ascii=False, default=str)
+            shown = json.dumps(_moscow_instants(value, lang), ensure_ascii=False, default=str)
             lines.append(f"    {key}: {shown if len(shown) <= 200 else shown[:197] + '...'}")
         lines += [f"  -> {line}" for line in entry["sla"]]
     return "\n".join(lines) + "\n"

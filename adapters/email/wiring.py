@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from adapters.email.attachments import AttachmentStore
 from adapters.email.intake import EmailIntake
 from adapters.email.quarantine import Quarantine
+from adapters.outbox.alerts import AlertSettings, StaffAlerter, parse_addresses
 from adapters.outbox.notices import Notices, NoticeSettings
 from adapters.outbox.responses import ResponseMailer
 from adapters.outbox.smtp_sender import SmtpSender
@@ -27,6 +28,7 @@ class MailComponents:
     intake: EmailIntake
     mailer: ResponseMailer
     channels: ChannelPolicy
+    alerter: StaffAlerter | None = None
 
     def acknowledge_later(self, desk: SupportDesk, ticket_id: str) -> None:
         """Queue the registration notice for a ticket from any channel (sent by the worker)."""
@@ -43,8 +45,10 @@ def build_mail(desk: SupportDesk, settings: Settings) -> MailComponents:
     attachments = AttachmentStore(settings.attachments_dir, max_bytes=settings.attachment_max_bytes)
     notices = Notices(
         NoticeSettings(from_address=settings.support_email, message_id_domain=settings.message_id_domain,
-                       phone=settings.support_phone, chatbot_url=settings.chatbot_url),
-        desk.policy,
+                       phone=settings.support_phone, chatbot_url=settings.chatbot_url,
+                       from_name=settings.notice_from_name, language=settings.locale,
+                       templates_dir=settings.templates_dir, public_url=settings.public_url),
+        desk.policy, desk.calendar,
     )
     sender = SmtpSender(host=settings.smtp_host, port=settings.smtp_port,
                         sender=settings.support_email, starttls=settings.smtp_starttls,
@@ -60,5 +64,10 @@ def build_mail(desk: SupportDesk, settings: Settings) -> MailComponents:
     channels = ChannelPolicy.from_names(
         desk.calendar, settings.support_email,
         [c.strip() for c in settings.holiday_channels.split(",") if c.strip()])
+    alerter = StaffAlerter(desk, outbox, notices, AlertSettings(
+        supervisors=[a.strip() for a in settings.alert_supervisors.split(",") if a.strip()],
+        staff_addresses=parse_addresses(settings.alert_staff_addresses),
+        staff_domain=settings.alert_staff_domain, webhook_url=settings.alert_webhook_url,
+        webhook_secret=settings.alert_webhook_secret.get_secret_value()))
     return MailComponents(outbox, quarantine, attachments, notices, worker, intake,
-                          ResponseMailer(desk, outbox, notices), channels)
+                          ResponseMailer(desk, outbox, notices), channels, alerter)
