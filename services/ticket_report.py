@@ -111,8 +111,12 @@ def _actor(actor: Any, language: str) -> str:
 
 
 def _sentence(kind: str, data: dict[str, Any], language: str) -> str:
-    g = lambda message: gettext(message, language)  # noqa: E731
-    n = lambda table, code: name(table, code, language)  # noqa: E731
+    def g(message: str) -> str:
+        return gettext(message, language)
+
+    def n(table: str, code: Any) -> str:
+        return name(table, code, language)
+
     if kind == "Received":
         text = g("Received by %(channel)s: “%(subject)s”") % {
             "channel": n("channel", data.get("channel")), "subject": data.get("subject", "")}
@@ -173,9 +177,13 @@ _PAUSE_OF_EVENT = {"InformationRequested": "waiting_for_requester", "Received": 
 
 def _explain(clock: str, before: dict[str, Any] | None, after: dict[str, Any], event: str,
              report_lang: str, calendar: WorkingTime, day_hours: float) -> list[str]:
-    g = lambda message: gettext(message, report_lang)  # noqa: E731
+    def g(message: str) -> str:
+        return gettext(message, report_lang)
+
+    def ts(iso: str) -> str:
+        return when(iso, report_lang)
+
     label = name("clock", clock, report_lang)
-    ts = lambda iso: when(iso, report_lang)  # noqa: E731
     lines: list[str] = []
     if before is None or before["started_at"] != after["started_at"]:
         lines.append(g("%(clock)s clock started at %(start)s, due %(due)s (at risk from %(risk)s)")
@@ -269,9 +277,9 @@ def build(desk: SupportDesk, ticket_id: str, as_of: datetime | None = None,
     for event in events:
         fields = vars(event)
         kind = type(event).__qualname__.rsplit(".", 1)[-1]
-        at = fields.get("at")
+        at: Any = fields.get("at")
         data = {k: plain(v) for k, v in fields.items() if k not in _SKIP}
-        entry = {"version": event.originator_version, "type": kind, "at": at,
+        entry: dict[str, Any] = {"version": event.originator_version, "type": kind, "at": at,
                  "when": when(at, lang), "actor": _actor(plain(fields.get("actor")), lang),
                  "text": _sentence(kind, data, lang), "sla": [], "data": data}
         sla = fields.get("sla")
@@ -283,7 +291,7 @@ def build(desk: SupportDesk, ticket_id: str, as_of: datetime | None = None,
                                                      "calendar": sla.get("calendar_version")})
             for clock in ("reaction", "resolution"):
                 before = previous[clock] if previous else None
-                entry["sla"] += _explain(clock, before, sla[clock], kind, lang, calendar, day_hours)
+                entry["sla"].extend(_explain(clock, before, sla[clock], kind, lang, calendar, day_hours))
                 due = datetime.fromisoformat(sla[clock]["due_at"])
                 dues = clocks[clock].dues
                 if not dues or dues[-1][1] != due:
@@ -293,7 +301,7 @@ def build(desk: SupportDesk, ticket_id: str, as_of: datetime | None = None,
             clock = str(data.get("clock"))
             if clock in clocks:
                 clocks[clock].alerts.append(Marker(at, "breached" if kind == "SlaBreached" else "at_risk",
-                                                   entry["text"], clock))
+                                                   str(entry["text"]), clock))
         history.append(entry)
 
     # Running and paused spans of each clock, from the recorded schedules and the pauses.
@@ -344,7 +352,7 @@ def timeline_svg(report: Report) -> str:
     row_h, gap = 46, 26
     height = top + 2 * row_h + gap + 100
     origin = report.first_at
-    end_total = max(cal.working_time_between(origin, report.last_at).total_seconds(), 3600.0) * 1.04
+    end_total: float = max(float(cal.working_time_between(origin, report.last_at).total_seconds()), 3600.0) * 1.04
     plot_w = width - left - right
 
     def x(moment: datetime) -> float:
@@ -358,7 +366,7 @@ def timeline_svg(report: Report) -> str:
     # Working-day ticks.
     day = origin.astimezone(MOSCOW).date()
     last_day = report.last_at.astimezone(MOSCOW).date()
-    days = []
+    days: list[Any] = []
     while day <= last_day and len(days) < 400:
         if cal.is_working_day(day):
             days.append(day)

@@ -152,7 +152,7 @@ class StaffAlerter:
                 body = json.dumps(self.payload(item.event, name), ensure_ascii=False,
                                   sort_keys=True).encode()
                 headers = {"Content-Type": "application/json",
-                           "Idempotency-Key": str(item.event.key)}
+                           "Idempotency-Key": str(getattr(item.event, "key", item.position))}
                 if self.settings.webhook_secret:
                     headers[SIGNATURE_HEADER] = sign(self.settings.webhook_secret, body)
                 try:

@@ -133,6 +133,8 @@ def _reason(error: Any, lang: str) -> str:
     loc = [str(part) for part in error.get("loc", ())]
     if kind == "string_pattern_mismatch" and loc and loc[-1] in _FORMATS:
         return gettext(_FORMATS[loc[-1]], lang)
+    if kind == "extra_forbidden" and loc and loc[0] == "query":
+        return gettext("unknown query parameter", lang)
     if kind == "value_error":
         # pydantic prefixes a validator's own message with "Value error, ".
         message = str(error.get("msg", "")).removeprefix("Value error, ")
