@@ -422,7 +422,9 @@ def timeline_svg(report: Report) -> str:
                     out.append(f'<path class="moved" d="M{old} {y + row_h - 3} L{px} {y + row_h - 3}" '
                                f'stroke="#c9a0a0" fill="none" marker-end="url(#arrow)"/>')
         if picture.due_at is not None:
-            out.append(f'<text x="{x(picture.due_at) + 3}" y="{y + row_h + 11}" fill="#c62828">'
+            px = x(picture.due_at)
+            anchor = 'text-anchor="end" ' if px > width - 180 else ""
+            out.append(f'<text {anchor}x="{px - 3 if anchor else px + 3}" y="{y + row_h + 11}" fill="#c62828">'
                        f'{escape(gettext("due", lang))} {escape(when(picture.due_at, lang))}</text>')
         if picture.at_risk_at is not None and picture.at_risk_at < (picture.due_at or picture.at_risk_at) :
             px = x(picture.at_risk_at)
