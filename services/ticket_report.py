@@ -164,6 +164,14 @@ def _sentence(kind: str, data: dict[str, Any], language: str) -> str:
         return g("A letter to %(recipient)s was not delivered") % {"recipient": data.get("recipient", "")}
     if kind == "AttachmentsAdded":
         return g("Attachments added")
+    if kind == "NoticeNotSent":
+        return g("No registration notice could be sent: %(reason)s") % {"reason": data.get("reason", "")}
+    if kind == "ContactAdded":
+        return g("Contact added: %(email)s") % {"email": data.get("email", "")}
+    if kind == "ThirdPartyMessageReceived":
+        return g("A letter from a third party arrived: %(sender)s") % {"sender": data.get("sender", "")}
+    if kind == "ThirdPartyMessageAccepted":
+        return g("A third party's letter was accepted into the ticket")
     if kind == "SlaAtRisk":
         return g("The %(clock)s clock went at risk") % {"clock": n("clock", data.get("clock"))}
     if kind == "SlaBreached":
@@ -253,6 +261,9 @@ def build(desk: SupportDesk, ticket_id: str, as_of: datetime | None = None,
         (gettext("Assignee", lang), ticket.assignee or gettext("unassigned", lang)),
         (gettext("Received", lang), when(ticket.received_at, lang)),
     ]
+    if getattr(ticket, "call_requester", False):
+        facts.append((gettext("Call the requester", lang),
+                      gettext("details are missing and there is no email address: call them", lang)))
     if ticket.missing:
         facts.append((gettext("Missing details", lang),
                       ", ".join(name("missing", m, lang) for m in ticket.missing)))
