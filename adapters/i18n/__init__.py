@@ -56,6 +56,7 @@ def ngettext(singular: str, plural: str, n: int, language: str) -> str:
     return translations(language).ngettext(singular, plural, n)
 
 
+@lru_cache(maxsize=None)
 def catalogue(language: str) -> dict[str, str]:
     """Every message id with its text in ``language`` (what the browser pages use)."""
     source = LOCALE_DIR.joinpath("ru", "LC_MESSAGES", "messages.po")

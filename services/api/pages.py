@@ -60,7 +60,7 @@ def messages(request: Request, lang: Language = None) -> dict[str, Any]:
     opens, closes = getattr(calendar, "opens", None), getattr(calendar, "closes", None)
     day_hours = ((closes.hour * 60 + closes.minute - opens.hour * 60 - opens.minute) / 60
                  if opens and closes else 9)
-    return {"language": chosen, "messages": catalogue(chosen), "names": names(chosen),
+    return {"language": chosen, "messages": dict(catalogue(chosen)), "names": names(chosen),
             "day_hours": day_hours}
 
 

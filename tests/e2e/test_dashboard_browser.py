@@ -166,6 +166,10 @@ def test_dashboard_in_russian_urgency_first_filters_and_counters(browser: Any, s
         assert ids(page) == [t["breached"], t["at_risk"], t["outage"], t["question"]]
         assert page.locator(f"tr[data-ticket='{t['breached']}']").get_attribute("data-sla") == "breached"
         assert page.locator(f"tr[data-ticket='{t['at_risk']}']").get_attribute("data-sla") == "at_risk"
+        # Beside each urgency rank, the place in the regulation's handling order.
+        assert [page.locator("#queue tbody tr").nth(i).get_attribute("data-handling") for i in range(4)] \
+            == ["2", "3", "1", "4"]
+        assert "№2 по регл." in page.locator("#queue tbody tr").first.locator("td").first.inner_text()
         assert "token" not in page.url
         # Russian, human names, working days of 9 hours, Moscow time labelled.
         assert page.locator("th").nth(7).inner_text() == "Реакция"
@@ -241,6 +245,28 @@ def test_dashboard_in_russian_urgency_first_filters_and_counters(browser: Any, s
     finally:
         server.clock.set(msk("2025-04-28 17:50"))
         page.context.close()
+
+
+def test_dashboard_polls_when_the_event_stream_is_unavailable(browser: Any, server: Server) -> None:
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    context.route("**/dashboard/events", lambda route: route.abort())
+    page = context.new_page()
+    try:
+        page.goto(f"{server.url}/dashboard?token={server.tokens[Role.AUDITOR]}")
+        assert "token" not in page.url  # stripped from the address, and not used
+        page.locator("#login").wait_for(state="visible", timeout=10_000)
+        page.fill("#token", server.tokens[Role.AUDITOR])
+        page.click("#login button[type=submit]")
+        page.locator("#queue tbody tr").first.wait_for(timeout=10_000)
+        playwright_api.expect(page.locator("#live")).to_have_attribute("data-mode", "polling", timeout=10_000)
+        at_risk = server.tickets["at_risk"]
+        assert page.locator(f"tr[data-ticket='{at_risk}']").get_attribute("data-sla") == "at_risk"
+        server.clock.set(msk("2025-04-29 10:00"))
+        playwright_api.expect(page.locator(f"tr[data-ticket='{at_risk}']")).to_have_attribute(
+            "data-sla", "breached", timeout=15_000)
+    finally:
+        server.clock.set(msk("2025-04-28 17:50"))
+        context.close()
 
 
 def test_ticket_page_timeline_and_as_of(browser: Any, server: Server) -> None:

@@ -109,7 +109,7 @@ function drawQueue(page) {
   $("order-note").textContent = f.order === "urgency"
     ? t("(breached first, then at risk, then the rest; within each, the regulation's handling order)")
     : t("(handling order: confirmed emergencies first, then by arrival)");
-  const rows = shown.map(({ item, status }, position) => {
+  const rows = shown.map(({ item, status, index }, position) => {
     const tr = document.createElement("tr");
     tr.className = status;
     tr.dataset.ticket = item.id;
@@ -126,7 +126,16 @@ function drawQueue(page) {
       badge.textContent = t("confirmed");
       level.append(" ", badge);
     }
-    tr.append(cell(position + 1), idCell, level, cell(humanName("product", item.product)),
+    const rank = cell(position + 1);
+    if (f.order === "urgency" && index !== position) {
+      // Beside the urgency rank, the ticket's place in the regulation's handling order.
+      const handling = document.createElement("small");
+      handling.className = "handling";
+      handling.textContent = t("#%(n)s in order", { n: index + 1 });
+      rank.append(handling);
+    }
+    tr.dataset.handling = index + 1;
+    tr.append(rank, idCell, level, cell(humanName("product", item.product)),
       cell(item.subject, "subject"), cell(item.assignee || "—"), cell(humanName("status", item.status)),
       clockCell(item.sla.reaction), clockCell(item.sla.resolution));
     return tr;
