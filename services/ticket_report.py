@@ -179,6 +179,30 @@ def _sentence(kind: str, data: dict[str, Any], language: str) -> str:
     return kind
 
 
+def _note(kind: str, data: dict[str, Any], actor: Any, language: str) -> str:
+    """What an event means for the regulation, where its fields alone do not say it."""
+    def g(message: str) -> str:
+        return gettext(message, language)
+
+    if kind == "InformationRequested" and isinstance(actor, dict) and actor.get("kind") == "system":
+        return g("the system asked the requester for the missing details (R16): %(items)s") % {
+            "items": ", ".join(name("missing", m, language) for m in data.get("items") or [])}
+    if kind == "RequesterReplied" and data.get("entered_by"):
+        return g("the requester's message, typed in by %(who)s") % {"who": data["entered_by"]}
+    if kind == "NoticeNotSent":
+        return g("no registration notice could be sent (R18): %(reason)s") % {"reason": data.get("reason", "")}
+    if kind == "ContactAdded":
+        return g("%(email)s is a contact now: their letters thread as the requester's (R19)") % {
+            "email": data.get("email", "")}
+    if kind == "ThirdPartyMessageReceived":
+        return g("a letter from %(sender)s, not a contact of the ticket: kept for staff to review; "
+                 "no status or clock changed (R19)") % {"sender": data.get("sender", "")}
+    if kind == "ThirdPartyMessageAccepted":
+        return g("staff accepted letter %(id)s as the requester's message (R19): it counts from now on") % {
+            "id": data.get("message_id", "")}
+    return ""
+
+
 _PAUSE_OF_EVENT = {"InformationRequested": "waiting_for_requester", "Received": "waiting_for_requester",
                    "Escalated": "waiting_for_release", "Postponed": "postponed", "Resolved": "resolved"}
 
@@ -197,6 +221,9 @@ def _explain(clock: str, before: dict[str, Any] | None, after: dict[str, Any], e
         lines.append(g("%(clock)s clock started at %(start)s, due %(due)s (at risk from %(risk)s)")
                      % {"clock": label, "start": ts(after["started_at"]), "due": ts(after["due_at"]),
                         "risk": ts(after["at_risk_at"])})
+        if before is not None and event in ("RequesterReplied", "ThirdPartyMessageAccepted"):
+            lines.append(g("%(clock)s clock runs whatever the ticket's status: the requester wrote (R10)")
+                         % {"clock": label})
         if after.get("paused_since"):
             lines.append(g("%(clock)s clock paused at %(at)s (%(why)s)") % {
                 "clock": label, "at": ts(after["paused_since"]),
@@ -292,7 +319,8 @@ def build(desk: SupportDesk, ticket_id: str, as_of: datetime | None = None,
         data = {k: plain(v) for k, v in fields.items() if k not in _SKIP}
         entry: dict[str, Any] = {"version": event.originator_version, "type": kind, "at": at,
                  "when": when(at, lang), "actor": _actor(plain(fields.get("actor")), lang),
-                 "text": _sentence(kind, data, lang), "sla": [], "data": data}
+                 "text": _sentence(kind, data, lang), "sla": [], "data": data,
+                 "note": _note(kind, data, plain(fields.get("actor")), lang)}
         sla = fields.get("sla")
         if isinstance(sla, dict):
             if previous is None or previous.get("level") != sla.get("level"):
@@ -540,5 +568,7 @@ def text(report: Report) -> str:
                 continue
             shown = json.dumps(_moscow_instants(value, lang), ensure_ascii=False, default=str)
             lines.append(f"    {key}: {shown if len(shown) <= 200 else shown[:197] + '...'}")
+        if entry["note"]:
+            lines.append(f"  = {entry['note']}")
         lines += [f"  -> {line}" for line in entry["sla"]]
     return "\n".join(lines) + "\n"
