@@ -138,7 +138,10 @@ def _reason(error: Any, lang: str) -> str:
     if kind == "value_error":
         # pydantic prefixes a validator's own message with "Value error, ".
         message = str(error.get("msg", "")).removeprefix("Value error, ")
-        return gettext(message, lang)
+        translated = gettext(message, lang)
+        if translated == message and lang != "en" and loc and loc[-1] in _FORMATS:
+            return gettext(_FORMATS[loc[-1]], lang)  # a message with the value in it, say
+        return translated
     if kind == "json_invalid":
         return gettext("the body is not valid JSON: %(error)s", lang) % {
             "error": ctx.get("error", "")}

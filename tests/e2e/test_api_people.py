@@ -27,13 +27,13 @@ def test_a_bad_phone_is_told_in_words_not_as_a_regular_expression(api: Api) -> N
     assert problem["title"] == "Некорректный запрос"  # Russian by default
     [error] = problem["errors"]
     assert error["field"] == "body.requester.phone"
-    assert error["reason"].startswith("неверный номер телефона")
+    assert "номер телефона" in error["reason"]
     assert "^" not in response.text and "[0-9" not in response.text
 
     english = api.client.post("/tickets", json=PHONE_BODY,
                               headers=api.headers() | {"Accept-Language": "en-GB,en;q=0.9"})
     assert english.json()["title"] == "Invalid request"
-    assert english.json()["errors"][0]["reason"] == "not a valid phone number"
+    assert "phone number" in english.json()["errors"][0]["reason"]
 
 
 def test_malformed_json_names_the_body_not_a_character_offset(api: Api) -> None:
