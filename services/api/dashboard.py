@@ -1,12 +1,14 @@
 """The SLA dashboard: one page, served by the API, that reads the API.
 
 ``GET /dashboard`` is static HTML and JavaScript (no CDN, nothing fetched from
-outside the app); the page's data calls — ``/queue``, ``/sla/stats`` — carry a
-bearer token like any client, so only readers (agent, supervisor, auditor)
-see data. The token is typed into the page or passed once as ``?token=``; the
-script keeps it in ``sessionStorage`` and removes it from the address bar.
+outside the app); the page's data calls — ``/queue``, ``/sla/stats``,
+``/dashboard/events`` — carry a bearer token in the ``Authorization`` header
+like any client, so only readers (agent, supervisor, auditor) see data. The
+token is typed into the page and kept in the tab's ``sessionStorage``; it never
+travels in a URL. Texts come from the message catalogue (``/dashboard/messages``).
 
-The page re-polls every few seconds. Remaining times are the server's, evaluated
+The page redraws when the server's event stream says something changed and polls
+when the stream is unavailable. Remaining times are the server's, evaluated
 in working time at the desk clock's now: they shrink during working hours and
 stand still outside them, exactly as the SLA does; the page never extrapolates.
 """
