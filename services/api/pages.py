@@ -36,10 +36,8 @@ EVENTS_CLOCK_STEP_SECONDS = 30.0  # remaining times change with the clock even w
 
 
 @router.get("/ui/tickets/{ticket_id}", response_class=HTMLResponse, include_in_schema=False)
-def ticket_page(ticket_id: str, lang: Language = None,
-                token: Annotated[str | None, Query(max_length=200)] = None) -> HTMLResponse:
-    """The ticket page (public shell: it holds no data; its script asks with a token).
-    An old ``?token=`` is removed from the address bar by the script, never used."""
+def ticket_page(ticket_id: str, lang: Language = None) -> HTMLResponse:
+    """The ticket page (public shell: it holds no data; its script asks with a token)."""
     return HTMLResponse(STATIC.joinpath("ticket.html").read_text(encoding="utf-8"), headers=HEADERS)
 
 
