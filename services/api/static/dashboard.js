@@ -84,8 +84,8 @@ function rowStatus(item) {
 const URGENCY = { breached: 0, at_risk: 1, on_track: 2 };
 
 function select(items, f) {
-  // Category, status, assignee (any case, part of the name) and unassigned are applied here:
-  // the page holds every open ticket of the level and product chosen (up to LIMIT).
+  // The server filtered by category and status already; assignee (any case, part of the name)
+  // and unassigned are applied here, over the open tickets loaded (up to LIMIT).
   return items.filter((item) =>
     (!f.category || item.category === f.category) &&
     (!f.statuses.length || f.statuses.includes(item.status)) &&
@@ -249,8 +249,10 @@ let lastPage = null;
 async function refresh(withCharts) {
   if (!token()) return showLogin();
   try {
-    const { level, product } = filters();
-    lastPage = await api("/queue", { level, product, limit: LIMIT });
+    // Level, product, category and statuses are the server's filters; assignee (any case, any
+    // part of the name) and "unassigned" are applied in the page.
+    const { level, product, category, statuses } = filters();
+    lastPage = await api("/queue", { level, product, category, status: statuses, limit: LIMIT });
     const counts = drawQueue(lastPage);
     // A new breach changes this week's compliance: redraw now rather than at the next chart turn.
     const breachMoved = lastBreached !== null && counts.breached !== lastBreached;
@@ -340,6 +342,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   form.addEventListener("change", (event) => {
     // Level and product are asked of the server (and change the chart); the rest filter in the page.
     if (["level", "product"].includes(event.target.name)) refresh(true);
+    else if (["category", "status"].includes(event.target.name)) refresh(false);
     else if (lastPage) drawQueue(lastPage);
   });
   form.assignee.addEventListener("input", () => { if (lastPage) drawQueue(lastPage); });
