@@ -96,3 +96,9 @@ def test_docs_are_served_by_the_app(api: Api) -> None:
     assert api.client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
     redoc = api.client.get("/redoc").text
     assert "fonts.googleapis" not in redoc and "/static-offline-docs/redoc.standalone.js" in redoc
+
+
+def test_report_says_call_the_requester_when_details_are_missing_and_no_email(api: Api) -> None:
+    ticket_id = api.receive(product_version="", requester={"name": "Ольга", "phone": "+7 900 000-00-00"})
+    report = api.client.get(f"/tickets/{ticket_id}/report", headers=api.headers(Role.AUDITOR)).text
+    assert "Позвонить заявителю" in report and "номер версии продукта" in report
