@@ -11,6 +11,8 @@ from services.api import dashboard, health, metrics, pages, problems, tickets, v
 from services.api.auth import TokenStore
 from services.api.deps import known_query_only, require
 from services.application import SupportDesk
+from services.channel_policy import ChannelPolicy
+from services.intake import IntakeService
 
 
 def create_app(
@@ -22,6 +24,7 @@ def create_app(
     catch_up_timeout: float = 5.0,
     ready_max_lag: int = 1000,
     extra_routers: list[Any] | None = None,
+    gate: IntakeService | None = None,
     language: str = "ru",
 ) -> FastAPI:
     """The API over one desk; read models and their runner are optional (queries 503 without)."""
@@ -36,6 +39,8 @@ def create_app(
     )
     app.state.desk = desk
     app.state.language = language
+    # POST /tickets goes through the same intake gate as every channel.
+    app.state.gate = gate or IntakeService(desk, channels=ChannelPolicy(desk.calendar))
     app.state.tokens = tokens
     app.state.read_models = read_models
     app.state.runner = runner
