@@ -24,7 +24,7 @@ def test_a_bad_phone_is_told_in_words_not_as_a_regular_expression(api: Api) -> N
     response = api.client.post("/tickets", json=PHONE_BODY, headers=api.headers())
     assert response.status_code == 422
     problem = response.json()
-    assert problem["title"] == "Некорректный запрос"  # Russian by default
+    assert problem["title"] == "Недопустимое значение"  # Russian by default
     [error] = problem["errors"]
     assert error["field"] == "body.requester.phone"
     assert "номер телефона" in error["reason"]
@@ -32,7 +32,7 @@ def test_a_bad_phone_is_told_in_words_not_as_a_regular_expression(api: Api) -> N
 
     english = api.client.post("/tickets", json=PHONE_BODY,
                               headers=api.headers() | {"Accept-Language": "en-GB,en;q=0.9"})
-    assert english.json()["title"] == "Invalid request"
+    assert english.json()["title"] == "Invalid value"
     assert "phone number" in english.json()["errors"][0]["reason"]
 
 
@@ -46,14 +46,24 @@ def test_malformed_json_names_the_body_not_a_character_offset(api: Api) -> None:
 
 
 def test_validator_messages_lose_pydantics_prefix_and_are_translated(api: Api) -> None:
+    ticket_id = api.receive()
+    for language, expected in (("ru", "в ответе нужен текст или ссылки"),
+                               ("en", "a response needs text or links")):
+        response = api.client.post(f"/tickets/{ticket_id}/respond", json={"text": ""},
+                                   headers=api.headers() | {"Accept-Language": language})
+        assert response.status_code == 422
+        assert [e["reason"] for e in response.json()["errors"]] == [expected]
+        assert "Value error" not in response.text
+
+
+def test_the_intake_gate_answers_in_the_callers_language(api: Api) -> None:
     body = dict(PHONE_BODY, requester={"name": "Ольга"})
-    for language, expected in (("ru", "у заявителя должен быть адрес почты или телефон"),
-                               ("en", "a requester needs an email or a phone number")):
+    for language, expected in (("ru", "укажите адрес электронной почты или телефон"),
+                               ("en", "give an email address or a phone number")):
         response = api.client.post("/tickets", json=body,
                                    headers=api.headers() | {"Accept-Language": language})
-        reasons = [e["reason"] for e in response.json()["errors"]]
-        assert reasons == [expected], reasons
-        assert "Value error" not in response.text
+        assert response.status_code == 422
+        assert [e["reason"] for e in response.json()["errors"]] == [expected]
 
 
 def test_unauthorised_is_told_in_the_callers_language(api: Api) -> None:
