@@ -20,7 +20,8 @@ KEYWORDS = {"_": None, "N_": None, "gettext": (1,), "ngettext": (1, 2), "t": Non
 # the Jinja page template.
 PATTERNS = [re.compile(r"""\b(?:gettext|_|t|g)\(\s*(["'])((?:(?!\1)[^\\]|\\.)+)\1"""),
             re.compile(r'data-t(?:-placeholder)?="([^"]+)"')]
-SCANNED = ["services/**/*.py", "adapters/**/*.py", "services/api/static/*", "services/templates/*"]
+SCANNED = ["services/**/*.py", "adapters/**/*.py", "services/api/static/*", "services/templates/*",
+           "adapters/form/templates/*"]
 METHODS = [("adapters/**.py", "python"), ("services/**.py", "python"),
            ("services/api/static/**.js", "javascript"), ("**/templates/**.j2", "ignore")]
 
