@@ -135,3 +135,18 @@ def test_a_delivery_failure_tells_staff_how_to_reach_the_requester(tmp_path: Pat
     [(recipient, subject, body)] = letters(outbox, "delivery_fallback")
     assert recipient == "duty@pass24online.ru" and ticket_id in subject
     assert "550 5.1.1 user unknown" in body and "чат-бот, телефон" in body
+
+
+def test_a_request_for_information_goes_out_as_the_missing_details_letter(tmp_path: Path) -> None:
+    from adapters.outbox.responses import ResponseMailer
+    from domain.values import RequiredInfo
+
+    desk = SupportDesk(clock=ManualClock(msk("2025-04-28 10:05")))
+    outbox = Outbox(tmp_path / "mail.sqlite")
+    ticket_id = emergency(desk)
+    desk.request_information(ticket_id, text="Пришлите журнал контроллера.", actor=AGENT,
+                             items=[RequiredInfo.PRODUCT_VERSION], at=msk("2025-04-28 10:10"))
+    ResponseMailer(desk, outbox, Notices(NoticeSettings(), desk.policy, desk.calendar)).run_once()
+    [(recipient, subject, body)] = [item for item in letters(outbox, "response")]
+    assert recipient == "olga@example.ru" and subject.startswith(f"Re: [{ticket_id}] Нужны сведения")
+    assert "Пришлите журнал контроллера." in body and "  • номер версии продукта" in body
