@@ -263,7 +263,7 @@ def build(desk: SupportDesk, ticket_id: str, as_of: datetime | None = None,
           language: str = "ru") -> Report:
     """Everything the page and the export show, from the events recorded by ``as_of``."""
     all_events = desk.ticket_events(ticket_id)
-    now = as_of or desk.clock.now()
+    now = (as_of or desk.clock.now()).astimezone(MOSCOW)
     events, ticket = desk.ticket_as_of(ticket_id, now)
     if ticket is None:  # not yet received at that instant: show it as received
         events, ticket = all_events[:1], desk.ticket_as_of(ticket_id)[1]

@@ -312,6 +312,11 @@ def test_ticket_page_timeline_and_as_of(browser: Any, server: Server) -> None:
         page.screenshot(path=str(DOCS / "ticket-as-of.png"), full_page=True)
         page.click("#now")
         expect(page.locator("ol.history > li")).to_have_count(7)
+        # The slider runs from receipt (0) to now (1000): at 0 only the receipt is there.
+        page.locator("#as-of-range").fill("0")
+        page.dispatch_event("#as-of-range", "change")
+        expect(page.locator("ol.history > li")).to_have_count(1)
+        assert page.locator("article").get_attribute("data-as-of") == "2025-04-28T10:00:00+03:00"
         assert errors == []
     finally:
         page.context.close()
