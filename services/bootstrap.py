@@ -56,7 +56,8 @@ class Services:
         self.routers: list[tuple[Any, frozenset[Any] | None]] = [
             (build_form_router(gate, secret=settings.form_secret.get_secret_value(),
                                support_email=email,
-                               field_map=load_field_map(settings.form_field_map_file)), None),
+                               field_map=load_field_map(settings.form_field_map_file),
+                               language=settings.locale), None),
             (build_phone_router(gate, secret=settings.phone_secret.get_secret_value(),
                                 support_email=email), None),
             (build_chatbot_router(gate, secret=settings.chatbot_secret.get_secret_value(),
@@ -81,7 +82,11 @@ class Services:
                                           daemon=True)
                 thread.start()
                 self._threads.append(thread)
-        for name, target in (("outbox", self.mail.worker.run), ("responses", self.mail.mailer.run)):
+        loops: list[tuple[str, Any]] = [("outbox", self.mail.worker.run),
+                                        ("responses", self.mail.mailer.run)]
+        if self.mail.alerter is not None:
+            loops.append(("staff-alerts", self.mail.alerter.run))
+        for name, target in loops:
             thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
