@@ -77,7 +77,9 @@ class SlaWatcher:
             except Exception as error:
                 if is_transient(error):
                     raise
-                if not self.guard.failed(item, error):
+                if self.guard.failed(item, error):
+                    held.add(alert.ticket_id)  # its other alerts wait behind it
+                else:
                     log.exception("could not record %s", alert)
                 continue
             self.guard.succeeded(item)

@@ -60,8 +60,12 @@ def _schema(dialect: str) -> tuple[str, ...]:
 
 _COLUMNS = ("id, key, kind, ticket_id, recipient, message_id, message, status, recorded, attempts,"
             " next_attempt_at, last_error, permanent")
-_CLAIMABLE = ("((status = 'pending' AND next_attempt_at <= ?) OR (status IN ('sent', 'failed')"
-              " AND recorded = 0)) AND (lease_until IS NULL OR lease_until < ?)")
+_CLAIMABLE = ("((status = 'pending' AND next_attempt_at <= ?"
+              # A ticket's letters go out in order: none overtakes an earlier one still waiting.
+              " AND NOT EXISTS (SELECT 1 FROM outbox earlier WHERE earlier.ticket_id = outbox.ticket_id"
+              " AND earlier.id < outbox.id AND earlier.status IN ('pending', 'parked')))"
+              " OR (status IN ('sent', 'failed') AND recorded = 0))"
+              " AND (lease_until IS NULL OR lease_until < ?)")
 
 
 @dataclass(frozen=True)
