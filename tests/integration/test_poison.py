@@ -34,39 +34,10 @@ from projections.tickets import TicketEvent
 from services.application import SupportDesk
 from services.clock import ManualClock
 from services.watcher import SlaWatcher
+from tests.fixtures.stores import Stores, desk, stores  # noqa: F401
 from tests.helpers import AGENT, SYSTEM, msk
 
 MARK = "POISON"
-
-
-@dataclass
-class Stores:
-    env: dict[str, str]
-    read: ReadStore
-    main: ReadStore
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
-    if request.param == "sqlite":
-        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
-               "SQLITE_DBNAME": str(tmp_path / "desk.sqlite"), "SQLITE_LOCK_TIMEOUT": "10"}
-        found = Stores(env, store_for(env), SQLiteReadStore(tmp_path / "desk.sqlite"))
-    else:
-        env = request.getfixturevalue("postgres_env")
-        store = store_for(env)
-        found = Stores(env, store, store)
-    yield found
-    found.read.close()
-    if found.main is not found.read:
-        found.main.close()
-
-
-@pytest.fixture
-def desk(stores: Stores) -> Iterator[SupportDesk]:
-    app = SupportDesk(env=stores.env, clock=ManualClock(msk("2025-04-28 09:00")))
-    yield app
-    app.close()
 
 
 def receive(desk: SupportDesk, subject: str, email: str = "olga@example.ru") -> str:
@@ -265,8 +236,7 @@ def test_two_outbox_workers_send_each_letter_once(stores: Stores, desk: SupportD
     for i in range(120):
         outbox.enqueue(letter(f"k{i}", f"T-{i % 7}", f"r{i}@example.ru"), now=0)
     sink = Sink(broken=False)
-    second = Outbox(store_for(stores.env) if stores.env["PERSISTENCE_MODULE"].endswith("postgres")
-                    else SQLiteReadStore(stores.env["SQLITE_DBNAME"]))
+    second = Outbox(stores.another_main())
     workers = [OutboxWorker(o, sink, desk) for o in (outbox, second)]  # type: ignore[arg-type]
 
     def run(worker: OutboxWorker) -> None:
