@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.audit.seal import DEVELOPMENT_KEY
+from domain.versions import LatestVersions
 
 
 class Settings(BaseSettings):
@@ -77,6 +78,9 @@ class Settings(BaseSettings):
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
     letter_max_bytes: int = Field(default=30 * 1024 * 1024, ge=1024)
     reply_to_closed: Literal["reopen", "new_ticket"] = "reopen"
+    trust_requester_domain: bool = False
+    """R19: letters naming a ticket thread as the requester's also from anyone at the
+    requester's email domain; off (strict: the requester and recorded contacts only)."""
     smtp_listen_host: str = "127.0.0.1"
     smtp_listen_port: int = Field(default=8025, ge=1, le=65535)
     smtp_accept_domains: str = "pass24online.ru"
@@ -103,8 +107,21 @@ class Settings(BaseSettings):
     form_secret: SecretStr = SecretStr("")
     form_field_map_file: Path | None = None
     phone_secret: SecretStr = SecretStr("")
+    chatbot_secret: SecretStr = SecretStr("")
     holiday_channels: str = "email"
     """Channels open on public holidays (R6), comma-separated."""
+    latest_versions: str = ""
+    """R2: the latest supported version per product, e.g. ``pass24_online=3.4,pass24_control=2.8``;
+    a ticket naming an older one is flagged ``outdated_version`` in its view."""
+
+    @field_validator("latest_versions")
+    @classmethod
+    def _latest_versions(cls, value: str) -> str:
+        LatestVersions.parse(value)  # refuse a typo at start-up, not on the first ticket
+        return value
+
+    def latest(self) -> LatestVersions:
+        return LatestVersions.parse(self.latest_versions)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
