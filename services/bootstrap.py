@@ -119,7 +119,8 @@ class Services:
         self.routers: list[tuple[Any, frozenset[Any] | None]] = [
             (build_form_router(gate, secret=settings.form_secret.get_secret_value(),
                                support_email=email,
-                               field_map=load_field_map(settings.form_field_map_file)), None),
+                               field_map=load_field_map(settings.form_field_map_file),
+                               language=settings.locale), None),
             (build_phone_router(gate, secret=settings.phone_secret.get_secret_value(),
                                 support_email=email), None),
             (build_chatbot_router(gate, secret=settings.chatbot_secret.get_secret_value(),
@@ -154,7 +155,7 @@ class Services:
 
     def mailers(self) -> list[Any]:
         """Every log-following mailer (each a ``adapters.outbox.mailer.LogMailer``)."""
-        return [self.mail.mailer]
+        return [self.mail.mailer] + ([self.mail.alerter] if self.mail.alerter is not None else [])
 
     def _thread(self, name: str, target: Any, *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
