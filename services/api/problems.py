@@ -70,7 +70,9 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The token's role may not do this",
         404: "No such ticket",
         409: "A rule of the ticket's state forbids it, or a concurrent change won",
+        413: "The request body is larger than the limit",
         422: "Invalid input (the errors list names each field)",
+        429: "Too many read-your-writes waits by this caller at once (see Retry-After)",
         503: "Projections did not reach the requested position in time",
     }
     return {
@@ -121,7 +123,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slugs = {400: "unreadable-body", 401: "unauthorized", 403: "forbidden", 404: "not-found",
-                 405: "method-not-allowed", 503: "unavailable"}
+                 405: "method-not-allowed", 413: "body-too-large", 429: "too-many-requests",
+                 503: "unavailable"}
         return problem(exc.status_code, _phrase(exc.status_code),
                        str(exc.detail or ""), slug=slugs.get(exc.status_code, "http-error"),
                        instance=request.url.path, headers=getattr(exc, "headers", None))
