@@ -7,6 +7,7 @@ e.g. after a crash between steps, completes what is missing and duplicates nothi
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from adapters.email.details import extract_details
 from adapters.email.message import Letter, UnreadableLetter, parse_letter
 from adapters.email.noise import Bounce, auto_reply_reason, bounce_of
 from adapters.email.quarantine import Quarantine
+from adapters.outbox.notice_limit import NoticeLimit
 from adapters.outbox.notices import Notices
 from adapters.outbox.store import Outbox
 from adapters.outbox.worker import OutboxWorker
@@ -61,6 +63,8 @@ class EmailIntake:
         reply_to_closed: str = "reopen",
         max_letter_bytes: int = 30 * 1024 * 1024,
         now: Callable[[], float] = time.time,
+        notice_limit: NoticeLimit | None = None,
+        max_attachments: int = 20,
     ) -> None:
         if reply_to_closed not in ("reopen", "new_ticket"):
             raise ValueError("reply_to_closed must be 'reopen' or 'new_ticket'")
@@ -73,6 +77,8 @@ class EmailIntake:
         self.reply_to_closed = reply_to_closed
         self.max_letter_bytes = max_letter_bytes
         self.now = now
+        self.notice_limit = notice_limit or NoticeLimit("")
+        self.max_attachments = max_attachments
 
     def deliver(self, raw: bytes, *, source: str = "smtp") -> Delivery:
         """Take a letter. Never raises for bad input: what cannot be used is quarantined."""
@@ -158,7 +164,15 @@ class EmailIntake:
     def _attach(self, ticket_id: str, letter: Letter, actor: Actor) -> None:
         if not letter.attachments:
             return
-        metadata = [self.attachments.store(file) for file in letter.attachments]
+        kept = letter.attachments[:self.max_attachments]
+        metadata = [self.attachments.store(file) for file in kept]
+        # Past the cap, files are listed (staff see what came) but not stored.
+        for file in letter.attachments[self.max_attachments:]:
+            metadata.append({"filename": file.filename, "content_type": file.content_type,
+                             "size": len(file.content),
+                             "sha256": hashlib.sha256(file.content).hexdigest(), "stored": False,
+                             "note": f"not stored: more than {self.max_attachments} "
+                                     "attachments in one letter"})
         self.desk.add_attachments(ticket_id, source=letter.message_id, attachments=metadata,
                                   actor=actor)
 
@@ -168,7 +182,7 @@ class EmailIntake:
         if ticket.acknowledged_at is not None:
             return
         mail = self.notices.acknowledgement(ticket, now=self.desk.clock.now())
-        if mail is not None:
+        if mail is not None and self.notice_limit.allow(ticket.requester.email):
             self.outbox.enqueue(mail, now=self.now())
 
     # -- noise -------------------------------------------------------------------

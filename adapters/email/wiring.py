@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from adapters.email.attachments import AttachmentStore
 from adapters.email.intake import EmailIntake
 from adapters.email.quarantine import Quarantine
+from adapters.outbox.notice_limit import NoticeLimit
 from adapters.outbox.notices import Notices, NoticeSettings
 from adapters.outbox.responses import ResponseMailer
 from adapters.outbox.smtp_sender import SmtpSender
@@ -27,13 +28,14 @@ class MailComponents:
     intake: EmailIntake
     mailer: ResponseMailer
     channels: ChannelPolicy
+    notice_limit: NoticeLimit
 
     def acknowledge_later(self, desk: SupportDesk, ticket_id: str) -> None:
         """Queue the registration notice for a ticket from any channel (sent by the worker)."""
         ticket = desk.get_ticket(ticket_id)
         if ticket.acknowledged_at is None:
             mail = self.notices.acknowledgement(ticket, now=desk.clock.now())
-            if mail is not None:
+            if mail is not None and self.notice_limit.allow(ticket.requester.email):
                 self.outbox.enqueue(mail, now=self.intake.now())
 
 
@@ -54,11 +56,14 @@ def build_mail(desk: SupportDesk, settings: Settings) -> MailComponents:
         base_seconds=settings.outbox_backoff_seconds,
         max_seconds=settings.outbox_backoff_max_seconds,
         max_attempts=settings.outbox_max_attempts))
+    # One limit for every channel's notices (the form and the phone log queue them too).
+    notice_limit = NoticeLimit(settings.notice_rate_limit)
     intake = EmailIntake(desk, quarantine=quarantine, attachments=attachments, outbox=outbox,
                          notices=notices, worker=worker, reply_to_closed=settings.reply_to_closed,
-                         max_letter_bytes=settings.letter_max_bytes)
+                         max_letter_bytes=settings.letter_max_bytes, notice_limit=notice_limit,
+                         max_attachments=settings.letter_max_attachments)
     channels = ChannelPolicy.from_names(
         desk.calendar, settings.support_email,
         [c.strip() for c in settings.holiday_channels.split(",") if c.strip()])
     return MailComponents(outbox, quarantine, attachments, notices, worker, intake,
-                          ResponseMailer(desk, outbox, notices), channels)
+                          ResponseMailer(desk, outbox, notices), channels, notice_limit)

@@ -17,7 +17,8 @@ from adapters.email.details import extract_details
 from adapters.email.wiring import MailComponents
 from adapters.form.fields import load_field_map, pick
 from adapters.problems import invalid, problem
-from adapters.signing import form_token, form_token_valid, webhook_authentic
+from adapters.form.guard import FormGuard
+from adapters.signing import ReplayCache, WebhookVerifier, form_token, form_token_valid
 from domain.errors import InvalidValue
 from domain.values import Actor, Channel, Product, Requester
 from services.application import SupportDesk
@@ -36,6 +37,11 @@ def build_form_router(desk: SupportDesk, settings: Settings, *,
     router = APIRouter(prefix="/intake/form", tags=["intake"])
     secret = settings.form_secret.get_secret_value()
     mapping = load_field_map(settings.form_field_map_file)
+    replays = ReplayCache(settings.mail_db_path)
+    verifier = WebhookVerifier(secret, replays=replays, max_age=settings.webhook_max_age_seconds,
+                               channel="form")
+    guard = FormGuard(replays, per_client=settings.form_client_rate_limit,
+                      per_address=settings.form_address_rate_limit)
     policy = channels or (mail.channels if mail else ChannelPolicy.from_names(
         desk.calendar, settings.support_email, settings.holiday_channels.split(",")))
 
@@ -54,10 +60,13 @@ def build_form_router(desk: SupportDesk, settings: Settings, *,
         headers = {k.lower(): v for k, v in request.headers.items()}
         body_secret = data.get("auth[application_token]", "")
         token = data.get("form_token", "")
-        if not (webhook_authentic(secret, body, headers, body_secret)
-                or (token and form_token_valid(secret, token))):
-            return problem(401, "unauthenticated", "Not signed",
-                           "sign the body (X-Pass24-Signature: sha256=<hmac>) or send the shared secret")
+        from_page = bool(token) and form_token_valid(secret, token)
+        refusal = None if from_page else verifier.refusal(body, headers, body_secret)
+        if refusal is not None:
+            return problem(401, "unauthenticated", "Not signed", refusal)
+        if from_page and (limited := guard.over_limit("client", _client(request))):
+            return _too_many(f"more than {limited} form submissions from this address",
+                             settings.support_email)
         now = desk.clock.now()
         try:
             policy.check(Channel.FORM, now)
@@ -78,6 +87,13 @@ def build_form_router(desk: SupportDesk, settings: Settings, *,
         key = fields.get("submission_id") or "sha256:" + hashlib.sha256(
             json.dumps(sorted((k, v) for k, v in fields.items()), ensure_ascii=False).encode()
         ).hexdigest()
+        if from_page and guard.token_reused(token, key):
+            return problem(401, "unauthenticated", "Form token already used",
+                           "this form was already submitted; reload the page for a new one")
+        requester_key = fields.get("email") or fields.get("phone", "")
+        if (limited := guard.over_limit("address", requester_key)):
+            return _too_many(f"more than {limited} requests for {requester_key}",
+                             settings.support_email)
         try:
             requester = Requester(name=fields.get("name", ""), email=fields.get("email", ""),
                                   phone=fields.get("phone", ""),
@@ -116,8 +132,21 @@ async def _fields(request: Request, body: bytes) -> tuple[dict[str, str], Respon
             return {k: v for k, v in form.items() if isinstance(v, str)}, None
     except (ValueError, UnicodeDecodeError) as error:
         return {}, problem(400, "unreadable-body", "Unreadable body", str(error))
+    except RecursionError:
+        return {}, problem(400, "unreadable-body", "Unreadable body", "JSON nested too deeply")
     return {}, problem(415, "unsupported-media-type", "Unsupported media type",
                        "send application/json, application/x-www-form-urlencoded or multipart/form-data")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _too_many(detail: str, support_email: str) -> Response:
+    response = problem(429, "too-many-requests", "Too many requests",
+                       f"{detail}; try later or write to {support_email}")
+    response.headers["Retry-After"] = "3600"
+    return response
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 from adapters.email.details import extract_details
 from adapters.email.wiring import MailComponents
 from adapters.problems import invalid, problem
-from adapters.signing import webhook_authentic
+from adapters.signing import ReplayCache, WebhookVerifier
 from domain.errors import InvalidValue, RuleViolated, TicketNotFound
 from domain.values import Actor, Channel, Product, Requester
 from services.application import Receipt, SupportDesk
@@ -54,19 +54,22 @@ def build_phone_router(desk: SupportDesk, settings: Settings, *,
                        channels: ChannelPolicy | None = None) -> APIRouter:
     router = APIRouter(prefix="/intake/phone", tags=["intake"])
     secret = settings.phone_secret.get_secret_value()
+    verifier = WebhookVerifier(secret, replays=ReplayCache(settings.mail_db_path),
+                               max_age=settings.webhook_max_age_seconds, channel="phone")
     policy = channels or (mail.channels if mail else ChannelPolicy.from_names(
         desk.calendar, settings.support_email, settings.holiday_channels.split(",")))
 
     async def _read(request: Request, model: type[BaseModel]) -> tuple[Any, Response | None]:
         body = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
-        if not webhook_authentic(secret, body, headers):
-            return None, problem(401, "unauthenticated", "Not signed",
-                                 "sign the body (X-Pass24-Signature: sha256=<hmac>) or send the shared secret")
+        if (refusal := verifier.refusal(body, headers)) is not None:
+            return None, problem(401, "unauthenticated", "Not signed", refusal)
         try:
             return model.model_validate(json.loads(body or b"null")), None
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
             return None, problem(400, "unreadable-body", "Unreadable body", str(error))
+        except RecursionError:
+            return None, problem(400, "unreadable-body", "Unreadable body", "JSON nested too deeply")
         except ValidationError as error:
             return None, invalid([
                 {"field": ".".join(str(p) for p in e["loc"]) or "body", "reason": e["msg"]}
