@@ -45,7 +45,7 @@ class JsonFormatter(logging.Formatter):
 _CREDENTIALS = re.compile(
     r"(p24_[A-Za-z0-9_\-]{8,})"
     r"|((?:bearer|basic)\s+)[^\s\"',]+"
-    r"|((?:^|[?&;])(?:token|access_token|api_key|apikey|bearer|authorization|session|form_token)=)"
+    r"|((?:^|[?&;\s])(?:token|access_token|api_key|apikey|bearer|authorization|session|form_token)=)"
     r"[^&\s\"']*",
     re.IGNORECASE,
 )
