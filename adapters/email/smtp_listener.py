@@ -103,14 +103,14 @@ class SpoolingSMTP(SMTP):
                 spool.write(line[1:] if line.startswith(b".") else line)
             if refusal:
                 await self.push(refusal)
-                self._set_post_data_state()
+                self._set_post_data_state()  # type: ignore[no-untyped-call]
                 return
             envelope: Any = self.envelope
             envelope.spool = spool
             envelope.content = envelope.original_content = None
             status = await self._call_handler_hook("DATA") if "DATA" in self._handle_hooks else MISSING
             envelope.spool = None
-        self._set_post_data_state()
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
         await self.push("250 OK" if status is MISSING else status)
 
 

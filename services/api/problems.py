@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from domain.errors import ConcurrencyConflict, InvalidValue, RuleViolated, TicketNotFound
 
@@ -89,6 +90,24 @@ def _phrase(status: int) -> str:
         return "HTTP error"
 
 
+def _allowed(request: Request) -> str:
+    """Every method some route serves on this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    pending: list[tuple[Any, str]] = [(route, request.url.path) for route in request.app.router.routes]
+    while pending:
+        route, path = pending.pop()
+        included = getattr(route, "original_router", None)
+        if included is not None:  # an included router: its routes, below its prefix
+            prefix = getattr(getattr(route, "include_context", None), "prefix", "") or ""
+            if path.startswith(prefix):
+                pending.extend((child, path[len(prefix):] or "/") for child in included.routes)
+            continue
+        match, _ = route.matches({**request.scope, "path": path, "root_path": "", "method": "\x00"})
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -125,9 +144,12 @@ def install(app: FastAPI) -> None:
         slugs = {400: "unreadable-body", 401: "unauthorized", 403: "forbidden", 404: "not-found",
                  405: "method-not-allowed", 413: "body-too-large", 429: "too-many-requests",
                  503: "unavailable"}
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed(request)}
         return problem(exc.status_code, _phrase(exc.status_code),
                        str(exc.detail or ""), slug=slugs.get(exc.status_code, "http-error"),
-                       instance=request.url.path, headers=getattr(exc, "headers", None))
+                       instance=request.url.path, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
