@@ -1,10 +1,12 @@
 """Read-your-writes waits (``?min_position=``) on the event loop, never on a worker thread.
 
-A wait is an ``anyio`` sleep between looks at the read models' position. The
-position is read by at most one thread at a time and at most once per
-``poll_interval`` whatever the number of waiters (an in-process runner answers
-from memory; ``StorePositions`` reads the read store), so 80 waits cost what one
-does, and the thread pool stays free for the requests that need it.
+A waiting request parks a future and sleeps; one poller task per event loop
+reads the read models' position every ``poll_interval`` while anyone waits (in
+the loop's default executor: an in-process runner answers from memory,
+``StorePositions`` reads the read store) and wakes exactly the waiters whose
+position was reached. So 80 waits cost what one does: one read per interval and
+no wake-ups until there is something to see, and the thread pool that serves
+sync endpoints is never touched.
 
 Each caller (token or session) may hold ``per_caller`` waits at once; past that
 the request is refused with 429 and ``Retry-After``.
@@ -12,12 +14,12 @@ the request is refused with 429 and ``Retry-After``.
 
 from __future__ import annotations
 
-import time
+import asyncio
+import logging
 from collections import Counter
 from typing import Any
 
-import anyio
-import anyio.to_thread
+log = logging.getLogger("pass24.api")
 
 
 class TooManyWaits(Exception):
@@ -31,9 +33,8 @@ class PositionWaits:
         self.poll_interval = poll_interval
         self._held: Counter[str] = Counter()
         self._position = -1
-        self._read_at = 0.0
-        self._limiter: anyio.CapacityLimiter | None = None
-        self._lock: anyio.Lock | None = None
+        self._waiters: dict[asyncio.Future[bool], int] = {}
+        self._poller: asyncio.Task[None] | None = None
 
     @property
     def last_position(self) -> int | None:
@@ -49,16 +50,17 @@ class PositionWaits:
             follower.nudge()
         return int(self.runner.position())
 
-    async def position(self) -> int:
-        """The read models' position, at most ``poll_interval`` old."""
-        if self._lock is None:
-            self._lock = anyio.Lock()
-            self._limiter = anyio.CapacityLimiter(1)
-        async with self._lock:
-            if time.monotonic() - self._read_at >= self.poll_interval:
-                self._position = await anyio.to_thread.run_sync(self._read, limiter=self._limiter)
-                self._read_at = time.monotonic()
-            return self._position
+    async def _poll(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiters:
+            try:
+                self._position = await loop.run_in_executor(None, self._read)
+            except Exception:  # noqa: BLE001 - the store may come back; waiters time out meanwhile
+                log.warning("read-your-writes: position unreadable", exc_info=True)
+            for future, target in list(self._waiters.items()):
+                if target <= self._position and not future.done():
+                    future.set_result(True)
+            await asyncio.sleep(self.poll_interval)
 
     async def wait(self, caller: str, position: int, timeout: float) -> bool:
         """True once the read models reached ``position``; False after ``timeout``."""
@@ -66,14 +68,18 @@ class PositionWaits:
             return True
         if self._held[caller] >= self.per_caller:
             raise TooManyWaits
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
         self._held[caller] += 1
+        self._waiters[future] = position
         try:
-            with anyio.move_on_after(timeout):
-                while await self.position() < position:
-                    await anyio.sleep(self.poll_interval)
-                return True
-            return await self.position() >= position
+            if self._poller is None or self._poller.done() or self._poller.get_loop() is not loop:
+                self._poller = loop.create_task(self._poll())
+            done, _ = await asyncio.wait({future}, timeout=timeout)
+            return future in done
         finally:
+            del self._waiters[future]
+            future.cancel()
             self._held[caller] -= 1
             if not self._held[caller]:
                 del self._held[caller]

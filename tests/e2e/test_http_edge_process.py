@@ -46,6 +46,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
         PASS24_CATCH_UP_TIMEOUT="8",
         PASS24_WAITS_PER_TOKEN="100",
         PASS24_FORM_SECRET="form-secret-0123456789",
+        PASS24_METRICS_PORT=str(free_port()),
     )
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
@@ -186,3 +187,11 @@ def test_80_waits_from_one_reader_do_not_hold_the_threads_or_liveness(served: Se
     assert ready == 200
     assert healthz < 1.0 and readyz < 1.0  # liveness checks, not benchmarks
     assert statuses == [503] * 80  # each timed out with Retry-After, none failed
+
+
+def test_metrics_on_their_own_port_only(served: Served) -> None:
+    metrics_port = served.environment["PASS24_METRICS_PORT"]
+    on_api = httpx.get(f"{served.base}/metrics")
+    scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics")
+    assert on_api.status_code == 404
+    assert scraped.status_code == 200 and "pass24_event_store_head" in scraped.text
