@@ -85,7 +85,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     services.start(workers=workers)
     try:
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
-                    log_config=uvicorn_config(settings.log_level))
+                    log_config=uvicorn_config(settings.log_level), proxy_headers=True,
+                    forwarded_allow_ips=settings.forwarded_allow_ips)
     finally:
         services.stop()
     return 0

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     """Largest request body the API reads, counted while it streams in; bigger is 413."""
     max_multipart_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     """Largest ``multipart/form-data`` body (forms with files)."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose X-Forwarded-For/-Proto ``serve`` believes (comma-separated, or ``*``): the
+    form's per-client limit and the session cookie's Secure flag need the real client."""
     waits_per_token: int = Field(default=8, ge=1)
     """``?min_position=`` waits one token may hold at once; more are 429 with Retry-After."""
     session_secret: SecretStr = SecretStr("")

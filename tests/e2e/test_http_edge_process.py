@@ -195,3 +195,20 @@ def test_metrics_on_their_own_port_only(served: Served) -> None:
     scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics")
     assert on_api.status_code == 404
     assert scraped.status_code == 200 and "pass24_event_store_head" in scraped.text
+
+
+def test_the_form_limits_the_real_client_behind_a_trusted_proxy(served: Served) -> None:
+    import re
+
+    def submit(client_ip: str, n: int) -> int:
+        page = httpx.get(f"{served.base}/intake/form").text
+        hidden = dict(re.findall(r'name="(form_token|submission_id)" value="([^"]+)"', page))
+        return httpx.post(f"{served.base}/intake/form", headers={"X-Forwarded-For": client_ip},
+                          data={**hidden, "email": f"user{n}@example.com", "subject": "s",
+                                "description": "d"}).status_code
+
+    # 10/minute per client by default; loopback is the trusted proxy (PASS24_FORWARDED_ALLOW_IPS).
+    first = [submit("203.0.113.5", n) for n in range(11)]
+    other = submit("198.51.100.7", 99)
+    assert first == [201] * 10 + [429]
+    assert other == 201
