@@ -12,6 +12,7 @@ from projections.follower import NotificationFollower
 from projections.history import HistoryProjection
 from projections.queue import QueueProjection
 from projections.readmodels import Clock, ReadModels
+from projections.review import ThirdPartyReviewProjection
 from projections.runner import ProjectionRunner
 from projections.sla_stats import SlaStatsProjection
 from projections.sla_timers import SlaTimersProjection
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 def all_projections(calendar: WorkingTime) -> list[Projection]:
     shared = JsonColumns()  # the models of one batch serialise each schedule once
     return [QueueProjection(shared), SlaTimersProjection(shared), HistoryProjection(),
-            SlaStatsProjection(calendar, shared)]
+            SlaStatsProjection(calendar, shared), ThirdPartyReviewProjection()]
 
 
 def build_projections(

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.audit.seal import DEVELOPMENT_KEY
+from domain.versions import LatestVersions
 
 
 class Settings(BaseSettings):
@@ -130,6 +131,18 @@ class Settings(BaseSettings):
     phone_secret: SecretStr = SecretStr("")
     holiday_channels: str = "email"
     """Channels open on public holidays (R6), comma-separated."""
+    latest_versions: str = ""
+    """R2: the latest supported version per product, e.g. ``pass24_online=3.4,pass24_control=2.8``;
+    a ticket naming an older one is flagged ``outdated_version`` in its view."""
+
+    @field_validator("latest_versions")
+    @classmethod
+    def _latest_versions(cls, value: str) -> str:
+        LatestVersions.parse(value)  # refuse a typo at start-up, not on the first ticket
+        return value
+
+    def latest(self) -> LatestVersions:
+        return LatestVersions.parse(self.latest_versions)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
