@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from typing import Any
 
@@ -41,7 +42,9 @@ def create_app(
     app.state.runner = runner
     app.state.catch_up_timeout = catch_up_timeout
     app.state.ready_max_lag = ready_max_lag
-    edge = edge or EdgeLimits(session_secret=secrets.token_bytes(32))
+    edge = edge or EdgeLimits()
+    if not edge.session_secret:  # never sign cookies with an empty key
+        edge = dataclasses.replace(edge, session_secret=secrets.token_bytes(32))
     app.state.edge = edge
     app.state.waits = (PositionWaits(runner, per_caller=edge.waits_per_token)
                        if runner is not None else None)

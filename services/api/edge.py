@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from urllib.parse import parse_qsl
 
 from services.api.problems import BASE, MEDIA_TYPE
 
