@@ -4,7 +4,8 @@ A mailbox that answers every letter without auto-reply headers and without our
 ticket ID in the subject opens a new ticket with every answer; each new ticket
 sends a notice, which it answers again. The tickets are recorded (nothing is
 lost), but past the limit no notice is queued, so the loop stops at the first
-refusal. Moving windows from ``limits`` (``"3/hour;10/day"``), per process.
+refusal (the ticket records why it got no notice). Moving windows from ``limits``
+(``"3/hour;10/day"``), per process: N replicas of the mailer allow N times as many.
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ class NoticeLimit:
         self.items: list[RateLimitItem] = parse_many(limits) if limits.strip() else []
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
+    def describe(self) -> str:
+        return " or ".join(str(item) for item in self.items) or "no limit"
+
     def allow(self, address: str) -> bool:
         """Count one notice to ``address``; False (nothing counted) when a window is full."""
         key = address.strip().lower()
         if not all(self._limiter.test(item, "notice", key) for item in self.items):
             log.warning("registration notice to %s not queued: more than %s", key,
-                        " or ".join(str(item) for item in self.items))
+                        self.describe())
             return False
         for item in self.items:
             self._limiter.hit(item, "notice", key)

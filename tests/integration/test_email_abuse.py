@@ -3,6 +3,7 @@ and the SMTP listener receives a letter without holding copies of it in memory."
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import smtplib
 import subprocess
@@ -27,7 +28,7 @@ MB = 1024 * 1024
 def test_an_auto_responder_without_headers_gets_three_notices_not_one_per_letter(
     email_desk: EmailDesk,  # noqa: F811
 ) -> None:
-    email_desk.intake.notice_limit = NoticeLimit("3/hour;10/day")
+    email_desk.mailer.notice_limit = NoticeLimit("3/hour;10/day")
     outcomes = []
     for n in range(12):
         # Its answers strip our subject (no ticket ID), carry no Auto-Submitted header and
@@ -36,13 +37,18 @@ def test_an_auto_responder_without_headers_gets_three_notices_not_one_per_letter
                               text="Спасибо, ваше письмо получено и будет рассмотрено.",
                               sender="Приёмная <robot@robot.example>")
         outcomes.append(email_desk.intake.deliver(letter))
+    email_desk.mailer.run_once()
 
     assert [o.outcome for o in outcomes] == [Outcome.CREATED] * 12  # nothing is lost
     notices = [e for e in email_desk.outbox.entries() if e.recipient == "robot@robot.example"]
     assert len(notices) == 3
+    # Every other ticket says why it got no notice.
+    silent = [email_desk.desk.get_ticket(o.ticket_id) for o in outcomes[3:]]
+    assert all("registration notices" in t.notice_not_sent["reason"] for t in silent)
     # Someone else still gets theirs.
     email_desk.intake.deliver(plain_letter(message_id="<olga-1@example.ru>", subject="Шлагбаум",
                                            text="Не открывается"))
+    email_desk.mailer.run_once()
     assert [e.recipient for e in email_desk.outbox.entries()].count("olga@example.ru") == 1
 
 
@@ -61,7 +67,7 @@ def letter_with_files(count: int, size: int = 100) -> bytes:
 
 
 def test_attachments_past_the_cap_are_listed_but_not_stored(email_desk: EmailDesk) -> None:  # noqa: F811
-    email_desk.intake.max_attachments = 5
+    email_desk.gate.settings = dataclasses.replace(email_desk.gate.settings, max_attachments=5)
     delivery = email_desk.intake.deliver(letter_with_files(8))
 
     attachments = email_desk.desk.get_ticket(delivery.ticket_id).attachments
@@ -127,6 +133,7 @@ def test_the_smtp_listener_spools_a_large_letter_instead_of_holding_it(
     # While 27 MB (base64) arrived, the listener held at most the in-memory spool's share.
     assert peak < 4 * MB, f"peak {peak / MB:.1f} MB while receiving"
     assert code == 552
+    email_desk.mailer.run_once()
     (ticket_id,) = {e.ticket_id for e in email_desk.outbox.entries()}
     (attachment,) = email_desk.desk.get_ticket(ticket_id).attachments
     content = bytes([0]) * 20 * MB + (0).to_bytes(4, "big")
