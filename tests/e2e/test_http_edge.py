@@ -296,3 +296,9 @@ def test_the_public_form_is_rate_limited_per_client_and_per_address(intake: Inta
     signed = client.post("/intake/form", content=body, headers={
         **signed_headers(FORM_SECRET, body), "Content-Type": "application/json"})
     assert signed.status_code == 201, signed.text
+
+
+def test_405_names_every_method_of_the_path(api: Api) -> None:
+    response = api.client.put("/session")
+    is_problem(response, 405)
+    assert response.headers["allow"] == "DELETE, POST"
