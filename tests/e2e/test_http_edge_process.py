@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,12 +70,12 @@ def served(tmp_path: Path) -> Iterator[Served]:
             process.wait(timeout=20)
 
 
-def rss(pid: int) -> int:
-    """Resident set size in bytes, from /proc."""
+def rss(pid: int, field: str = "VmRSS") -> int:
+    """Resident set size (or its peak, ``VmHWM``) in bytes, from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
+    raise AssertionError(f"no {field}")
 
 
 def post_huge(port: int, path: str, size: int, *, chunked: bool) -> bytes:
@@ -111,20 +112,23 @@ def post_huge(port: int, path: str, size: int, *, chunked: bool) -> bytes:
 
 def test_unauthenticated_100_mb_bodies_are_413_and_the_process_stays_small(served: Served) -> None:
     before = rss(served.pid)
-    answers = [
-        post_huge(served.port, "/tickets", 100 * MB, chunked=False),  # Content-Length refused at once
-        post_huge(served.port, "/tickets", 100 * MB, chunked=True),   # counted while streaming
-        post_huge(served.port, "/intake/form", 100 * MB, chunked=True),
-        post_huge(served.port, "/intake/phone/events", 100 * MB, chunked=False),
-    ]
+    uploads = [("/tickets", False),  # Content-Length: refused at once
+               ("/tickets", True),  # chunked: counted while streaming
+               ("/intake/form", True), ("/intake/phone/events", False)]
+    with ThreadPoolExecutor(len(uploads)) as pool:  # all at once, as an attacker would
+        answers = list(pool.map(lambda u: post_huge(served.port, u[0], 100 * MB, chunked=u[1]),
+                                uploads))
     grown = rss(served.pid) - before
-    print(f"\nRSS {before / MB:.1f} MB -> grew {grown / MB:.1f} MB over four 100 MB bodies")
+    peak = rss(served.pid, "VmHWM") - before  # the high-water mark: transient peaks count too
+    print(f"\nRSS {before / MB:.1f} MB -> grew {grown / MB:.1f} MB (peak +{peak / MB:.1f} MB) "
+          "over four concurrent 100 MB bodies")
 
     for answer in answers:
         assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
         assert b"application/problem+json" in answer
         assert b"body-too-large" in answer
     assert grown < 64 * MB, f"RSS grew by {grown / MB:.1f} MB"
+    assert peak < 64 * MB, f"RSS peaked {peak / MB:.1f} MB above the start"
     # The server still serves.
     assert httpx.get(f"{served.base}/healthz").status_code == 200
 
