@@ -74,5 +74,6 @@ def build_mail(desk: SupportDesk, settings: Settings) -> MailComponents:
     intake = EmailIntake(gate.submit, quarantine=quarantine, outbox=outbox, bounces=worker,
                          max_letter_bytes=settings.letter_max_bytes, now=desk.clock.now)
     mailer = ResponseMailer(desk, outbox, notices,
-                            notice_limit=NoticeLimit(settings.notice_rate_limit))
+                            notice_limit=NoticeLimit(settings.notice_rate_limit,
+                                                     storage=settings.rate_limit_storage))
     return MailComponents(outbox, quarantine, attachments, notices, worker, gate, intake, mailer)

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     """Public form submissions per client IP address (``limits`` notation)."""
     form_address_rate_limit: str = "3/hour;10/day"
     """Public form submissions per requester email or phone."""
+    rate_limit_storage: str = "memory://"
+    """Where the ``limits`` counters live: ``memory://`` (per process) or a shared store such
+    as ``redis://host:6379`` (needs the redis client) so replicas count together."""
     notice_rate_limit: str = "3/hour;10/day"
     """Registration notices per recipient address: an auto-responder cannot loop."""
     letter_max_attachments: int = Field(default=20, ge=0)

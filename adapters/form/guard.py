@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
+from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from adapters.signing import ReplayCache
@@ -25,11 +25,13 @@ def _items(text: str) -> list[RateLimitItem]:
 
 
 class FormGuard:
-    def __init__(self, replays: ReplayCache, *, per_client: str, per_address: str) -> None:
+    def __init__(self, replays: ReplayCache, *, per_client: str, per_address: str,
+                 storage: str = "memory://") -> None:
         self.replays = replays
         self.per_client = _items(per_client)
         self.per_address = _items(per_address)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        # ``memory://`` counts per process; a shared store (``redis://…``) counts per desk.
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage))
 
     def token_reused(self, token: str, submission: str) -> bool:
         """True when ``token`` already served another submission; else binds it to this one."""

@@ -5,7 +5,8 @@ ticket ID in the subject opens a new ticket with every answer; each new ticket
 sends a notice, which it answers again. The tickets are recorded (nothing is
 lost), but past the limit no notice is queued, so the loop stops at the first
 refusal (the ticket records why it got no notice). Moving windows from ``limits``
-(``"3/hour;10/day"``), per process: N replicas of the mailer allow N times as many.
+(``"3/hour;10/day"``), counted in ``PASS24_RATE_LIMIT_STORAGE`` (per process with
+the default ``memory://``: N mailer replicas would allow N times as many).
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ from __future__ import annotations
 import logging
 
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
+from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 log = logging.getLogger(__name__)
 
 
 class NoticeLimit:
-    def __init__(self, limits: str = "3/hour;10/day") -> None:
+    def __init__(self, limits: str = "3/hour;10/day", *, storage: str = "memory://") -> None:
         self.items: list[RateLimitItem] = parse_many(limits) if limits.strip() else []
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage))
 
     def describe(self) -> str:
         return " or ".join(str(item) for item in self.items) or "no limit"
