@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+
 from fastapi import Request
 
 from services.api.auth import Principal, TokenStore, token_hash
