@@ -33,8 +33,10 @@ class Served:
     environment: dict[str, str]
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One `serve` for the module (each test uses its own tokens and addresses)."""
+    tmp_path = tmp_path_factory.mktemp("served")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PASS24_")}
     port = free_port()
     env.update(
