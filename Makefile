@@ -49,6 +49,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/relay.py
 	$(BIN)/python bench/edge.py
+	$(BIN)/python bench/mail_parse.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .hypothesis

@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     imap_host: str = "127.0.0.1"
     imap_port: int = Field(default=993, ge=1, le=65535)
     imap_ssl: bool = True
+    # PEM file of the CA (or the server's self-signed certificate) to trust for IMAP over TLS;
+    # empty: the system's trusted CAs.
+    imap_ca_file: str = ""
     imap_username: str = ""
     imap_password: SecretStr = SecretStr("")
     imap_mailbox: str = "INBOX"
