@@ -69,7 +69,7 @@ class Services:
         self.routers: list[tuple[Any, frozenset[Any] | None]] = [
             (build_form_router(gate, secret=form_secret, support_email=email,
                                field_map=load_field_map(settings.form_field_map_file),
-                               verifier=verifier(form_secret, "form"),
+                               language=settings.locale, verifier=verifier(form_secret, "form"),
                                guard=FormGuard(replays, per_client=settings.form_client_rate_limit,
                                                per_address=settings.form_address_rate_limit,
                                                storage=settings.rate_limit_storage)),
@@ -98,7 +98,11 @@ class Services:
                                           daemon=True)
                 thread.start()
                 self._threads.append(thread)
-        for name, target in (("outbox", self.mail.worker.run), ("responses", self.mail.mailer.run)):
+        loops: list[tuple[str, Any]] = [("outbox", self.mail.worker.run),
+                                        ("responses", self.mail.mailer.run)]
+        if self.mail.alerter is not None:
+            loops.append(("staff-alerts", self.mail.alerter.run))
+        for name, target in loops:
             thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
             thread.start()
             self._threads.append(thread)

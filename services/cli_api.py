@@ -71,7 +71,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     app = create_app(services.desk, tokens=tokens, read_models=services.read_models,
                      runner=runner, catch_up_timeout=settings.catch_up_timeout,
                      ready_max_lag=settings.ready_max_lag, extra_routers=services.routers,
-                     gate=services.mail.gate, edge=EdgeLimits.from_settings(settings))
+                     gate=services.mail.gate, language=settings.locale,
+                     edge=EdgeLimits.from_settings(settings))
     app.state.relay_position = relay_position(settings, services.desk)
     if settings.metrics_port is not None:
         from prometheus_client import start_http_server

@@ -7,8 +7,18 @@ import secrets
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
-from services.api import dashboard, health, metrics, problems, session_routes, tickets, views_routes
+from services.api import (
+    dashboard,
+    health,
+    metrics,
+    pages,
+    problems,
+    session_routes,
+    tickets,
+    views_routes,
+)
 from services.api.auth import TokenStore
 from services.api.deps import known_query_only, require
 from services.api.edge import BodyLimit, EdgeLimits, NoCredentialsInUrl
@@ -28,10 +38,12 @@ def create_app(
     ready_max_lag: int = 1000,
     extra_routers: list[Any] | None = None,
     gate: IntakeService | None = None,
+    language: str = "ru",
     edge: EdgeLimits | None = None,
 ) -> FastAPI:
     """The API over one desk; read models and their runner are optional (queries 503 without)."""
-    app = FastAPI(
+    # /docs and /redoc from assets the app serves itself (fastapi-offline ships them): no CDN.
+    app = FastAPIOffline(
         dependencies=[Depends(known_query_only)],
         title="pass24-desk",
         version="1.0",
@@ -40,6 +52,7 @@ def create_app(
         "RFC 9457 application/problem+json.",
     )
     app.state.desk = desk
+    app.state.language = language
     # POST /tickets goes through the same intake gate as every channel.
     app.state.gate = gate or IntakeService(desk, channels=ChannelPolicy(desk.calendar))
     app.state.tokens = tokens
@@ -58,6 +71,7 @@ def create_app(
     app.include_router(views_routes.router)
     app.include_router(health.router)
     app.include_router(dashboard.router)
+    app.include_router(pages.router)
     app.include_router(session_routes.router)
     metrics.install(app, max_age=edge.metrics_cache_seconds, token=edge.metrics_token,
                     serve=edge.serve_metrics)
