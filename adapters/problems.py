@@ -44,8 +44,11 @@ def invalid(errors: list[dict[str, str]], *, instance: str = "") -> JSONResponse
                    errors=errors)
 
 
-def unauthenticated(reason: str, *, instance: str = "") -> JSONResponse:
-    return problem(401, "Unauthorized", reason, slug="unauthorized", instance=instance)
+def unauthenticated(reason: str = "", *, instance: str = "") -> JSONResponse:
+    return problem(401, "Unauthorized",
+                   reason or "sign the body (X-Pass24-Timestamp and X-Pass24-Signature: "
+                   "sha256=<HMAC of '<timestamp>.<body>'>) or send the shared secret",
+                   slug="unauthorized", instance=instance)
 
 
 def unreadable(reason: str, *, instance: str = "") -> JSONResponse:

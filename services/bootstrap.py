@@ -2,26 +2,82 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from typing import Any
+from collections.abc import Collection, Iterator
+from typing import TYPE_CHECKING, Any
 
 from services.application import SupportDesk
 from services.clock import Clock
 from services.config import load_calendar, load_policy
 from services.settings import Settings
 
+if TYPE_CHECKING:
+    from projections.store import ReadStore
+
+WORKERS = ("projections", "mailers", "outbox", "watcher", "checkpoints")
+"""The background workers a process can run (``pass24-desk worker --only``, docs/OPERATIONS.md)."""
+
 
 def build_desk(settings: Settings | None = None, *, clock: Clock | None = None) -> SupportDesk:
     settings = settings or Settings()
-    return SupportDesk(
-        env=settings.eventsourcing_env(),
-        policy=load_policy(settings.sla_policy_file),
-        calendar=load_calendar(settings.calendar_file),
-        clock=clock,
-        attempts=settings.command_attempts,
-        latest_versions=settings.latest(),
-    )
+    with schema_lock(settings):
+        return SupportDesk(
+            env=settings.eventsourcing_env(),
+            policy=load_policy(settings.sla_policy_file),
+            calendar=load_calendar(settings.calendar_file),
+            clock=clock,
+            attempts=settings.command_attempts,
+            latest_versions=settings.latest(),
+        )
+
+
+@contextlib.contextmanager
+def schema_lock(settings: Settings) -> Iterator[None]:
+    """On PostgreSQL, hold the schema advisory lock while the event store creates its tables,
+    so replicas starting together on a new database take turns (projections.schema)."""
+    if settings.persistence != "postgres":
+        yield
+        return
+    import psycopg
+
+    from projections.schema import SCHEMA_LOCK
+
+    with psycopg.connect(host=settings.postgres_host, port=settings.postgres_port,
+                         dbname=settings.postgres_dbname, user=settings.postgres_user,
+                         password=settings.postgres_password.get_secret_value(),
+                         autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+
+
+def main_store(settings: Settings) -> ReadStore:
+    """The main database, for the outbox, the mailers' positions and what workers set aside:
+    the event store's PostgreSQL database, or its SQLite file (an in-memory store: the mail
+    database file)."""
+    from projections.store import SQLiteReadStore, store_for
+
+    if settings.persistence == "postgres":
+        return store_for(settings.eventsourcing_env())
+    if settings.persistence == "sqlite":
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteReadStore(settings.sqlite_path)
+    return SQLiteReadStore(settings.mail_db_path)
+
+
+def parse_workers(text: str | None) -> frozenset[str]:
+    """``--only projections,mailers`` as a set of worker names (all of them for None)."""
+    if text is None:
+        return frozenset(WORKERS)
+    names = {name.strip() for name in text.split(",") if name.strip()}
+    unknown = names - set(WORKERS)
+    if unknown or not names:
+        raise ValueError(f"unknown worker(s) {sorted(unknown)}; choose from {', '.join(WORKERS)}")
+    return frozenset(names)
 
 
 class Services:
@@ -32,8 +88,11 @@ class Services:
         from adapters.chatbot.http import build_chatbot_router
         from adapters.email.http import build_quarantine_router
         from adapters.form.fields import load_field_map
+        from adapters.form.guard import FormGuard
         from adapters.form.http import build_form_router
         from adapters.phone.http import build_phone_router
+        from projections.parking import ParkingLot, PoisonGuard
+        from adapters.signing import ReplayCache, WebhookVerifier
         from projections.system import build_projections
         from services.api.attachments import build_attachments_router
         from services.api.auth import READERS, STAFF
@@ -43,25 +102,45 @@ class Services:
 
         self.settings = settings
         self.desk = build_desk(settings, clock=clock)
+        self.store = main_store(settings)
+        self.parking = ParkingLot(self.store)
         self.read_models, self.runner = build_projections(
             self.desk, calendar=self.desk.calendar, clock=self.desk.clock, settings=settings,
+            store=self.store if settings.persistence == "postgres" else None,
+            parking=self.parking, poison_tries=settings.poison_tries,
         )
         self.watcher = SlaWatcher(self.desk, self.read_models, self.desk.clock,
-                                  interval=watcher_interval or settings.watcher_interval)
-        self.mail = build_mail(self.desk, settings)
+                                  interval=watcher_interval or settings.watcher_interval,
+                                  guard=PoisonGuard(self.parking, "watcher",
+                                                    tries=settings.poison_tries))
+        self.mail = build_mail(self.desk, settings, store=self.store, parking=self.parking)
         gate, email = self.mail.gate.submit, settings.support_email
+        # One replay cache for every signed channel (its keys name the channel), durable in
+        # the mail database; the form's single-use page tokens live there too.
+        replays = ReplayCache(settings.mail_db_path)
+
+        def verifier(secret: str, channel: str) -> WebhookVerifier:
+            return WebhookVerifier(secret, replays=replays, channel=channel,
+                                   max_age=settings.webhook_max_age_seconds)
+
+        form_secret = settings.form_secret.get_secret_value()
+        phone_secret = settings.phone_secret.get_secret_value()
+        chatbot_secret = settings.chatbot_secret.get_secret_value()
         # (router, roles): the API's role guards; None means the router authenticates its
         # callers itself (signed webhooks; the form page is public). Every intake router
         # is a translator into the one gate.
         self.routers: list[tuple[Any, frozenset[Any] | None]] = [
-            (build_form_router(gate, secret=settings.form_secret.get_secret_value(),
-                               support_email=email,
+            (build_form_router(gate, secret=form_secret, support_email=email,
                                field_map=load_field_map(settings.form_field_map_file),
-                               language=settings.locale), None),
-            (build_phone_router(gate, secret=settings.phone_secret.get_secret_value(),
-                                support_email=email), None),
-            (build_chatbot_router(gate, secret=settings.chatbot_secret.get_secret_value(),
-                                  support_email=email), None),
+                               language=settings.locale, verifier=verifier(form_secret, "form"),
+                               guard=FormGuard(replays, per_client=settings.form_client_rate_limit,
+                                               per_address=settings.form_address_rate_limit,
+                                               storage=settings.rate_limit_storage)),
+             None),
+            (build_phone_router(gate, secret=phone_secret, support_email=email,
+                                verifier=verifier(phone_secret, "phone")), None),
+            (build_chatbot_router(gate, secret=chatbot_secret, support_email=email,
+                                  verifier=verifier(chatbot_secret, "chatbot")), None),
             (build_quarantine_router(self.mail.quarantine, self.mail.intake.retry,
                                      retry_guard=require(STAFF)), READERS),
             (build_attachments_router(self.mail.attachments), READERS),
@@ -69,27 +148,35 @@ class Services:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def start(self, *, workers: bool = True) -> None:
-        """Start the background work; ``workers=False`` leaves the projections and the SLA
-        watcher to their own processes (an API-only replica)."""
+    def start(self, *, workers: bool | Collection[str] = True) -> None:
+        """Start the background workers named in ``workers`` (``True``: all of ``WORKERS``;
+        ``False``: none, an API-only replica)."""
         self._stop.clear()
-        if workers:
+        names = set(WORKERS) if workers is True else set() if workers is False else set(workers)
+        self.workers = frozenset(names)
+        if "projections" in names:
             self.runner.catch_up()
             self.runner.start()
+        if "watcher" in names:
             self.watcher.start()
-            if self.settings.audit_checkpoint_seconds > 0:
-                thread = threading.Thread(target=self._checkpoints, name="audit-checkpoints",
-                                          daemon=True)
-                thread.start()
-                self._threads.append(thread)
-        loops: list[tuple[str, Any]] = [("outbox", self.mail.worker.run),
-                                        ("responses", self.mail.mailer.run)]
-        if self.mail.alerter is not None:
-            loops.append(("staff-alerts", self.mail.alerter.run))
-        for name, target in loops:
-            thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        if "checkpoints" in names and self.settings.audit_checkpoint_seconds > 0:
+            self._thread("audit-checkpoints", self._checkpoints)
+        if "outbox" in names:
+            self._thread("outbox", self.mail.worker.run, self._stop)
+        if "mailers" in names:
+            for mailer in self.mailers():
+                self._thread(mailer.name, mailer.run, self._stop)
+
+    workers: frozenset[str] = frozenset()
+
+    def mailers(self) -> list[Any]:
+        """Every log-following mailer (each a ``adapters.outbox.mailer.LogMailer``)."""
+        return [self.mail.mailer] + ([self.mail.alerter] if self.mail.alerter is not None else [])
+
+    def _thread(self, name: str, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def _checkpoints(self) -> None:
         """Seal the notification log periodically (one writer: the process running the workers)."""
@@ -113,6 +200,8 @@ class Services:
         self.watcher.stop()
         self.runner.stop()
         self.read_models.store.close()
+        if self.store is not self.read_models.store:
+            self.store.close()
         self.desk.close()
 
 

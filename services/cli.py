@@ -25,7 +25,7 @@ from services.settings import Settings
 
 
 AREAS = ("services.cli_api", "services.cli_projections", "services.cli_kafka", "services.cli_intake",
-         "services.cli_audit", "services.cli_people")
+         "services.cli_audit", "services.cli_people", "services.cli_workers")
 
 
 def build_parser() -> argparse.ArgumentParser:

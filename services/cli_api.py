@@ -13,14 +13,14 @@ from services.settings import Settings
 
 
 def register(sub: Any) -> None:
-    serve = sub.add_parser("serve", help="the HTTP API with projections and the SLA watcher")
+    serve = sub.add_parser("serve", help="the HTTP API with every background worker")
     serve.add_argument("--host", help="default: PASS24_API_HOST (127.0.0.1)")
     serve.add_argument("--port", type=int, help="default: PASS24_API_PORT (8024)")
     serve.add_argument("--demo", action="store_true",
                        help="on an empty store, add a few demo tickets and print an agent token")
     serve.add_argument("--api-only", action="store_true",
-                       help="no projections or SLA watcher in this process (they run as their own "
-                            "workers: `projections run`, `watcher`); default: PASS24_API_WORKERS")
+                       help="only HTTP: no background worker in this process (they run as "
+                            "`pass24-desk worker`); default: PASS24_API_WORKERS")
     serve.set_defaults(handler=_serve)
 
     token = sub.add_parser("token", help="API tokens")
@@ -47,6 +47,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from services.api import create_app
+    from services.api.edge import EdgeLimits
     from services.bootstrap import build_services
     from services.demo import seed_live_demo
     from services.api.health import StorePositions
@@ -70,14 +71,24 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     app = create_app(services.desk, tokens=tokens, read_models=services.read_models,
                      runner=runner, catch_up_timeout=settings.catch_up_timeout,
                      ready_max_lag=settings.ready_max_lag, extra_routers=services.routers,
-                     gate=services.mail.gate, language=settings.locale)
+                     gate=services.mail.gate, language=settings.locale,
+                     edge=EdgeLimits.from_settings(settings))
+    app.state.parking = services.parking
     app.state.relay_position = relay_position(settings, services.desk)
+    if settings.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        # Its own port and thread: scrapes never queue behind API requests, and the port
+        # can be left out of the Service that faces clients.
+        start_http_server(settings.metrics_port, addr=host, registry=app.state.metrics_registry)
+        print(f"metrics on http://{host}:{settings.metrics_port}/metrics", flush=True)
     print(f"pass24-desk API on http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs, "
           f"dashboard: http://{host}:{port}/dashboard)", flush=True)
     services.start(workers=workers)
     try:
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
-                    log_config=uvicorn_config(settings.log_level))
+                    log_config=uvicorn_config(settings.log_level), proxy_headers=True,
+                    forwarded_allow_ips=settings.forwarded_allow_ips)
     finally:
         services.stop()
     return 0

@@ -20,6 +20,7 @@ from adapters.kafka.positions import (
     SQLitePositionStore,
 )
 from adapters.kafka.relay import Relay
+from projections.parking import ParkingLot, PoisonGuard
 from services.bootstrap import build_desk
 from services.settings import Settings
 
@@ -70,7 +71,7 @@ def run_relay(settings: Settings, args: argparse.Namespace) -> int:
     positions = position_store(settings)
     relay = Relay(desk, config.producer, positions, topic=settings.kafka_ticket_events_topic,
                   batch_size=settings.kafka_relay_batch_size,
-                  status_interval=args.status_interval)
+                  status_interval=args.status_interval, guard=_guard(settings, "relay"))
     try:
         relay.run(_stop_on_signals())
     finally:
@@ -91,7 +92,8 @@ def run_intake_consumer(settings: Settings, args: argparse.Namespace) -> int:
     from services.mail import build_gate
 
     worker = IntakeConsumer(build_gate(desk, settings).submit, consumer, dlq,
-                            dlq_topic=settings.kafka_intake_dlq_topic)
+                            dlq_topic=settings.kafka_intake_dlq_topic,
+                            guard=_guard(settings, "intake-consumer"))
     try:
         worker.run(_stop_on_signals())
     finally:
@@ -99,6 +101,13 @@ def run_intake_consumer(settings: Settings, args: argparse.Namespace) -> int:
         dlq.close()
     log.info("intake consumer stopped: %s", worker.stats)
     return 0
+
+
+def _guard(settings: Settings, worker: str) -> PoisonGuard:
+    """Where ``worker`` sets poison aside: the main database (docs/OPERATIONS.md)."""
+    from services.bootstrap import main_store
+
+    return PoisonGuard(ParkingLot(main_store(settings)), worker, tries=settings.poison_tries)
 
 
 def _ensure_topics_when_reachable(config: KafkaConfig, topics: list[str], settings: Settings) -> None:

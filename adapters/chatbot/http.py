@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from adapters.webhooks import PROBLEMS, Gate, SharedSecret, Verifier, answer, signed_model
+from adapters.signing import WebhookVerifier
+from adapters.webhooks import PROBLEMS, Gate, answer, signed_model, verifier_for
 from domain.intake import IntakeRequest
 from domain.values import Actor, Channel
 
@@ -30,14 +31,14 @@ class ChatMessage(BaseModel):
 
 
 def build_chatbot_router(gate: Gate, *, secret: str, support_email: str,
-                         verifier: Verifier | None = None) -> APIRouter:
-    verifier = verifier or SharedSecret(secret)
+                         verifier: WebhookVerifier | None = None) -> APIRouter:
     router = APIRouter(prefix="/intake/chatbot", tags=["intake"])
+    check = verifier_for(secret, "chatbot", verifier)
 
     @router.post("/messages", responses=PROBLEMS)
     async def message(request: Request) -> Response:
         """A user's message: a new ticket, or a message on the ticket the chat is about."""
-        chat = await signed_model(request, verifier, ChatMessage)
+        chat = await signed_model(request, check, ChatMessage)
         if isinstance(chat, Response):
             return chat
         user = chat.user

@@ -4,24 +4,27 @@ Every ``Received`` event, whatever the channel, queues the registration notice
 (R18), or records on the ticket that none could be sent (no email address);
 every staff answer queues a letter. The follower's position is stored in the
 outbox's database in the same transaction as the queued letters, so a restart
-neither skips nor repeats one.
+neither skips nor repeats one (``adapters.outbox.mailer``, which also sets
+poison aside: one event whose letter cannot be written stops only its ticket).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
+from adapters.outbox.mailer import LogMailer
+from adapters.outbox.notice_limit import NoticeLimit
 from adapters.outbox.notices import Notices, ack_message_id, response_message_id
 from adapters.outbox.store import OutboundMail, Outbox
 from domain.errors import RuleViolated
 from domain.ticket import Ticket
 from domain.values import Actor, Channel
-from projections.follower import NotificationFollower
+from projections.follower import Delivered, NotificationFollower
+from projections.parking import PoisonGuard
 
 log = logging.getLogger(__name__)
 FOLLOWER = "response-mailer"
@@ -41,45 +44,29 @@ class MailingDesk(Protocol):
                                at: datetime | None = None) -> Any: ...
 
 
-class ResponseMailer:
+class ResponseMailer(LogMailer):
+    name = FOLLOWER
+
     def __init__(self, desk: MailingDesk, outbox: Outbox, notices: Notices, *,
                  now: Callable[[], float] = time.time,
-                 follower: NotificationFollower | None = None) -> None:
-        self.desk = desk
-        self.outbox = outbox
+                 follower: NotificationFollower | None = None,
+                 guard: PoisonGuard | None = None,
+                 notice_limit: NoticeLimit | None = None) -> None:
+        super().__init__(desk, outbox, now=now, guard=guard,
+                         follower=follower or NotificationFollower(cast(Any, desk)))
+        self.desk: MailingDesk = desk
         self.notices = notices
-        self.follower = follower or NotificationFollower(cast(Any, desk))
-        self.now = now
+        self.notice_limit = notice_limit or NoticeLimit("")
 
-    def run_once(self, limit: int = 200) -> int:
-        """Queue the answers recorded since the last pass; answers how many events were read."""
-        after = self.outbox.position(FOLLOWER)
-        batch = self.follower.read(after, limit)
-        if not batch:
-            return 0
-        mails: list[OutboundMail] = []
-        for item in batch:
-            name = type(item.event).__qualname__
-            mail = None
-            if name == "Ticket.Received":
-                mail = self._notice_for(item.event)
-            elif name in _ANSWERS and not _asked_at_receipt(item.event):
-                mail = self._mail_for(item.event)
-            if mail is not None:
-                mails.append(mail)
-        self.outbox.enqueue_tracked(mails, follower=FOLLOWER, position=batch[-1].position,
-                                    now=self.now())
-        return len(batch)
+    def wants(self, delivered: Delivered) -> bool:
+        name = type(delivered.event).__qualname__
+        return name == "Ticket.Received" or (
+            name in _ANSWERS and not _asked_at_receipt(delivered.event))
 
-    def run(self, stop: threading.Event, interval: float = 1.0) -> None:
-        while not stop.is_set():
-            try:
-                read = self.run_once()
-            except Exception:
-                log.exception("response mailer pass failed")
-                read = 0
-            if not read:
-                stop.wait(interval)
+    def mail_for(self, delivered: Delivered) -> OutboundMail | None:
+        if type(delivered.event).__qualname__ == "Ticket.Received":
+            return self._notice_for(delivered.event)
+        return self._mail_for(delivered.event)
 
     def _notice_for(self, event: Any) -> OutboundMail | None:
         """R18 for every channel: the notice, or a record that none could be sent and why."""
@@ -89,10 +76,14 @@ class ResponseMailer:
                 or any(f["notice"] == "acknowledgement" for f in ticket.delivery_failures)):
             return None  # decided before (a follower started afresh over an old store)
         mail = self.notices.acknowledgement(ticket, now=datetime.fromtimestamp(self.now(), UTC))
+        reason = NO_ADDRESS
+        if mail is not None and not self.notice_limit.allow(ticket.requester.email):
+            # An auto-responder answering every notice with a new letter: the loop stops here.
+            mail, reason = None, (f"{ticket.requester.email} got more than "
+                                  f"{self.notice_limit.describe()} registration notices")
         if mail is None:
             try:
-                self.desk.record_notice_not_sent(ticket.ticket_id, reason=NO_ADDRESS,
-                                                 actor=SYSTEM)
+                self.desk.record_notice_not_sent(ticket.ticket_id, reason=reason, actor=SYSTEM)
             except RuleViolated as rule:  # acknowledged meanwhile (e.g. on the phone)
                 if rule.rule != "already_acknowledged":
                     raise

@@ -13,7 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from adapters.webhooks import PROBLEMS, Gate, SharedSecret, Verifier, answer, signed_model
+from adapters.signing import WebhookVerifier
+from adapters.webhooks import PROBLEMS, Gate, answer, signed_model, verifier_for
 from domain.intake import Decision, IntakeRequest
 from domain.values import Actor, Channel, Product
 
@@ -42,14 +43,14 @@ class CallLog(BaseModel):
 
 
 def build_phone_router(gate: Gate, *, secret: str, support_email: str,
-                       verifier: Verifier | None = None) -> APIRouter:
-    verifier = verifier or SharedSecret(secret)
+                       verifier: WebhookVerifier | None = None) -> APIRouter:
     router = APIRouter(prefix="/intake/phone", tags=["intake"])
+    check = verifier_for(secret, "phone", verifier)
 
     @router.post("/events", responses=PROBLEMS)
     async def call_event(request: Request) -> Response:
         """A call event from the telephony: opens the call's ticket, or threads onto a named one."""
-        event = await signed_model(request, verifier, CallEvent)
+        event = await signed_model(request, check, CallEvent)
         if isinstance(event, Response):
             return event
         ended_by = event.agent if event.event == "ended" else ""
@@ -66,7 +67,7 @@ def build_phone_router(gate: Gate, *, secret: str, support_email: str,
     async def log_call(request: Request) -> Response:
         """The agent's "log this call as a ticket", with what the caller said; the agent
         told the caller the ticket's ID (R18 by voice)."""
-        log = await signed_model(request, verifier, CallLog)
+        log = await signed_model(request, check, CallLog)
         if isinstance(log, Response):
             return log
         call = IntakeRequest(

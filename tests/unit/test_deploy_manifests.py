@@ -35,9 +35,12 @@ def test_every_manifest_parses_and_the_kustomization_lists_them_all() -> None:
         assert doc["apiVersion"] and doc["kind"] and doc["metadata"]["name"]
 
 
-def test_the_system_runs_as_its_five_kinds_of_process() -> None:
+def test_the_system_runs_as_its_six_kinds_of_process() -> None:
     found = deployments()
-    assert set(found) == {"api", "projections", "watcher", "relay", "intake-consumer"}
+    assert set(found) == {"api", "projections", "watcher", "mail", "relay", "intake-consumer"}
+    # The API replicas run no worker; outbound mail has its own replicas (state in PostgreSQL).
+    assert found["api"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["serve", "--api-only"]
+    assert "outbox" in found["mail"]["spec"]["template"]["spec"]["containers"][0]["args"][-1]
     assert found["api"]["spec"]["replicas"] >= 2
     # Exactly one relay per store, and never two during a rollout.
     assert found["relay"]["spec"]["replicas"] == 1
