@@ -12,10 +12,15 @@ from services.config import load_calendar, load_policy
 from services.settings import Settings
 
 
-def build_desk(settings: Settings | None = None, *, clock: Clock | None = None) -> SupportDesk:
+def build_desk(settings: Settings | None = None, *, clock: Clock | None = None,
+               create_tables: bool = True) -> SupportDesk:
+    """``create_tables=False`` for tools that must only read an existing store (audit)."""
     settings = settings or Settings()
+    env = settings.eventsourcing_env()
+    if not create_tables:
+        env["CREATE_TABLE"] = "n"
     return SupportDesk(
-        env=settings.eventsourcing_env(),
+        env=env,
         policy=load_policy(settings.sla_policy_file),
         calendar=load_calendar(settings.calendar_file),
         clock=clock,

@@ -1,10 +1,11 @@
-"""Structured logs: one JSON object per line on stderr, for every process.
+"""Logs on stderr: readable lines on a terminal, one JSON object per line elsewhere.
 
-Kubernetes and Docker collect stderr; a log shipper then indexes the fields
+Kubernetes and Docker collect stderr (not a terminal), so there the default
+``PASS24_LOG_FORMAT=auto`` writes JSON, and a log shipper indexes the fields
 (``ts``, ``level``, ``logger``, ``msg`` and any ``extra=`` keys) without
-parsing free text. ``PASS24_LOG_FORMAT=text`` keeps the classic line format
-for a terminal. Uvicorn's own loggers (server errors, access log) are routed
-through the same handler, so an API pod writes one format only.
+parsing free text; a person at a terminal gets ``12:00:01 INFO pass24.x message``.
+``json`` or ``text`` force one format. Uvicorn's own loggers (server errors,
+access log) are routed through the same handler, so a process writes one format only.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 # Attributes every LogRecord has; anything else came from ``extra=`` and is a field.
 _STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "taskName"}
-TEXT_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 class JsonFormatter(logging.Formatter):
@@ -42,13 +43,24 @@ class DeskHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The stderr handler ``configure`` installs (told apart from, e.g., pytest's)."""
 
 
+def resolve_format(log_format: str, stream: Any = None) -> str:
+    """``auto`` becomes ``text`` when ``stream`` (default: stderr) is a terminal, else ``json``."""
+    if log_format != "auto":
+        return log_format
+    stream = sys.stderr if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    return "text" if isatty is not None and isatty() else "json"
+
+
 def handler(log_format: str) -> logging.Handler:
     stream = DeskHandler(sys.stderr)
-    stream.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    chosen = resolve_format(log_format, sys.stderr)
+    stream.setFormatter(JsonFormatter() if chosen == "json"
+                        else logging.Formatter(TEXT_FORMAT, datefmt="%H:%M:%S"))
     return stream
 
 
-def configure(log_format: str = "json", level: str = "INFO") -> None:
+def configure(log_format: str = "auto", level: str = "INFO") -> None:
     """Install the stderr handler on the root logger; idempotent (replaces its earlier self)."""
     root = logging.getLogger()
     for existing in [h for h in root.handlers if isinstance(h, DeskHandler)]:
