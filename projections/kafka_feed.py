@@ -267,7 +267,8 @@ def build_kafka_feed(
         store = store_for(settings.eventsourcing_env(), settings.projections_sqlite_path)
     if config is None:
         config = KafkaConfig(bootstrap_servers=settings.kafka_bootstrap_servers,
-                             client_id=settings.kafka_client_id)
+                             client_id=settings.kafka_client_id,
+                             security=settings.kafka_security())
     return KafkaProjectionFeed(
         config.consumer(group_id=group), store, all_projections(calendar),
         topic=settings.kafka_ticket_events_topic, group=group,

@@ -74,10 +74,13 @@ class Services:
                                           daemon=True)
                 thread.start()
                 self._threads.append(thread)
-        for name, target in (("outbox", self.mail.worker.run), ("responses", self.mail.mailer.run)):
-            thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            # The mail workers too: an API-only replica runs no worker thread at all, so
+            # a deployment with an `outbox run` process does not send from two places.
+            for name, target in (("outbox", self.mail.worker.run),
+                                 ("responses", self.mail.mailer.run)):
+                thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     def _checkpoints(self) -> None:
         """Seal the notification log periodically (one writer: the process running the workers)."""

@@ -177,6 +177,16 @@ class Settings(BaseSettings):
             os.chmod(path, 0o600)
         return self.model_copy(update={n: SecretStr(kept[n]) for n in missing})
 
+    def kafka_security(self) -> dict[str, Any]:
+        """kafka-python security options (``KafkaConfig.security``)."""
+        from adapters.kafka.clients import security_options
+
+        return security_options(
+            self.kafka_security_protocol, sasl_mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_sasl_username,
+            password=self.kafka_sasl_password.get_secret_value(),
+            cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None)
+
     def libpq_environment(self) -> dict[str, str]:
         """TLS for every PostgreSQL connection, as libpq reads it from the environment
         (eventsourcing's pool, the read models and the relay position all use libpq)."""
