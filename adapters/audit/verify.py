@@ -12,6 +12,7 @@ import hmac
 import json
 from dataclasses import dataclass, field, replace
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import JSONTranscoder, StoredEvent
 
@@ -102,6 +103,8 @@ def originator_label(app: Any, originator_id: Any) -> str:
     """``ticket P24-…`` (from the first stored event, read raw, since the chain may be broken
     further on), or the aggregate's kind and UUID; never raises."""
     try:
+        if isinstance(originator_id, str):
+            originator_id = UUID(originator_id)
         rows = app.recorder.select_events(originator_id, limit=1)
         if rows:
             body, _, _ = detach(app.mapper.open(rows[0].state))

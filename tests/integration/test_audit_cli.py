@@ -49,6 +49,10 @@ def test_replay_what_if_and_export_from_the_cli(store: list[str], tmp_path: Path
     assert "Postponed" in text and "clock paused at 2025-05-06T16:05:00+03:00 (postponed)" in text
 
 
-def test_replay_refuses_a_naive_instant(store: list[str]) -> None:
-    with pytest.raises(SystemExit, match="offset"):
-        main(["audit", "replay", "--as-of", "2025-05-12T12:00"])
+def test_replay_reads_an_instant_without_offset_as_moscow_time_and_says_so(
+        store: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "replay", "--as-of", "2025-05-12T12:00", "--format", "jsonl"]) == 0
+    naive = capsys.readouterr()
+    assert "read as Moscow time, 2025-05-12T12:00:00+03:00" in naive.err
+    assert main(["audit", "replay", "--as-of", "2025-05-12T12:00+03:00", "--format", "jsonl"]) == 0
+    assert capsys.readouterr().out == naive.out
