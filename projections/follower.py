@@ -6,20 +6,27 @@ implementation serves the projections and the Kafka relay on POPO, SQLite
 and PostgreSQL alike. Each item comes with its ``Tracking`` (application name
 and notification ID), which consumers store atomically with what they did,
 and resume after.
+
+``handle_each`` and ``retry_parked`` are the poison isolation every log follower
+shares (see ``projections.parking``): one item failing the same way a few times
+is set aside, its ticket's later items are held behind it, the rest go on.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Notification, Tracking
 
 from adapters.audit.seal import strip
+from projections.parking import Item, Parked, PoisonGuard
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,13 @@ class Delivered:
     @property
     def position(self) -> int:
         return self.tracking.notification_id
+
+    @property
+    def item(self) -> Item:
+        """As the parking lot records it: ordered by aggregate, identified by aggregate and version."""
+        event = self.event
+        return Item(self.position, f"{event.originator_id}:{event.originator_version}",
+                    str(event.originator_id))
 
 
 class NotificationFollower:
@@ -74,6 +88,54 @@ class NotificationFollower:
             Delivered(mapper.to_domain_event(n), Tracking(name, n.id), n.topic, strip(n.state))
             for n in self.notifications(after, limit)
         ]
+
+    def at(self, position: int) -> Delivered:
+        """The event at ``position`` (for retrying what was set aside)."""
+        found = self.read(position - 1, 1)
+        if not found or found[0].position != position:
+            raise LookupError(f"no event at position {position}")
+        return found[0]
+
+    def handle_each(
+        self,
+        batch: list[Delivered],
+        handle: Callable[[Delivered], T],
+        guard: PoisonGuard,
+        wanted: Callable[[Delivered], bool] = lambda _: True,
+    ) -> list[T]:
+        """``handle`` every wanted item of ``batch``, with poison isolation; their results.
+
+        An item of a ticket with something set aside is held behind it. An item whose
+        handling fails is counted; once the guard parks it, its ticket's later items in
+        the batch are held and the rest go on. Otherwise (transient, or tries left) the
+        error is raised and the caller stores nothing of the batch, so it is read again.
+        """
+        active = guard.active()
+        results: list[T] = []
+        for delivered in batch:
+            if not wanted(delivered):
+                continue
+            item = delivered.item
+            if item.ticket in active:
+                guard.hold(item)
+                continue
+            try:
+                results.append(handle(delivered))
+            except Exception as error:
+                if not guard.failed(item, error):
+                    raise
+                active.add(item.ticket)
+            else:
+                guard.succeeded(item)
+        return results
+
+    def retry_parked(self, handle: Callable[[Delivered], object], guard: PoisonGuard) -> int:
+        """Apply what ``parked retry`` released, in order (see ``PoisonGuard.retry_pass``)."""
+
+        def again(row: Parked) -> None:
+            handle(self.at(row.position))
+
+        return guard.retry_pass(again)
 
     def batches(self, after: int, stop: threading.Event) -> Iterator[list[Delivered]]:
         """Batches of events after ``after``, waiting for new ones until ``stop`` is set."""

@@ -23,6 +23,12 @@ position) is the envelope's ``sequence``, the event's position in the store.
 
 One group per read store: a group splits the partitions between its members,
 so members of one group must write to the same read store.
+
+Poison: when a poll fails for another reason than the database or the broker
+not answering, it is applied message by message; a message that keeps failing
+is set aside in the read store's ``parked_events`` (worker ``kafka-feed:<group>``,
+``projections.parking``) with its bytes, the ticket's later events are held
+behind it, and the partition moves on. ``parked retry`` applies them in order.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ from adapters.kafka.dedup import Deduplicator, Verdict
 from adapters.kafka.envelope import Envelope
 from projections.envelopes import EnvelopeDecoder
 from projections.kafka_tracking import SCHEMA, FeedTracking, PartitionMark, TicketMark
+from projections.parking import Item, ParkingLot, Parked, PoisonGuard, is_transient
+from projections.schema import lock_schema
 from projections.runner import TRACKING_SCHEMA
 from projections.store import Cursor, ReadStore
 from projections.tickets import Projection, TicketEvent
@@ -92,7 +100,10 @@ class KafkaProjectionFeed:
         poll_timeout_ms: int = 500,
         max_records: int = 1000,
         retry_pause: float = 1.0,
+        parking: ParkingLot | None = None,
+        poison_tries: int = 3,
     ) -> None:
+        self.guard = PoisonGuard(parking, f"kafka-feed:{group}", tries=poison_tries)
         self.consumer = consumer
         self.store = store
         self.projections = tuple(projections)
@@ -105,6 +116,7 @@ class KafkaProjectionFeed:
         self.tracking = FeedTracking(store, group, topic)
         self.stats = FeedStats()
         with store.transaction() as cursor:
+            lock_schema(cursor, store.dialect)
             # projection_tracking too, empty, so ReadModels.position() answers (0) here.
             for statement in (TRACKING_SCHEMA, *SCHEMA,
                               *(s for p in self.projections for s in p.schema)):
@@ -148,23 +160,92 @@ class KafkaProjectionFeed:
         if not records:
             return 0
         try:
-            applied, marks = self._store(records)
-        except Exception:
-            # Nothing was stored: read these messages again.
-            for tp, rs in records.items():
-                self.consumer.seek(tp, rs[0].offset)
-            raise
+            applied, marks = self._store(records, self._set_aside(records))
+        except Exception as error:
+            if self.guard.lot is None or is_transient(error):
+                self._rewind(records)
+                raise
+            log.warning("kafka feed %s: poll failed (%s); applying it message by message",
+                        self.group, error)
+            applied, marks = self._store_each(records)
         self._next.update(marks)
         self._commit_kafka(marks)
         return applied
+
+    def _rewind(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Nothing was stored: read these messages again."""
+        for tp, rs in records.items():
+            self.consumer.seek(tp, rs[0].offset)
+
+    def _set_aside(self, records: dict[TopicPartition, list[ConsumerRecord]]) -> set[int]:
+        """IDs (``id()``) of the records held behind a parked event of their ticket."""
+        if self.guard.lot is None:
+            return set()
+        active = self.guard.active()
+        held: set[int] = set()
+        if active:
+            for rs in records.values():
+                for record in rs:
+                    item = _item(record)
+                    if item.ticket in active:
+                        self.guard.hold(item)
+                        held.add(id(record))
+        return held
+
+    def _store_each(self, records: dict[TopicPartition, list[ConsumerRecord]]
+                    ) -> tuple[int, dict[int, PartitionMark]]:
+        applied = 0
+        marks: dict[int, PartitionMark] = {}
+        blocked: set[str] = set()
+        for tp, rs in records.items():
+            for record in rs:
+                item = _item(record)
+                skip: set[int] = set()
+                if item.ticket in blocked:
+                    self.guard.hold(item)
+                    skip = {id(record)}
+                try:
+                    count, mark = self._store({tp: [record]}, skip | self._set_aside({tp: [record]}))
+                except Exception as error:
+                    if not self.guard.failed(item, error):
+                        self._next.update(marks)
+                        self._rewind({tp: [r for r in rs if r.offset >= record.offset]})
+                        for other, ors in records.items():
+                            if other != tp and other.partition not in marks:
+                                self._rewind({other: ors})
+                        raise
+                    blocked.add(item.ticket)
+                    count, mark = self._store({tp: [record]}, {id(record)})
+                applied += count
+                marks.update(mark)
+                self._next.update(mark)
+        return applied, marks
+
+    def retry_parked(self) -> int:
+        """Apply what ``parked retry`` released, in order, to the read models."""
+        return self.guard.retry_pass(self._apply_parked)
+
+    def _apply_parked(self, row: Parked) -> None:
+        envelope = Envelope.parse(row.payload)
+        with self.store.transaction() as cursor:
+            event = self.decoder.decode(envelope)
+            known = self.tracking.versions(cursor, [event.ticket_uuid]).get(event.ticket_uuid, 0)
+            if event.version <= known:
+                return  # applied already
+            for projection in self.projections:
+                projection.apply(cursor, [event])
+            self.tracking.save(cursor, {}, {event.ticket_uuid: TicketMark(event.version,
+                                                                          event.position)})
 
     def _offset(self, partition: int) -> int:
         mark = self._next.get(partition)
         return mark.next_offset if mark else 0
 
-    def _store(self, records: dict[TopicPartition, list[ConsumerRecord]]
+    def _store(self, records: dict[TopicPartition, list[ConsumerRecord]], skip: set[int]
                ) -> tuple[int, dict[int, PartitionMark]]:
-        envelopes = {tp: [Envelope.parse(r.value) for r in rs] for tp, rs in records.items()}
+        """Apply ``records`` but those in ``skip`` (``id()``s: set aside), and move the marks."""
+        envelopes = {tp: [Envelope.parse(r.value) for r in rs if id(r) not in skip]
+                     for tp, rs in records.items()}
         with self.store.transaction() as cursor:
             events, tickets = self._next_events(cursor, envelopes)
             for projection in self.projections:
@@ -233,15 +314,30 @@ class KafkaProjectionFeed:
 
     def run(self, stop: threading.Event) -> None:
         """Apply until ``stop`` is set; failures pause, then the same messages are read again."""
+        retried = 0.0
         while not stop.is_set():
             try:
                 self.poll_once()
+                if time.monotonic() - retried > 5.0:
+                    retried = time.monotonic()
+                    self.retry_parked()
             except Exception:  # noqa: BLE001 - a worker must outlive a bad moment
                 log.exception("kafka feed %s failed; retrying in %.1fs", self.group, self.retry_pause)
                 stop.wait(self.retry_pause)
 
     def close(self) -> None:
         self.consumer.close(autocommit=False)
+
+
+def _item(record: ConsumerRecord) -> Item:
+    """As the parking lot records a message: by envelope ID and ticket when it parses."""
+    fallback = f"{record.topic}/{record.partition}/{record.offset}"
+    try:
+        envelope = Envelope.parse(record.value)
+    except Exception:  # noqa: BLE001 - unreadable: its own key, nothing to order it with
+        return Item(int(record.offset), fallback, fallback, bytes(record.value or b""))
+    return Item(int(record.offset), str(envelope.id), str(envelope.originatorid),
+                bytes(record.value))
 
 
 DEFAULT_GROUP = "pass24-desk-projections"
@@ -272,5 +368,6 @@ def build_kafka_feed(
     return KafkaProjectionFeed(
         config.consumer(group_id=group), store, all_projections(calendar),
         topic=settings.kafka_ticket_events_topic, group=group,
-        max_records=settings.projections_batch_size,
+        max_records=settings.projections_batch_size, parking=ParkingLot(store),
+        poison_tries=settings.poison_tries,
     )

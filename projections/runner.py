@@ -10,6 +10,12 @@ and two runners on the same read store (two processes) cannot double-count.
 
 Each read model has its own tracking row, so a model added later catches up
 from 0 while the others skip what they already have.
+
+Poison (``projections.parking``): when a batch fails for a reason other than the
+database not answering, the runner applies it event by event; an event that
+keeps failing is set aside (worker ``projections``), its ticket's later events
+are held behind it, and every other ticket moves on. ``parked retry`` applies
+them later, in order, to the models that passed them.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from collections.abc import Sequence
 from eventsourcing.persistence import JSONTranscoder, Notification, Tracking
 
 from projections.follower import Delivered, NotificationFollower
+from projections.parking import Item, Parked, PoisonGuard, is_transient
+from projections.schema import lock_schema
 from projections.store import Cursor, ReadStore
 from projections.tickets import (
     Projection,
@@ -32,6 +40,7 @@ from projections.tickets import (
 )
 
 log = logging.getLogger("pass24.projections")
+WORKER = "projections"
 
 TRACKING = "projection_tracking"
 TRACKING_SCHEMA = f"""CREATE TABLE IF NOT EXISTS {TRACKING} (
@@ -49,8 +58,14 @@ class ProjectionRunner:
         follower: NotificationFollower,
         store: ReadStore,
         projections: Sequence[Projection],
+        *,
+        guard: PoisonGuard | None = None,
+        retry_interval: float = 1.0,
     ) -> None:
         self.follower = follower
+        self.guard = guard
+        self.retry_interval = retry_interval
+        self._retried_at = 0.0
         self.store = store
         self.projections = tuple(projections)
         self.application_name = follower.application_name
@@ -66,6 +81,7 @@ class ProjectionRunner:
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         with store.transaction() as cursor:
+            lock_schema(cursor, store.dialect)
             cursor.execute(TRACKING_SCHEMA)
             for projection in self.projections:
                 for statement in projection.schema:
@@ -110,13 +126,38 @@ class ProjectionRunner:
         if not notifications:
             return 0, 0, []
         tickets = [n for n in notifications if is_ticket_topic(n.topic)]
-        if self.raw_json:
-            events = [from_notification(n) for n in tickets]
-        else:
-            mapper, name = self.follower.app.mapper, self.application_name
-            events = [from_delivered(Delivered(mapper.to_domain_event(n), Tracking(name, n.id),
-                                               n.topic)) for n in tickets]
+        try:
+            events = [self._decode(n) for n in tickets]
+        except Exception as error:
+            if self.guard is None or is_transient(error):
+                raise
+            events = self._decode_each(tickets)
         return notifications[0].id, notifications[-1].id, events
+
+    def _decode(self, notification: Notification) -> TicketEvent:
+        if self.raw_json:
+            return from_notification(notification)
+        mapper, name = self.follower.app.mapper, self.application_name
+        return from_delivered(Delivered(mapper.to_domain_event(notification),
+                                        Tracking(name, notification.id), notification.topic))
+
+    def _decode_each(self, notifications: Sequence[Notification]) -> list[TicketEvent]:
+        """Decode one by one: what cannot be decoded is counted, then set aside."""
+        assert self.guard is not None
+        events = []
+        for notification in notifications:
+            try:
+                events.append(self._decode(notification))
+            except Exception as error:
+                item = Item(notification.id, f"{notification.originator_id}:"
+                            f"{notification.originator_version}", str(notification.originator_id))
+                if not self.guard.failed(item, error):
+                    raise
+        return events
+
+    @staticmethod
+    def _item(event: TicketEvent) -> Item:
+        return Item(event.position, f"{event.ticket_uuid}:{event.version}", event.ticket_uuid)
 
     def _apply(self, first: int, last: int, tickets: Sequence[TicketEvent]) -> None:
         with self.store.transaction() as cursor:
@@ -144,16 +185,91 @@ class ProjectionRunner:
             first, last, events = self._read(self.position())
             if not last:
                 return False
-            self._apply(first, last, events)
+            if self.guard is None:
+                self._apply(first, last, events)
+                return True
+            events = self._hold(events, self.guard.active())
+            try:
+                self._apply(first, last, events)
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                log.warning("projections: batch %d..%d failed (%s); applying it event by event",
+                            first, last, error)
+                self._apply_each(first, last, events)
             return True
 
+    def _hold(self, events: list[TicketEvent], active: set[str]) -> list[TicketEvent]:
+        """Events of tickets with an event set aside are held behind it, not applied."""
+        assert self.guard is not None
+        if not active:
+            return events
+        kept = []
+        for event in events:
+            if event.ticket_uuid in active:
+                self.guard.hold(self._item(event))
+            else:
+                kept.append(event)
+        return kept
+
+    def _apply_each(self, first: int, last: int, events: Sequence[TicketEvent]) -> None:
+        assert self.guard is not None
+        blocked: set[str] = set()
+        for event in events:
+            if event.ticket_uuid in blocked:
+                self.guard.hold(self._item(event))
+                continue
+            try:
+                self._apply(event.position, event.position, [event])
+            except Exception as error:
+                if not self.guard.failed(self._item(event), error):
+                    raise
+                blocked.add(event.ticket_uuid)
+            else:
+                self.guard.succeeded(self._item(event))
+        self._apply(first, last, [])
+
+    def _apply_parked(self, row: Parked) -> None:
+        """Apply one retried event to every read model that went past it."""
+        notifications = self.follower.notifications(row.position - 1, 1)
+        if not notifications or notifications[0].id != row.position:
+            raise LookupError(f"no event at position {row.position}")
+        event = self._decode(notifications[0])
+        with self.store.transaction() as cursor:
+            positions = self.tracked_positions(cursor)
+            for projection in self.projections:
+                if positions[projection.name] >= row.position:
+                    projection.apply(cursor, [event])
+
+    def retry_parked(self) -> int:
+        """Apply what ``parked retry`` released (and what was held behind it), in order."""
+        if self.guard is None:
+            return 0
+        with self._apply_lock:
+            self._retried_at = time.monotonic()
+            return self.guard.retry_pass(self._apply_parked)
+
     def catch_up(self) -> int:
-        """Apply everything in the log now; returns the position reached."""
+        """Apply everything in the log now; returns the position reached.
+
+        A poison event is tried a few times, then set aside; a transient failure raises.
+        """
         with self._apply_lock:
             with self._changed:
                 self._positions = self.tracked_positions()
-            while self._step():
-                pass
+            failures = 0
+            while True:
+                try:
+                    if not self._step():
+                        break
+                    failures = 0
+                except Exception as error:
+                    failures += 1
+                    if self.guard is None or is_transient(error) or failures > 3 * self.guard.tries:
+                        raise
+                    with self._changed:
+                        self._positions = self.tracked_positions()
+            self.retry_parked()
         return self.position()
 
     def rebuild(self) -> int:
@@ -208,6 +324,8 @@ class ProjectionRunner:
                 if self._step():
                     backoff = 0.1
                     continue
+                if time.monotonic() - self._retried_at >= self.retry_interval:
+                    self.retry_parked()
                 self.follower.wait()
             except Exception as error:  # noqa: BLE001 - a worker must outlive a bad moment
                 self.error = error

@@ -10,9 +10,10 @@ from eventsourcing.application import Application
 from domain.sla import WorkingTime
 from projections.follower import NotificationFollower
 from projections.history import HistoryProjection
+from projections.parking import ParkingLot, PoisonGuard
 from projections.queue import QueueProjection
 from projections.readmodels import Clock, ReadModels
-from projections.runner import ProjectionRunner
+from projections.runner import WORKER, ProjectionRunner
 from projections.sla_stats import SlaStatsProjection
 from projections.sla_timers import SlaTimersProjection
 from projections.store import ReadStore, store_for
@@ -39,12 +40,16 @@ def build_projections(
     sqlite_path: Path | str | None = None,
     batch_size: int = 500,
     poll_interval: float = 0.2,
+    parking: ParkingLot | None = None,
+    poison_tries: int = 3,
 ) -> tuple[ReadModels, ProjectionRunner]:
     """Read models next to ``app``'s event store, and their runner (not started).
 
     The store: ``store`` if given; else beside the event store named by
     ``settings`` / ``env`` / the app's own environment (see ``store_for``):
-    the same PostgreSQL database, or an SQLite file of its own.
+    the same PostgreSQL database, or an SQLite file of its own. With ``parking``,
+    poison events are set aside there (worker ``projections``) instead of
+    stopping the runner.
     """
     if settings is not None:
         env = env or settings.eventsourcing_env()
@@ -53,7 +58,8 @@ def build_projections(
     if store is None:
         store = store_for(env if env is not None else _env_of(app), sqlite_path)
     follower = NotificationFollower(app, batch_size=batch_size, poll_interval=poll_interval)
-    runner = ProjectionRunner(follower, store, all_projections(calendar))
+    guard = PoisonGuard(parking, WORKER, tries=poison_tries) if parking is not None else None
+    runner = ProjectionRunner(follower, store, all_projections(calendar), guard=guard)
     return ReadModels(store, calendar=calendar, clock=clock), runner
 
 

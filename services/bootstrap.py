@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from typing import Any
+from collections.abc import Collection, Iterator
+from typing import TYPE_CHECKING, Any
 
 from services.application import SupportDesk
 from services.clock import Clock
 from services.config import load_calendar, load_policy
 from services.settings import Settings
+
+if TYPE_CHECKING:
+    from projections.store import ReadStore
+
+WORKERS = ("projections", "mailers", "outbox", "watcher", "checkpoints")
+"""The background workers a process can run (``pass24-desk worker --only``, docs/OPERATIONS.md)."""
 
 
 def build_desk(settings: Settings | None = None, *, clock: Clock | None = None,
@@ -19,13 +27,61 @@ def build_desk(settings: Settings | None = None, *, clock: Clock | None = None,
     env = settings.eventsourcing_env()
     if not create_tables:
         env["CREATE_TABLE"] = "n"
-    return SupportDesk(
-        env=env,
-        policy=load_policy(settings.sla_policy_file),
-        calendar=load_calendar(settings.calendar_file),
-        clock=clock,
-        attempts=settings.command_attempts,
-    )
+    with schema_lock(settings):
+        return SupportDesk(
+            env=env,
+            policy=load_policy(settings.sla_policy_file),
+            calendar=load_calendar(settings.calendar_file),
+            clock=clock,
+            attempts=settings.command_attempts,
+        )
+
+
+@contextlib.contextmanager
+def schema_lock(settings: Settings) -> Iterator[None]:
+    """On PostgreSQL, hold the schema advisory lock while the event store creates its tables,
+    so replicas starting together on a new database take turns (projections.schema)."""
+    if settings.persistence != "postgres":
+        yield
+        return
+    import psycopg
+
+    from projections.schema import SCHEMA_LOCK
+
+    with psycopg.connect(host=settings.postgres_host, port=settings.postgres_port,
+                         dbname=settings.postgres_dbname, user=settings.postgres_user,
+                         password=settings.postgres_password.get_secret_value(),
+                         sslmode=settings.postgres_sslmode, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+
+
+def main_store(settings: Settings) -> ReadStore:
+    """The main database, for the outbox, the mailers' positions and what workers set aside:
+    the event store's PostgreSQL database, or its SQLite file (an in-memory store: the mail
+    database file)."""
+    from projections.store import SQLiteReadStore, store_for
+
+    if settings.persistence == "postgres":
+        return store_for(settings.eventsourcing_env())
+    if settings.persistence == "sqlite":
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteReadStore(settings.sqlite_path)
+    return SQLiteReadStore(settings.mail_db_path)
+
+
+def parse_workers(text: str | None) -> frozenset[str]:
+    """``--only projections,mailers`` as a set of worker names (all of them for None)."""
+    if text is None:
+        return frozenset(WORKERS)
+    names = {name.strip() for name in text.split(",") if name.strip()}
+    unknown = names - set(WORKERS)
+    if unknown or not names:
+        raise ValueError(f"unknown worker(s) {sorted(unknown)}; choose from {', '.join(WORKERS)}")
+    return frozenset(names)
 
 
 class Services:
@@ -37,6 +93,7 @@ class Services:
         from adapters.email.wiring import build_mail
         from adapters.form.http import build_form_router
         from adapters.phone.http import build_phone_router
+        from projections.parking import ParkingLot, PoisonGuard
         from projections.system import build_projections
         from services.api.attachments import build_attachments_router
         from services.api.auth import READERS
@@ -44,12 +101,18 @@ class Services:
 
         self.settings = settings
         self.desk = build_desk(settings, clock=clock)
+        self.store = main_store(settings)
+        self.parking = ParkingLot(self.store)
         self.read_models, self.runner = build_projections(
             self.desk, calendar=self.desk.calendar, clock=self.desk.clock, settings=settings,
+            store=self.store if settings.persistence == "postgres" else None,
+            parking=self.parking, poison_tries=settings.poison_tries,
         )
         self.watcher = SlaWatcher(self.desk, self.read_models, self.desk.clock,
-                                  interval=watcher_interval or settings.watcher_interval)
-        self.mail = build_mail(self.desk, settings)
+                                  interval=watcher_interval or settings.watcher_interval,
+                                  guard=PoisonGuard(self.parking, "watcher",
+                                                    tries=settings.poison_tries))
+        self.mail = build_mail(self.desk, settings, store=self.store, parking=self.parking)
         # (router, roles): None means the router authenticates its callers itself
         # (signed form posts and telephony webhooks; the form page is public).
         self.routers: list[tuple[Any, frozenset[Any] | None]] = [
@@ -61,26 +124,35 @@ class Services:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def start(self, *, workers: bool = True) -> None:
-        """Start the background work; ``workers=False`` leaves the projections and the SLA
-        watcher to their own processes (an API-only replica)."""
+    def start(self, *, workers: bool | Collection[str] = True) -> None:
+        """Start the background workers named in ``workers`` (``True``: all of ``WORKERS``;
+        ``False``: none, an API-only replica)."""
         self._stop.clear()
-        if workers:
+        names = set(WORKERS) if workers is True else set() if workers is False else set(workers)
+        self.workers = frozenset(names)
+        if "projections" in names:
             self.runner.catch_up()
             self.runner.start()
+        if "watcher" in names:
             self.watcher.start()
-            if self.settings.audit_checkpoint_seconds > 0:
-                thread = threading.Thread(target=self._checkpoints, name="audit-checkpoints",
-                                          daemon=True)
-                thread.start()
-                self._threads.append(thread)
-            # The mail workers too: an API-only replica runs no worker thread at all, so
-            # a deployment with an `outbox run` process does not send from two places.
-            for name, target in (("outbox", self.mail.worker.run),
-                                 ("responses", self.mail.mailer.run)):
-                thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
-                thread.start()
-                self._threads.append(thread)
+        if "checkpoints" in names and self.settings.audit_checkpoint_seconds > 0:
+            self._thread("audit-checkpoints", self._checkpoints)
+        if "outbox" in names:
+            self._thread("outbox", self.mail.worker.run, self._stop)
+        if "mailers" in names:
+            for mailer in self.mailers():
+                self._thread(mailer.name, mailer.run, self._stop)
+
+    workers: frozenset[str] = frozenset()
+
+    def mailers(self) -> list[Any]:
+        """Every log-following mailer (each a ``adapters.outbox.mailer.LogMailer``)."""
+        return [self.mail.mailer]
+
+    def _thread(self, name: str, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def _checkpoints(self) -> None:
         """Seal the notification log periodically (one writer: the process running the workers)."""
@@ -104,6 +176,8 @@ class Services:
         self.watcher.stop()
         self.runner.stop()
         self.read_models.store.close()
+        if self.store is not self.read_models.store:
+            self.store.close()
         self.desk.close()
 
 

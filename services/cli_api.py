@@ -19,14 +19,14 @@ from services.settings import Settings
 
 
 def register(sub: Any) -> None:
-    serve = sub.add_parser("serve", help="the HTTP API with projections and the SLA watcher")
+    serve = sub.add_parser("serve", help="the HTTP API with every background worker")
     serve.add_argument("--host", help="default: PASS24_API_HOST (127.0.0.1)")
     serve.add_argument("--port", type=int, help="default: PASS24_API_PORT (8024)")
     serve.add_argument("--demo", action="store_true",
                        help="on an empty store, add a few demo tickets and print an agent token")
     serve.add_argument("--api-only", action="store_true",
-                       help="no projections or SLA watcher in this process (they run as their own "
-                            "workers: `projections run`, `watcher`); default: PASS24_API_WORKERS")
+                       help="only HTTP: no background worker in this process (they run as "
+                            "`pass24-desk worker`); default: PASS24_API_WORKERS")
     serve.set_defaults(handler=_serve)
 
     token = sub.add_parser("token", help="API tokens")
@@ -171,6 +171,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     app = create_app(services.desk, tokens=tokens, read_models=services.read_models,
                      runner=runner, catch_up_timeout=settings.catch_up_timeout,
                      ready_max_lag=settings.ready_max_lag, extra_routers=services.routers)
+    app.state.parking = services.parking
     app.state.relay_position = relay_position(settings, services.desk)
     print(f"pass24-desk API on {base}  (OpenAPI: {base}/docs, dashboard: {base}/dashboard)",
           flush=True)

@@ -124,7 +124,9 @@ def _outbox_run(settings: Settings, args: argparse.Namespace) -> int:
 def _outbox_list(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.outbox.store import Outbox
 
-    for entry in Outbox(settings.mail_db_path).entries(ticket_id=args.ticket):
+    from services.bootstrap import main_store
+
+    for entry in Outbox(main_store(settings)).entries(ticket_id=args.ticket):
         print(json.dumps({"key": entry.key, "ticket_id": entry.ticket_id, "to": entry.recipient,
                           "status": entry.status, "attempts": entry.attempts,
                           "error": entry.last_error, "message_id": entry.message_id},

@@ -20,6 +20,7 @@ from adapters.kafka.positions import (
     SQLitePositionStore,
 )
 from adapters.kafka.relay import Relay
+from projections.parking import ParkingLot, PoisonGuard
 from services.bootstrap import build_desk
 from services.settings import Settings
 
@@ -72,7 +73,7 @@ def run_relay(settings: Settings, args: argparse.Namespace) -> int:
     positions = position_store(settings)
     relay = Relay(desk, config.producer, positions, topic=settings.kafka_ticket_events_topic,
                   batch_size=settings.kafka_relay_batch_size,
-                  status_interval=args.status_interval)
+                  status_interval=args.status_interval, guard=_guard(settings, "relay"))
     try:
         relay.run(_stop_on_signals())
     finally:
@@ -90,7 +91,8 @@ def run_intake_consumer(settings: Settings, args: argparse.Namespace) -> int:
     desk = build_desk(settings)
     consumer = config.consumer(settings.kafka_intake_topic, group_id=settings.kafka_intake_group)
     dlq = config.producer()
-    worker = IntakeConsumer(desk, consumer, dlq, dlq_topic=settings.kafka_intake_dlq_topic)
+    worker = IntakeConsumer(desk, consumer, dlq, dlq_topic=settings.kafka_intake_dlq_topic,
+                            guard=_guard(settings, "intake-consumer"))
     try:
         worker.run(_stop_on_signals())
     finally:
@@ -98,6 +100,13 @@ def run_intake_consumer(settings: Settings, args: argparse.Namespace) -> int:
         dlq.close()
     log.info("intake consumer stopped: %s", worker.stats)
     return 0
+
+
+def _guard(settings: Settings, worker: str) -> PoisonGuard:
+    """Where ``worker`` sets poison aside: the main database (docs/OPERATIONS.md)."""
+    from services.bootstrap import main_store
+
+    return PoisonGuard(ParkingLot(main_store(settings)), worker, tries=settings.poison_tries)
 
 
 def _ensure_topics_when_reachable(config: KafkaConfig, topics: list[str], settings: Settings) -> None:

@@ -77,8 +77,8 @@ class Settings(BaseSettings):
     ready_max_lag: int = Field(default=1000, ge=0)
     """``/readyz`` answers 503 while the read models are more events than this behind the log."""
     api_workers: bool = True
-    """``serve`` also runs the projections and the SLA watcher in process; false where they run
-    as their own deployments (deploy/k8s)."""
+    """``serve`` also runs every background worker in process (projections, mailers, outbox,
+    SLA watcher, checkpoints); false where they run as ``pass24-desk worker`` (deploy/k8s)."""
     # Logs (services/logging.py)
     log_format: Literal["auto", "json", "text"] = "auto"
     """``auto``: readable lines on a terminal, JSON lines when stderr is not one (containers)."""
@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     chatbot_url: str = "https://t.me/pass24online_bot"
     message_id_domain: str = "pass24online.ru"
     mail_db_path: Path = Path("var/mail.sqlite")
-    """Outbox, quarantine and IMAP bookkeeping (SQLite)."""
+    """Quarantine and IMAP bookkeeping (SQLite). The outbox lives in the main database."""
     attachments_dir: Path = Path("var/attachments")
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
     letter_max_bytes: int = Field(default=30 * 1024 * 1024, ge=1024)
@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     smtp_username: str = ""
     smtp_password: SecretStr = SecretStr("")
     outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_lease_seconds: float = Field(default=300.0, gt=0)
+    """How long a worker's claim on a letter lasts; past it another worker may send the letter."""
+    poison_tries: int = Field(default=3, ge=1, le=100)
+    """Failures of one item, the same way, before a worker sets it aside (docs/OPERATIONS.md)."""
     outbox_backoff_seconds: float = Field(default=30.0, gt=0)
     outbox_backoff_max_seconds: float = Field(default=3600.0, gt=0)
     imap_host: str = "127.0.0.1"

@@ -60,6 +60,10 @@ class CheckpointStore:
         self._p = "%s" if self._postgres else "?"
         blob = "BYTEA" if self._postgres else "BLOB"
         with self._datastore.transaction(commit=True) as curs:
+            if self._postgres:  # replicas starting together take turns (projections.schema)
+                from projections.schema import SCHEMA_LOCK
+
+                curs.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             curs.execute(
                 f"CREATE TABLE IF NOT EXISTS {self._table} (seq BIGINT PRIMARY KEY, "
                 f"upto BIGINT NOT NULL, count BIGINT NOT NULL, kid TEXT NOT NULL, "

@@ -12,6 +12,8 @@ from adapters.outbox.responses import ResponseMailer
 from adapters.outbox.smtp_sender import SmtpSender
 from adapters.outbox.store import Outbox
 from adapters.outbox.worker import OutboxWorker, RetryPolicy
+from projections.parking import ParkingLot, PoisonGuard
+from projections.store import ReadStore
 from services.application import SupportDesk
 from services.channel_policy import ChannelPolicy
 from services.settings import Settings
@@ -37,8 +39,17 @@ class MailComponents:
                 self.outbox.enqueue(mail, now=self.intake.now())
 
 
-def build_mail(desk: SupportDesk, settings: Settings) -> MailComponents:
-    outbox = Outbox(settings.mail_db_path)
+def build_mail(desk: SupportDesk, settings: Settings, *, store: ReadStore | None = None,
+               parking: ParkingLot | None = None) -> MailComponents:
+    """``store``: the main database (default: the one ``settings`` name); ``parking``: where
+    the mailers and the outbox set poison aside (default: in that database)."""
+    if store is None:
+        from services.bootstrap import main_store
+
+        store = main_store(settings)
+    if parking is None:
+        parking = ParkingLot(store)
+    outbox = Outbox(store)
     quarantine = Quarantine(settings.mail_db_path)
     attachments = AttachmentStore(settings.attachments_dir, max_bytes=settings.attachment_max_bytes)
     notices = Notices(
@@ -53,7 +64,9 @@ def build_mail(desk: SupportDesk, settings: Settings) -> MailComponents:
     worker = OutboxWorker(outbox, sender, desk, retry=RetryPolicy(
         base_seconds=settings.outbox_backoff_seconds,
         max_seconds=settings.outbox_backoff_max_seconds,
-        max_attempts=settings.outbox_max_attempts))
+        max_attempts=settings.outbox_max_attempts),
+        guard=PoisonGuard(parking, "outbox", tries=settings.poison_tries),
+        lease_seconds=settings.outbox_lease_seconds)
     intake = EmailIntake(desk, quarantine=quarantine, attachments=attachments, outbox=outbox,
                          notices=notices, worker=worker, reply_to_closed=settings.reply_to_closed,
                          max_letter_bytes=settings.letter_max_bytes)
@@ -61,4 +74,6 @@ def build_mail(desk: SupportDesk, settings: Settings) -> MailComponents:
         desk.calendar, settings.support_email,
         [c.strip() for c in settings.holiday_channels.split(",") if c.strip()])
     return MailComponents(outbox, quarantine, attachments, notices, worker, intake,
-                          ResponseMailer(desk, outbox, notices), channels)
+                          ResponseMailer(desk, outbox, notices, guard=PoisonGuard(
+                              parking, "response-mailer", tries=settings.poison_tries)),
+                          channels)

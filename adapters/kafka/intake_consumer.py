@@ -11,12 +11,20 @@ to ``pass24.intake.dlq`` unchanged, with the reason in its headers, and the
 consumer goes on. Anything else (the database is down, a concurrent write kept
 winning) is transient: the partition is rewound to that message and retried
 after a pause, and nothing after it in the partition is committed before it.
+
+Anything else that keeps failing the same way (an ``OverflowError`` on a date at
+the end of time, a bug met by one message) is not transient: after a few tries
+it is set aside in the main database (worker ``intake-consumer``,
+``projections.parking``) with the message itself, and the partition moves on;
+later messages with the same key are held behind it. ``parked retry`` takes
+them in, in order. Failures of the database or the broker never set anything aside.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +36,7 @@ from pydantic import ValidationError
 
 from adapters.kafka.intake import IntakeMessage, receive
 from domain.errors import InvalidValue, RuleViolated
+from projections.parking import Item, Parked, PoisonGuard
 from services.application import SupportDesk
 
 log = logging.getLogger("pass24.intake")
@@ -42,6 +51,7 @@ class IntakeStats:
     duplicates: int = 0
     dead_lettered: int = 0
     retried: int = 0
+    parked: int = 0
 
 
 class IntakeConsumer:
@@ -59,7 +69,12 @@ class IntakeConsumer:
         retry_pause: float = 1.0,
         flush_timeout: float = 30.0,
         on_receipt: Callable[[IntakeMessage, bool], None] | None = None,
+        guard: PoisonGuard | None = None,
+        retry_interval: float = 5.0,
     ) -> None:
+        self.guard = guard or PoisonGuard(None, "intake-consumer")
+        self.retry_interval = retry_interval
+        self._retried_at = 0.0
         self.desk = desk
         self.consumer = consumer
         self.dlq = dlq_producer
@@ -75,6 +90,8 @@ class IntakeConsumer:
         while not stop.is_set():
             try:
                 self.poll_once()
+                if time.monotonic() - self._retried_at >= self.retry_interval:
+                    self.retry_parked()
             except KafkaError as error:
                 # The broker went away or the group rebalanced under us: uncommitted messages
                 # come back to whichever member owns their partition next, and receive is
@@ -88,6 +105,7 @@ class IntakeConsumer:
         """Handle one poll's worth of messages; the number handled (stored or dead-lettered)."""
         self._must_pause = False
         batches = self.consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.max_records)
+        self._held = self.guard.active() if batches else set()
         handled = 0
         commit: dict[TopicPartition, OffsetAndMetadata] = {}
         dead_letters = []
@@ -126,16 +144,26 @@ class IntakeConsumer:
     _must_pause = False
 
     def _handle(self, record: ConsumerRecord):  # type: ignore[no-untyped-def]
-        """True when stored, a DLQ send future for poison, None for a transient failure."""
+        """True when stored or set aside, a DLQ send future for poison, None for a failure
+        to retry."""
+        item = _item(record)
+        if item.ticket in self._held:
+            self.guard.hold(item)
+            return True
         try:
             message = IntakeMessage.decode(record.value)
             receipt = receive(self.desk, message)
         except POISON as error:
             return self._dead_letter(record, error)
-        except Exception:
+        except Exception as error:
+            if self.guard.failed(item, error):
+                self.stats.parked += 1
+                self._held.add(item.ticket)
+                return True
             log.exception("intake message %s/%d/%d failed; will retry",
                           record.topic, record.partition, record.offset)
             return None
+        self.guard.succeeded(item)
         if receipt.created:
             self.stats.created += 1
         else:
@@ -143,6 +171,20 @@ class IntakeConsumer:
         if self.on_receipt is not None:
             self.on_receipt(message, receipt.created)
         return True
+
+    _held: set[str] = set()  # noqa: RUF012 - replaced per poll
+
+    def retry_parked(self) -> int:
+        """Take in the messages ``parked retry`` released, in order."""
+        self._retried_at = time.monotonic()
+
+        def take(row: Parked) -> None:
+            message = IntakeMessage.decode(row.payload)
+            receipt = receive(self.desk, message)
+            if self.on_receipt is not None:
+                self.on_receipt(message, receipt.created)
+
+        return self.guard.retry_pass(take)
 
     def _dead_letter(self, record: ConsumerRecord, error: Exception):  # type: ignore[no-untyped-def]
         reason = _reason(error)
@@ -157,6 +199,13 @@ class IntakeConsumer:
             ("dlq.offset", str(record.offset).encode()),
         ]
         return self.dlq.send(self.dlq_topic, key=record.key, value=record.value, headers=headers)
+
+
+def _item(record: ConsumerRecord) -> Item:
+    """Messages with one key (one request's source) keep their order; without a key, none to keep."""
+    event_id = f"{record.topic}/{record.partition}/{record.offset}"
+    key = record.key.decode("utf-8", "replace") if record.key else event_id
+    return Item(int(record.offset), event_id, key, bytes(record.value or b""))
 
 
 def _first_offset(records: list[ConsumerRecord]) -> int:

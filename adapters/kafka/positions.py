@@ -96,8 +96,12 @@ class PostgresPositionStore:
     def __init__(self, conninfo: str) -> None:
         import psycopg
 
+        from projections.schema import SCHEMA_LOCK
+
         self._conn = psycopg.connect(conninfo, autocommit=True)
-        self._conn.execute(_CREATE)
+        with self._conn.transaction():  # replicas starting together take turns (projections.schema)
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            self._conn.execute(_CREATE)
         self._lock = threading.Lock()
 
     def load(self, name: str) -> int:

@@ -11,6 +11,11 @@ envelope's ``id`` (originator ID + version), see ``dedup.py``.
 When the broker is unreachable the relay drops its producer (nothing half-sent
 survives to be reordered), backs off exponentially, and reports how far behind
 the log it is; once the broker answers it drains the backlog.
+
+An event the relay cannot turn into a message (no schema, a serialiser
+failing on it) is tried a few times and then set aside (worker ``relay``,
+``projections.parking``); the ticket's later events are held behind it, so a
+consumer never sees them out of order, and ``parked retry`` publishes them later.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from adapters.kafka.envelope import encode, envelope, event_name
 from adapters.kafka.positions import PositionStore
 from adapters.kafka.schemas import PUBLISHED, UNPUBLISHED
 from projections.follower import Delivered, NotificationFollower
+from projections.parking import Parked, PoisonGuard
 
 log = logging.getLogger("pass24.relay")
 
@@ -150,8 +156,13 @@ class Relay:
         status_interval: float = 10.0,
         max_in_flight_batches: int = 4,
         on_status: Callable[[RelayStatus], None] | None = None,
+        guard: PoisonGuard | None = None,
+        retry_interval: float = 5.0,
     ) -> None:
         self.app = app
+        self.guard = guard or PoisonGuard(None, "relay")
+        self.retry_interval = retry_interval
+        self._retried_at = 0.0
         self.topic = topic
         self.name = name or f"{app.name}->{topic}"
         self.follower = NotificationFollower(app, batch_size=batch_size, poll_interval=poll_interval)
@@ -191,8 +202,8 @@ class Relay:
             return 0
         producer = self._ensure_producer()
         futures = []
-        for delivered in batch:
-            message = self._message(delivered)
+        messages = self.follower.handle_each(batch, self._message, self.guard)
+        for message in messages:
             if message is not None:
                 key, value = message
                 futures.append(producer.send(self.topic, key=key, value=value, headers=HEADERS))
@@ -250,6 +261,20 @@ class Relay:
                             source=self.source, data_version=version)
         return subject.encode(), encode(document)
 
+    def retry_parked(self) -> int:
+        """Publish what ``parked retry`` released, in order, each acknowledged before the next."""
+        self._retried_at = time.monotonic()
+
+        def publish(row: Parked) -> None:
+            message = self._message(self.follower.at(row.position))
+            if message is not None:
+                key, value = message
+                future = self._ensure_producer().send(self.topic, key=key, value=value,
+                                                      headers=HEADERS)
+                future.get(timeout=self.flush_timeout)
+
+        return self.guard.retry_pass(publish)
+
     def drain(self) -> int:
         """Publish until the log's current end; raises if the broker fails (for tools and tests)."""
         covered = 0
@@ -266,7 +291,9 @@ class Relay:
             while not stop.is_set():
                 try:
                     covered = self.publish_next()
-                except (KafkaError, PublishFailed) as error:
+                    if not covered and time.monotonic() - self._retried_at >= self.retry_interval:
+                        self.retry_parked()
+                except Exception as error:  # noqa: BLE001 - broker, database, or a poison's tries
                     self._failed(error)
                     self._report(force=True)
                     stop.wait(self._retry_in or 0)

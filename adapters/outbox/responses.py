@@ -1,21 +1,23 @@
 """Staff answers go out by mail: follows the event log and queues each answer once.
 
 The follower's position is stored in the outbox's database in the same
-transaction as the queued letters, so a restart neither skips nor repeats one.
+transaction as the queued letters, so a restart neither skips nor repeats one
+(see ``adapters.outbox.mailer``, which also sets poison aside).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from adapters.outbox.mailer import LogMailer
 from adapters.outbox.notices import Notices, ack_message_id, response_message_id
 from adapters.outbox.store import OutboundMail, Outbox
 from domain.values import Channel
-from projections.follower import NotificationFollower
+from projections.follower import Delivered
+from projections.parking import PoisonGuard
 from services.application import SupportDesk
 
 log = logging.getLogger(__name__)
@@ -23,41 +25,19 @@ FOLLOWER = "response-mailer"
 _ANSWERS = ("Ticket.Responded", "Ticket.InformationRequested")
 
 
-class ResponseMailer:
+class ResponseMailer(LogMailer):
+    name = FOLLOWER
+
     def __init__(self, desk: SupportDesk, outbox: Outbox, notices: Notices, *,
-                 now: Callable[[], float] = time.time) -> None:
-        self.desk = desk
-        self.outbox = outbox
+                 now: Callable[[], float] = time.time, guard: PoisonGuard | None = None) -> None:
+        super().__init__(desk, outbox, now=now, guard=guard)
         self.notices = notices
-        self.follower = NotificationFollower(desk)
-        self.now = now
 
-    def run_once(self, limit: int = 200) -> int:
-        """Queue the answers recorded since the last pass; answers how many events were read."""
-        after = self.outbox.position(FOLLOWER)
-        batch = self.follower.read(after, limit)
-        if not batch:
-            return 0
-        mails: list[OutboundMail] = []
-        for item in batch:
-            name = type(item.event).__qualname__
-            if name in _ANSWERS:
-                mail = self._mail_for(item.event)
-                if mail is not None:
-                    mails.append(mail)
-        self.outbox.enqueue_tracked(mails, follower=FOLLOWER, position=batch[-1].position,
-                                    now=self.now())
-        return len(batch)
+    def wants(self, delivered: Delivered) -> bool:
+        return type(delivered.event).__qualname__ in _ANSWERS
 
-    def run(self, stop: threading.Event, interval: float = 1.0) -> None:
-        while not stop.is_set():
-            try:
-                read = self.run_once()
-            except Exception:
-                log.exception("response mailer pass failed")
-                read = 0
-            if not read:
-                stop.wait(interval)
+    def mail_for(self, delivered: Delivered) -> OutboundMail | None:
+        return self._mail_for(delivered.event)
 
     def _mail_for(self, event: Any) -> OutboundMail | None:
         ticket_id = _ticket_id_of(self.desk, event)

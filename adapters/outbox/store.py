@@ -1,44 +1,71 @@
-"""The outbox: messages waiting to be sent, in SQLite, so a restart loses none.
+"""The outbox: letters waiting to be sent, in the main database, safe for N workers.
 
-A message moves ``pending`` → ``sent`` or ``failed``; ``recorded`` says whether
-the outcome is already in the ticket's history, so a crash between the SMTP
-server's answer and the event store is finished on restart without sending again.
+A letter moves ``pending`` → ``sent`` or ``failed`` (or ``parked``, set aside as
+poison, see ``projections.parking``); ``recorded`` says whether the outcome is
+already in the ticket's history, so a crash between the SMTP server's answer and
+the event store is finished on restart without sending again.
+
+Several workers share one outbox: a worker **claims** letters (an atomic
+``UPDATE`` of ``claimed_by`` and ``lease_until``; ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, the write lock of ``BEGIN IMMEDIATE`` on SQLite) before it sends
+them, so each letter is sent by one worker. A worker that dies leaves its
+claims to expire after the lease.
+
+Letters are queued under a key per event (``ack:<ticket>``,
+``response:<ticket>:<version>``), so queueing again is a no-op: two mailers, or a
+mailer started afresh, never queue a letter twice. The mailers' log positions
+(``outbox_positions``) are stored with the letters, in the same transaction, and
+only ever move forward.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS outbox (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        key TEXT NOT NULL UNIQUE,
-        kind TEXT NOT NULL,
-        ticket_id TEXT NOT NULL,
-        recipient TEXT NOT NULL,
-        message_id TEXT NOT NULL,
-        message BLOB NOT NULL,
-        status TEXT NOT NULL DEFAULT 'pending',
-        recorded INTEGER NOT NULL DEFAULT 0,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at REAL NOT NULL,
-        last_error TEXT NOT NULL DEFAULT '',
-        permanent INTEGER NOT NULL DEFAULT 0,
-        created_at REAL NOT NULL,
-        finished_at REAL
-    )""",
-    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at)",
-    "CREATE INDEX IF NOT EXISTS outbox_message_id ON outbox (message_id)",
-    "CREATE TABLE IF NOT EXISTS outbox_positions (name TEXT PRIMARY KEY, position INTEGER NOT NULL)",
-)
+from projections.schema import blob_type, create_schema, id_column, real_type
+from projections.store import Cursor, ReadStore, SQLiteReadStore
+
+
+def _schema(dialect: str) -> tuple[str, ...]:
+    real = real_type(dialect)
+    return (
+        f"""CREATE TABLE IF NOT EXISTS outbox (
+            id {id_column(dialect)},
+            key TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            ticket_id TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            message {blob_type(dialect)} NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            recorded INTEGER NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at {real} NOT NULL,
+            last_error TEXT NOT NULL DEFAULT '',
+            permanent INTEGER NOT NULL DEFAULT 0,
+            created_at {real} NOT NULL,
+            finished_at {real},
+            claimed_by TEXT,
+            lease_until {real}
+        )""",
+        "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at)",
+        "CREATE INDEX IF NOT EXISTS outbox_message_id ON outbox (message_id)",
+        "CREATE INDEX IF NOT EXISTS outbox_ticket ON outbox (ticket_id)",
+        "CREATE TABLE IF NOT EXISTS outbox_positions (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    )
+
+
 _COLUMNS = ("id, key, kind, ticket_id, recipient, message_id, message, status, recorded, attempts,"
             " next_attempt_at, last_error, permanent")
+_CLAIMABLE = ("((status = 'pending' AND next_attempt_at <= ?"
+              # A ticket's letters go out in order: none overtakes an earlier one still waiting.
+              " AND NOT EXISTS (SELECT 1 FROM outbox earlier WHERE earlier.ticket_id = outbox.ticket_id"
+              " AND earlier.id < outbox.id AND earlier.status IN ('pending', 'parked')))"
+              " OR (status IN ('sent', 'failed') AND recorded = 0))"
+              " AND (lease_until IS NULL OR lease_until < ?)")
 
 
 @dataclass(frozen=True)
@@ -69,101 +96,102 @@ class OutboxEntry:
 
 
 class Outbox:
-    """Durable queue of outbound mail, keyed so the same notice is queued once."""
+    """Durable queue of outbound mail, keyed so the same notice is queued once.
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.Lock()
-        with self._transaction() as conn:
-            for statement in _SCHEMA:
-                conn.execute(statement)
+    ``where``: the main database's store; a path opens an SQLite file (tools, tests).
+    """
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+    def __init__(self, where: ReadStore | Path | str) -> None:
+        if isinstance(where, (Path, str)):
+            where = SQLiteReadStore(where)
+        self.store = where
+        self.dialect = where.dialect
+        create_schema(where, _schema(self.dialect))
 
     def enqueue(self, mail: OutboundMail, *, now: float) -> bool:
         """Queue a message; False when its key was queued before."""
-        with self._lock, self._transaction() as conn:
-            return self._insert(conn, mail, now)
+        with self.store.transaction() as cursor:
+            return self._insert(cursor, mail, now)
 
     def enqueue_tracked(self, mails: Iterable[OutboundMail], *, follower: str, position: int,
                         now: float) -> int:
-        """Queue messages and move a log follower's position in one transaction."""
-        with self._lock, self._transaction() as conn:
-            added = sum(self._insert(conn, mail, now) for mail in mails)
-            conn.execute(
+        """Queue messages and move a log follower's position (forward only) in one transaction."""
+        highest = "GREATEST" if self.dialect == "postgres" else "MAX"
+        with self.store.transaction() as cursor:
+            added = sum(self._insert(cursor, mail, now) for mail in mails)
+            cursor.execute(
                 "INSERT INTO outbox_positions (name, position) VALUES (?, ?)"
-                " ON CONFLICT(name) DO UPDATE SET position = excluded.position",
-                (follower, position),
-            )
+                f" ON CONFLICT(name) DO UPDATE SET position = {highest}(outbox_positions.position,"
+                " excluded.position)", (follower, position))
         return added
 
     def position(self, follower: str) -> int:
-        with self._transaction() as conn:
-            row = conn.execute("SELECT position FROM outbox_positions WHERE name = ?",
-                               (follower,)).fetchone()
-        return int(row[0]) if row else 0
+        rows = self.store.query("SELECT position FROM outbox_positions WHERE name = ?", (follower,))
+        return int(rows[0]["position"]) if rows else 0
 
     @staticmethod
-    def _insert(conn: sqlite3.Connection, mail: OutboundMail, now: float) -> bool:
-        cursor = conn.execute(
-            "INSERT OR IGNORE INTO outbox (key, kind, ticket_id, recipient, message_id, message,"
-            " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    def _insert(cursor: Cursor, mail: OutboundMail, now: float) -> bool:
+        cursor.execute(
+            "INSERT INTO outbox (key, kind, ticket_id, recipient, message_id, message,"
+            " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (key) DO NOTHING RETURNING id",
             (mail.key, mail.kind, mail.ticket_id, mail.recipient, mail.message_id, mail.message,
              now, now),
         )
-        return cursor.rowcount == 1
+        return cursor.fetchone() is not None
+
+    def claim(self, *, worker: str, now: float, lease: float = 300.0, limit: int = 50,
+              hold: Collection[str] = ()) -> list[OutboxEntry]:
+        """Take up to ``limit`` letters due now (to send, or whose outcome the ticket lacks)
+        for ``worker`` until ``now + lease``; letters of tickets in ``hold`` stay queued."""
+        where = _CLAIMABLE
+        args: list[Any] = [now, now]
+        if hold:
+            where += f" AND ticket_id NOT IN ({','.join('?' * len(hold))})"
+            args += list(hold)
+        pick = f"SELECT id FROM outbox WHERE {where} ORDER BY id LIMIT ?"  # noqa: S608
+        if self.dialect == "postgres":
+            pick += " FOR UPDATE SKIP LOCKED"
+        with self.store.transaction() as cursor:
+            cursor.execute(f"UPDATE outbox SET claimed_by = ?, lease_until = ? WHERE id IN ({pick})"  # noqa: S608
+                           f" RETURNING {_COLUMNS}", (worker, now + lease, *args, limit))
+            rows = cursor.fetchall()
+        return sorted((_entry(row) for row in rows), key=lambda e: e.id)
 
     def due(self, *, now: float, limit: int = 50) -> list[OutboxEntry]:
-        """Messages to try now, and finished ones whose outcome the ticket does not know yet."""
-        with self._transaction() as conn:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM outbox WHERE (status = 'pending' AND next_attempt_at <= ?)"
-                " OR (status != 'pending' AND recorded = 0) ORDER BY id LIMIT ?", (now, limit),
-            ).fetchall()
+        """What ``claim`` would take now, without claiming (for tools)."""
+        rows = self.store.query(f"SELECT {_COLUMNS} FROM outbox WHERE {_CLAIMABLE}"  # noqa: S608
+                                " ORDER BY id LIMIT ?", (now, now, limit))
         return [_entry(row) for row in rows]
 
     def get(self, key: str) -> OutboxEntry | None:
-        with self._transaction() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE key = ?", (key,)).fetchone()
-        return _entry(row) if row else None
+        rows = self.store.query(f"SELECT {_COLUMNS} FROM outbox WHERE key = ?", (key,))  # noqa: S608
+        return _entry(rows[0]) if rows else None
+
+    def get_by_id(self, entry_id: int) -> OutboxEntry | None:
+        rows = self.store.query(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (entry_id,))  # noqa: S608
+        return _entry(rows[0]) if rows else None
 
     def by_message_id(self, message_id: str) -> OutboxEntry | None:
-        with self._transaction() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE message_id = ?",
-                               (message_id,)).fetchone()
-        return _entry(row) if row else None
+        rows = self.store.query(f"SELECT {_COLUMNS} FROM outbox WHERE message_id = ?",  # noqa: S608
+                                (message_id,))
+        return _entry(rows[0]) if rows else None
 
     def entries(self, *, ticket_id: str | None = None) -> list[OutboxEntry]:
-        query = f"SELECT {_COLUMNS} FROM outbox"
+        query = f"SELECT {_COLUMNS} FROM outbox"  # noqa: S608
         args: tuple[str, ...] = ()
         if ticket_id:
             query += " WHERE ticket_id = ?"
             args = (ticket_id,)
-        with self._transaction() as conn:
-            rows = conn.execute(query + " ORDER BY id", args).fetchall()
-        return [_entry(row) for row in rows]
+        return [_entry(row) for row in self.store.query(query + " ORDER BY id", args)]
 
     def mark_sent(self, entry_id: int, *, now: float) -> None:
         self._update(entry_id, "status = 'sent', attempts = attempts + 1, finished_at = ?, "
                      "last_error = ''", now)
 
     def mark_retry(self, entry_id: int, *, error: str, next_attempt_at: float) -> None:
-        self._update(entry_id, "attempts = attempts + 1, last_error = ?, next_attempt_at = ?",
-                     error[:2000], next_attempt_at)
+        self._update(entry_id, "attempts = attempts + 1, last_error = ?, next_attempt_at = ?, "
+                     "claimed_by = NULL, lease_until = NULL", error[:2000], next_attempt_at)
 
     def mark_failed(self, entry_id: int, *, error: str, now: float, counts_attempt: bool = True) -> None:
         """Delivery failed for good (5xx, too many attempts, or a bounce after it was sent)."""
@@ -172,17 +200,30 @@ class Outbox:
                      error[:2000], now)
 
     def mark_recorded(self, entry_id: int) -> None:
-        self._update(entry_id, "recorded = 1")
+        self._update(entry_id, "recorded = 1, claimed_by = NULL, lease_until = NULL")
+
+    def unclaim(self, entry_id: int) -> None:
+        self._update(entry_id, "claimed_by = NULL, lease_until = NULL")
+
+    def mark_parked(self, entry_id: int, *, error: str) -> None:
+        """Set aside as poison: never claimed until ``release``d."""
+        self._update(entry_id, "status = 'parked', last_error = ?, claimed_by = NULL, "
+                     "lease_until = NULL", error[:2000])
+
+    def release(self, entry_id: int, *, now: float) -> None:
+        """A parked letter goes back to the queue (``parked retry``)."""
+        self._update(entry_id, "status = CASE WHEN finished_at IS NULL THEN 'pending' ELSE "
+                     "CASE WHEN permanent = 1 THEN 'failed' ELSE 'sent' END END, "
+                     "next_attempt_at = ?, claimed_by = NULL, lease_until = NULL", now)
 
     def _update(self, entry_id: int, assignments: str, *args: object) -> None:
-        with self._lock, self._transaction() as conn:
-            conn.execute(f"UPDATE outbox SET {assignments} WHERE id = ?", (*args, entry_id))
+        with self.store.transaction() as cursor:
+            cursor.execute(f"UPDATE outbox SET {assignments} WHERE id = ?", (*args, entry_id))  # noqa: S608
 
 
 def _entry(row: Any) -> OutboxEntry:
-    (id_, key, kind, ticket_id, recipient, message_id, message, status, recorded, attempts,
-     next_at, error, permanent) = row
-    return OutboxEntry(int(str(id_)), str(key), str(kind), str(ticket_id), str(recipient),
-                       str(message_id), bytes(message), str(status),
-                       bool(recorded), int(str(attempts)), float(str(next_at)), str(error),
-                       bool(permanent))
+    r = dict(row)
+    return OutboxEntry(int(r["id"]), str(r["key"]), str(r["kind"]), str(r["ticket_id"]),
+                       str(r["recipient"]), str(r["message_id"]), bytes(r["message"]),
+                       str(r["status"]), bool(r["recorded"]), int(r["attempts"]),
+                       float(r["next_attempt_at"]), str(r["last_error"]), bool(r["permanent"]))

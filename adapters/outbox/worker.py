@@ -3,12 +3,20 @@
 ``Acknowledged`` (R18) is recorded only after the SMTP server accepted the
 registration notice; a permanent failure (5xx, a bounce, or too many
 attempts) records ``DeliveryFailed`` with the R21 fallback instead.
+
+Several workers can share one outbox: each claims its letters first (see
+``store.Outbox.claim``). A letter that fails for any other reason than SMTP or
+the database (a header the email library refuses, a bug met by one letter) is
+set aside after a few tries (worker ``outbox``, see ``projections.parking``);
+its ticket's later letters wait behind it, every other ticket's go out.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -18,10 +26,12 @@ from adapters.outbox.smtp_sender import DeliveryError, SmtpSender
 from adapters.outbox.store import Outbox, OutboxEntry
 from domain.errors import RuleViolated, TicketNotFound
 from domain.values import Actor, Channel
+from projections.parking import Item, Parked, PoisonGuard, is_transient
 from services.application import SupportDesk
 
 log = logging.getLogger(__name__)
 SYSTEM = Actor.system("outbox")
+WORKER = "outbox"
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,9 @@ class OutboxWorker:
         fallback: Sequence[Channel] = (Channel.CHATBOT, Channel.PHONE),
         now: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        guard: PoisonGuard | None = None,
+        lease_seconds: float = 300.0,
+        name: str | None = None,
     ) -> None:
         self.outbox = outbox
         self.sender = sender
@@ -55,19 +68,48 @@ class OutboxWorker:
         self.fallback = tuple(fallback)
         self.now = now
         self.rng = rng or random.Random()
+        self.guard = guard or PoisonGuard(None, WORKER)
+        self.lease_seconds = lease_seconds
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         # The last retryable failure logged at INFO: while the SMTP server stays down (or
         # none is configured, as in development) the same reason is not repeated every pass.
         self._last_reason: str | None = None
 
     def run_once(self, limit: int = 50) -> int:
-        """Try every due message once; answers how many were handled."""
-        entries = self.outbox.due(now=self.now(), limit=limit)
+        """Claim the due letters and try each once; answers how many were handled."""
+        self.struggling = False
+        self.guard.retry_pass(self._release)
+        entries = self.outbox.claim(worker=self.name, now=self.now(), lease=self.lease_seconds,
+                                    limit=limit, hold=self.guard.active())
+        blocked: set[str] = set()
         for entry in entries:
-            if entry.status == "pending":
-                self._send(entry)
+            if entry.ticket_id in blocked:  # keep the ticket's letters in order
+                self.outbox.unclaim(entry.id)
+                continue
+            try:
+                if entry.status == "pending":
+                    self._send(entry)
+                else:
+                    self._record(entry)
+            except Exception as error:
+                item = Item(entry.id, entry.key, entry.ticket_id)
+                reason = f"{type(error).__name__}: {error}"
+                blocked.add(entry.ticket_id)
+                if self.guard.failed(item, error):
+                    self.outbox.mark_parked(entry.id, error=reason)
+                    continue
+                # Give the claim back: tried again at a later pass (by any worker).
+                log.warning("outbox %s failed: %s", entry.key, reason)
+                self.outbox.mark_retry(entry.id, error=reason, next_attempt_at=self.now() + (
+                    5.0 if is_transient(error) else 0.5))
+                self.struggling = True
             else:
-                self._record(entry)
+                self.guard.succeeded(Item(entry.id, entry.key, entry.ticket_id))
         return len(entries)
+
+    def _release(self, row: Parked) -> None:
+        """``parked retry`` of a letter: back to the queue, sent (or recorded) by the next claim."""
+        self.outbox.release(row.position, now=self.now())
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
         while not stop.is_set():
@@ -76,8 +118,10 @@ class OutboxWorker:
             except Exception:  # keep the worker alive; the entry stays due
                 log.exception("outbox pass failed")
                 handled = 0
-            if not handled:
+            if not handled or self.struggling:
                 stop.wait(interval)
+
+    struggling = False
 
     def _send(self, entry: OutboxEntry) -> None:
         try:

@@ -3,7 +3,9 @@
 ``/healthz`` (liveness, in ``app.py``) only says the process answers; ``/readyz``
 says it should receive traffic: the event store answers and the read models
 are no more than ``ready_max_lag`` events behind its log. Kubernetes takes a
-lagging replica out of the Service instead of restarting it.
+lagging replica out of the Service instead of restarting it. When a worker has
+set something aside (``pass24-desk parked list``) the answer is still 200, with
+``"status": "degraded"``: the API keeps serving (docs/OPERATIONS.md).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def readyz(request: Request) -> dict[str, Any]:
                             headers={"Retry-After": "5"}) from None
     models = state.read_models
     if models is None:
-        return {"status": "ready", "head": head, "projections_position": None, "lag": None}
+        return _with_parked(state, {"status": "ready", "head": head,
+                                    "projections_position": None, "lag": None})
     try:
         position = int(models.position())
     except Exception as error:  # noqa: BLE001
@@ -43,7 +46,29 @@ def readyz(request: Request) -> dict[str, Any]:
     if lag > limit:
         raise HTTPException(503, f"read models are {lag} events behind (limit {limit})",
                             headers={"Retry-After": "5"})
-    return {"status": "ready", "head": head, "projections_position": position, "lag": lag}
+    return _with_parked(state, {"status": "ready", "head": head, "projections_position": position,
+                                "lag": lag})
+
+
+def _with_parked(state: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """``degraded`` while any worker has items set aside."""
+    parking = getattr(state, "parking", None)
+    if parking is None:
+        return body
+    try:
+        counts = parking.counts()
+    except Exception as error:  # noqa: BLE001 - the store answered above; do not flap on this
+        log.warning("readyz: parked items unreadable: %s", error)
+        return body
+    by_worker: dict[str, int] = {}
+    for (worker, _state), count in counts.items():
+        by_worker[worker] = by_worker.get(worker, 0) + count
+    total = sum(by_worker.values())
+    body["parked"] = total
+    if total:
+        body["status"] = "degraded"
+        body["parked_by_worker"] = by_worker
+    return body
 
 
 class StorePositions:

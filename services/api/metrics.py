@@ -9,7 +9,8 @@ same truth whichever process does the work:
   (how far the read models are behind the event store's notification log);
 - ``pass24_relay_lag_events`` when the process knows the Kafka relay's saved position;
 - ``pass24_sla_open_clocks{clock,status}``: open tickets' clocks by status now;
-- ``pass24_sla_breached_tickets{level}``: tickets that ever breached, per level.
+- ``pass24_sla_breached_tickets{level}``: tickets that ever breached, per level;
+- ``pass24_parked_items{worker,state}``: items the workers set aside (docs/OPERATIONS.md).
 
 The endpoint is public and outside the OpenAPI schema, as scrapers expect;
 restrict it at the network (deploy/k8s scrapes it in-cluster only).
@@ -58,6 +59,7 @@ class StoreCollector(Collector):
                 yield _gauge("pass24_relay_lag_events",
                              "Events stored but not yet published to Kafka by the relay.",
                              max(head - relayed, 0))
+        yield from _parked_families(getattr(state, "parking", None))
         models = state.read_models
         if models is None:
             return
@@ -68,6 +70,22 @@ class StoreCollector(Collector):
                      "Events in the log that the read models have not applied yet.",
                      max(head - position, 0))
         yield from _sla_families(models)
+
+
+def _parked_families(parking: Any) -> Iterator[GaugeMetricFamily]:
+    if parking is None:
+        return
+    try:
+        counts = parking.counts()
+    except Exception:  # noqa: BLE001 - a scrape must answer
+        log.warning("metrics: parked items unreadable", exc_info=True)
+        return
+    family = GaugeMetricFamily("pass24_parked_items",
+                               "Items a worker set aside (parked) or holds behind them.",
+                               labels=["worker", "state"])
+    for (worker, state), count in sorted(counts.items()):
+        family.add_metric([worker, state], count)
+    yield family
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

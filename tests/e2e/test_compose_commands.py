@@ -39,7 +39,7 @@ from tests.fixtures.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "services.cli"]
-RUNNING = ("api", "projections", "watcher", "relay", "intake-consumer", "smtp-intake", "outbox")
+RUNNING = ("api", "projections", "watcher", "relay", "intake-consumer", "smtp-intake", "mail")
 
 
 def operator_env(pg: PostgresServer, catcher: MailCatcher) -> dict[str, str]:

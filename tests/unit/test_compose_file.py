@@ -23,7 +23,7 @@ def test_interpolation_follows_compose() -> None:
 def test_every_worker_is_a_service_with_a_health_check_the_cli_knows() -> None:
     services = desk_services(SECRETS)
     assert set(services) == {"api", "projections", "watcher", "relay", "intake-consumer",
-                             "smtp-intake", "outbox", "imap-intake"}
+                             "smtp-intake", "mail", "imap-intake"}
     parser = build_parser()
     for name, service in services.items():
         parser.parse_args(service.command)

@@ -35,13 +35,17 @@ def test_every_manifest_parses_and_the_kustomization_lists_them_all() -> None:
         assert doc["apiVersion"] and doc["kind"] and doc["metadata"]["name"]
 
 
-WORKERS = {"api", "projections", "watcher", "relay", "intake-consumer", "smtp-intake",
-           "imap-intake", "outbox"}
+WORKERS = {"api", "projections", "watcher", "mail", "relay", "intake-consumer", "smtp-intake",
+           "imap-intake"}
 
 
 def test_every_worker_runs_with_health_probes() -> None:
     found = deployments()
     assert set(found) == WORKERS
+    # The API replicas run no worker; outbound mail has its own replicas (state in PostgreSQL).
+    assert found["api"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["serve", "--api-only"]
+    assert "outbox" in found["mail"]["spec"]["template"]["spec"]["containers"][0]["args"][-1]
+    assert "checkpoints" in found["watcher"]["spec"]["template"]["spec"]["containers"][0]["args"][-1]
     assert found["api"]["spec"]["replicas"] >= 2
     for name, deployment in found.items():
         (container,) = deployment["spec"]["template"]["spec"]["containers"]

@@ -1,0 +1,110 @@
+"""What operators see of set-aside items: ``/readyz`` degraded, ``/metrics``, the
+``pass24-desk parked`` command, and which process runs which worker."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from projections.parking import Item, ParkingLot, PoisonGuard
+from projections.store import SQLiteReadStore
+from projections.system import build_projections
+from services.api import create_app
+from services.api.auth import TokenStore
+from services.application import SupportDesk
+from services.bootstrap import WORKERS, build_services, parse_workers
+from services.cli import main
+from services.clock import ManualClock
+from services.settings import Settings
+from tests.e2e.test_api_ops import samples
+from tests.helpers import msk
+
+
+def test_readyz_says_degraded_but_stays_200_and_metrics_count_what_is_set_aside(
+        tmp_path: Path) -> None:
+    clock = ManualClock(msk("2025-04-28 10:00"))
+    desk = SupportDesk(clock=clock)
+    models, runner = build_projections(desk, calendar=desk.calendar, clock=clock)
+    app = create_app(desk, tokens=TokenStore(None), read_models=models, runner=runner)
+    lot = ParkingLot(SQLiteReadStore(tmp_path / "main.sqlite"))
+    app.state.parking = lot
+    with TestClient(app) as client:
+        assert client.get("/readyz").json()["status"] == "ready"
+        guard = PoisonGuard(lot, "response-mailer", tries=1)
+        guard.failed(Item(7, "u:3", "u"), ValueError("header refused"))
+        guard.hold(Item(9, "u:4", "u"))
+        ready = client.get("/readyz")
+        found = samples(client.get("/metrics").text)
+
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["status"] == "degraded"
+    assert body["parked"] == 2 and body["parked_by_worker"] == {"response-mailer": 2}
+    assert found[("pass24_parked_items", (("state", "parked"), ("worker", "response-mailer")))] == 1
+    assert found[("pass24_parked_items", (("state", "held"), ("worker", "response-mailer")))] == 1
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for key, value in {"PASS24_PERSISTENCE": "sqlite",
+                       "PASS24_SQLITE_PATH": str(tmp_path / "desk.sqlite"),
+                       "PASS24_MAIL_DB_PATH": str(tmp_path / "mail.sqlite"),
+                       "PASS24_ATTACHMENTS_DIR": str(tmp_path / "attachments"),
+                       "PASS24_TOKENS_FILE": str(tmp_path / "tokens.json"),
+                       "PASS24_LOG_FORMAT": "text"}.items():
+        monkeypatch.setenv(key, value)
+    return Settings()
+
+
+def test_the_parked_command_lists_retries_drops_and_keeps_an_audit_trail(
+        sqlite_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    from services.bootstrap import main_store
+
+    lot = ParkingLot(main_store(sqlite_settings))
+    guard = PoisonGuard(lot, "relay", tries=1)
+    guard.failed(Item(3, "a:1", "a"), OverflowError("date value out of range"))
+    guard.failed(Item(5, "b:1", "b"), ValueError("no schema"))
+
+    assert main(["parked", "list", "--json"]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(i["worker"], i["event_id"], i["state"]) for i in listed] == [
+        ("relay", "a:1", "parked"), ("relay", "b:1", "parked")]
+    assert "OverflowError" in listed[0]["error"] and "payload" not in listed[0]
+
+    assert main(["parked", "retry", str(listed[0]["id"]), "--by", "ops.petrova"]) == 0
+    assert main(["parked", "drop", str(listed[1]["id"]), "--by", "ops.ivanov",
+                 "--reason", "event type retired"]) == 0
+    capsys.readouterr()
+    assert main(["parked", "list", "--json"]) == 0
+    assert [json.loads(line)["state"] for line in capsys.readouterr().out.splitlines()] == ["retry"]
+    assert main(["parked", "log"]) == 0
+    trail = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(t["action"], t["actor"], t["reason"]) for t in trail] == [
+        ("drop", "ops.ivanov", "event type retired"), ("retry", "ops.petrova", "")]
+    with pytest.raises(SystemExit):
+        main(["parked", "drop", "1"])  # who and why are required
+
+
+def test_api_only_runs_no_worker_and_worker_only_runs_what_it_is_told(
+        sqlite_settings: Settings) -> None:
+    before = {t.name for t in threading.enumerate()}
+    services = build_services(sqlite_settings)
+    try:
+        services.start(workers=False)
+        assert services.workers == frozenset()
+        assert {t.name for t in threading.enumerate()} - before == set()
+        services.stop()
+        services = build_services(sqlite_settings)
+        services.start(workers=parse_workers("mailers,outbox"))
+        started = {t.name for t in threading.enumerate()} - before
+        assert started == {"outbox", "response-mailer"}
+    finally:
+        services.stop()
+    assert parse_workers(None) == frozenset(WORKERS)
+    with pytest.raises(ValueError):
+        parse_workers("projections,smtp")
+    assert main(["worker", "--only", "nonsense"]) == 2
