@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="take a few tickets through their lifecycle, print SLA state")
-    demo.add_argument("--as-of", default="2025-05-12T12:00", help="moment to report at (MSK)")
+    demo.add_argument("--as-of", default="2025-05-12T12:00+03:00", help="moment to report at")
     demo.add_argument("--store", type=Path, default=None,
                       help=f"SQLite file for the demo tickets (default: {DEMO_STORE}, never the "
                            "configured store)")
