@@ -19,7 +19,7 @@ from services.config import load_calendar_config
 
 
 def calendar_report(year: int, path: Path | None, *, list_days: bool = False) -> str:
-    package = f"holidays {holidays.__version__}"
+    package = f"holidays {getattr(holidays, '__version__', '?')}"
     if path is not None:
         config = load_calendar_config(path)
         calendar = config.to_calendar()

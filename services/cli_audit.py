@@ -114,10 +114,11 @@ def open_existing_store(settings: Settings) -> tuple[SupportDesk, StoreInfo]:
         size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
         return desk, StoreInfo(f"sqlite {path}", size, desk.recorder.max_notification_id() or 0)
     desk = build_desk(settings, create_tables=False)
-    table = desk.recorder.events_table_name
+    recorder: Any = desk.recorder  # the PostgreSQL recorder: its table and datastore
+    table = recorder.events_table_name
     where = (f"postgres {settings.postgres_user}@{settings.postgres_host}:{settings.postgres_port}"
              f"/{settings.postgres_dbname} table {table}")
-    with desk.recorder.datastore.transaction(commit=False) as curs:
+    with recorder.datastore.transaction(commit=False) as curs:
         curs.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (table,))
         present = bool(curs.fetchone()["present"])
         size = 0

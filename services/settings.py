@@ -194,7 +194,7 @@ class Settings(BaseSettings):
     def libpq_environment(self) -> dict[str, str]:
         """TLS for every PostgreSQL connection, as libpq reads it from the environment
         (eventsourcing's pool, the read models and the relay position all use libpq)."""
-        env = {"PGSSLMODE": self.postgres_sslmode}
+        env: dict[str, str] = {"PGSSLMODE": self.postgres_sslmode}
         if self.postgres_sslrootcert is not None:
             env["PGSSLROOTCERT"] = str(self.postgres_sslrootcert)
         return env
