@@ -102,14 +102,17 @@ class QueueView:
         self.store = store
         self.calendar = calendar
 
-    def page(self, now: datetime, *, filters: dict[str, str | None], limit: int,
+    def page(self, now: datetime, *, filters: dict[str, str | Sequence[str] | None], limit: int,
              offset: int) -> tuple[list[dict[str, Any]], int]:
         where, params = ["is_open = 1"], []
-        for column in ("level", "product", "assignee", "status"):
+        for column in ("level", "product", "assignee", "status", "category"):
             value = filters.get(column)
-            if value is not None:
+            if isinstance(value, str):
                 where.append(f"{column} = ?")
                 params.append(value)
+            elif value:  # several values: any of them
+                where.append(f"{column} IN ({','.join('?' * len(value))})")
+                params.extend(value)
         clause = " AND ".join(where)
         total = self.store.query(f"SELECT COUNT(*) AS n FROM {TABLE} WHERE {clause}", params)  # noqa: S608
         rows = self.store.query(

@@ -13,6 +13,7 @@ from projections.history import HistoryProjection
 from projections.parking import ParkingLot, PoisonGuard
 from projections.queue import QueueProjection
 from projections.readmodels import Clock, ReadModels
+from projections.review import ThirdPartyReviewProjection
 from projections.runner import WORKER, ProjectionRunner
 from projections.sla_stats import SlaStatsProjection
 from projections.sla_timers import SlaTimersProjection
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 def all_projections(calendar: WorkingTime) -> list[Projection]:
     shared = JsonColumns()  # the models of one batch serialise each schedule once
     return [QueueProjection(shared), SlaTimersProjection(shared), HistoryProjection(),
-            SlaStatsProjection(calendar, shared)]
+            SlaStatsProjection(calendar, shared), ThirdPartyReviewProjection()]
 
 
 def build_projections(

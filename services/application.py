@@ -28,6 +28,7 @@ from domain.ids import intake_uuid, new_ticket_id, normalise_ticket_id, ticket_u
 from domain.intake import IntakeRecord
 from domain.sla import ClockName, SlaPolicy, SlaRules, SlaState
 from domain.ticket import Ticket, TicketSnapshot
+from domain.versions import LatestVersions
 from domain.values import (
     Actor,
     Category,
@@ -73,6 +74,7 @@ class SupportDesk(AuditedApplication[UUID]):
         clock: Clock | None = None,
         rng: random.Random | None = None,
         attempts: int = 5,
+        latest_versions: LatestVersions | None = None,
     ) -> None:
         # Commands trust the cached ticket and let the store's version check catch a
         # write from another process (the cache entry is then dropped and the command
@@ -85,6 +87,7 @@ class SupportDesk(AuditedApplication[UUID]):
         self.clock: Clock = clock or SystemClock()
         self._rng = rng or random.SystemRandom()
         self.attempts = attempts
+        self.latest_versions = latest_versions or LatestVersions()
 
     # -- intake ----------------------------------------------------------------
 
@@ -100,9 +103,13 @@ class SupportDesk(AuditedApplication[UUID]):
         product_version: str = "",
         device: str = "",
         intake_key: str = "",
+        contacts: Sequence[str] = (),
         at: datetime | None = None,
     ) -> Receipt:
         """Register a request; the same intake key always answers with the same ticket.
+
+        ``contacts``: the original letter's other recipients (Cc), whose later
+        letters thread as the requester's (R19).
 
         The intake key is claimed by an ``IntakeRecord`` saved in the same
         transaction as the ticket, so a second delivery fails on the record's
@@ -122,6 +129,7 @@ class SupportDesk(AuditedApplication[UUID]):
                 product_version=product_version,
                 device=device,
                 intake_key=key,
+                contacts=contacts,
                 at=at,
                 actor=actor,
                 rules=self.rules,
@@ -253,13 +261,16 @@ class SupportDesk(AuditedApplication[UUID]):
         product_version: str = "",
         device: str = "",
         message_id: str = "",
+        entered_by: str = "",
         at: datetime | None = None,
     ) -> CommandResult:
+        """``entered_by``: the staff member who typed in what the requester said (``actor``)."""
         return self._update(
             ticket_id,
             lambda t, now: t.record_requester_reply(
                 text=text, product_version=product_version, device=device,
-                message_id=message_id, at=now, actor=actor, rules=self.rules,
+                message_id=message_id, entered_by=entered_by, at=now, actor=actor,
+                rules=self.rules,
             ),
             at,
         )
@@ -275,6 +286,7 @@ class SupportDesk(AuditedApplication[UUID]):
         reopen_reason: str = "",
         product_version: str = "",
         device: str = "",
+        entered_by: str = "",
         at: datetime | None = None,
     ) -> Receipt:
         """A requester's reply that arrives by a channel with its own key (an email Message-ID).
@@ -296,7 +308,7 @@ class SupportDesk(AuditedApplication[UUID]):
                 ticket.reopen(reason=reopen_reason, at=now, actor=actor, rules=self.rules)
             ticket.record_requester_reply(
                 text=text, product_version=product_version, device=device, message_id=key,
-                at=now, actor=actor, rules=self.rules,
+                entered_by=entered_by, at=now, actor=actor, rules=self.rules,
             )
             claim = IntakeRecord(channel=channel.value, intake_key=key, ticket_id=ticket.ticket_id)
             try:
@@ -305,6 +317,86 @@ class SupportDesk(AuditedApplication[UUID]):
                 continue
             return Receipt(ticket.ticket_id, created=True, position=_position(recordings))
         raise ConcurrencyConflict(normalise_ticket_id(ticket_id), self.attempts)
+
+    def record_third_party_message_once(
+        self,
+        ticket_id: str,
+        *,
+        channel: Channel,
+        intake_key: str,
+        sender: str,
+        text: str,
+        actor: Actor,
+        attachments: Sequence[dict[str, Any]] = (),
+        at: datetime | None = None,
+    ) -> Receipt:
+        """R19: keep a letter from someone who is not a contact of the ticket, once per key.
+
+        Claimed like ``record_reply_once``, so a redelivered letter is kept once
+        (and a key already used for a reply is not kept again as a letter).
+        """
+        key = intake_key.strip()
+        if not key:
+            raise InvalidValue("intake_key", "a letter recorded once needs its intake key")
+        for _ in range(self.attempts):
+            existing = self._ticket_for_intake_key(channel, key)
+            if existing is not None:
+                return Receipt(existing, created=False, position=None)
+            ticket = self.get_ticket(ticket_id)
+            ticket.receive_third_party_message(
+                channel=channel, intake_key=key, sender=sender, text=text,
+                attachments=attachments, at=at or self.clock.now(), actor=actor,
+            )
+            claim = IntakeRecord(channel=channel.value, intake_key=key, ticket_id=ticket.ticket_id)
+            try:
+                recordings = self.save(ticket, claim)
+            except RecordConflictError:
+                continue
+            return Receipt(ticket.ticket_id, created=True, position=_position(recordings))
+        raise ConcurrencyConflict(normalise_ticket_id(ticket_id), self.attempts)
+
+    def accept_third_party_message(
+        self, ticket_id: str, *, message_id: str, actor: Actor, at: datetime | None = None
+    ) -> CommandResult:
+        """Staff accept a kept letter as the requester's message (R19, then R10).
+
+        On a resolved or closed ticket that is the requester writing again: the
+        same save reopens it, as a reply to a closed ticket does by default.
+        """
+
+        def accept(ticket: Ticket, now: datetime) -> None:
+            if not ticket.is_open:
+                ticket.reopen(reason=f"accepted third-party letter {message_id}", at=now,
+                              actor=actor, rules=self.rules)
+            ticket.accept_third_party_message(message_id=message_id, at=now, actor=actor,
+                                              rules=self.rules)
+
+        return self._update(ticket_id, accept, at)
+
+    def add_contact(
+        self, ticket_id: str, *, email: str, actor: Actor, at: datetime | None = None
+    ) -> CommandResult | None:
+        """Trust another address for this ticket (R19); None when it already was a contact."""
+        recorded: list[bool] = []
+
+        def add(ticket: Ticket, now: datetime) -> None:
+            recorded.append(ticket.add_contact(email=email, at=now, actor=actor))
+
+        result = self._update(ticket_id, add, at)
+        return result if recorded[-1] else None
+
+    def record_notice_not_sent(
+        self, ticket_id: str, *, reason: str, actor: Actor, at: datetime | None = None
+    ) -> CommandResult | None:
+        """R18: no registration notice can be sent (no email address); recorded once,
+        None when already recorded."""
+        recorded: list[bool] = []
+
+        def note(ticket: Ticket, now: datetime) -> None:
+            recorded.append(ticket.record_notice_not_sent(reason=reason, at=now, actor=actor))
+
+        result = self._update(ticket_id, note, at)
+        return result if recorded[-1] else None
 
     def add_attachments(
         self,

@@ -186,6 +186,8 @@ def _explain(name: str, before: dict[str, Any] | None, after: dict[str, Any], ev
     if before is None or before["started_at"] != after["started_at"]:
         lines.append(f"{name} clock started at {after['started_at']}, due {after['due_at']} "
                      f"(at risk from {after['at_risk_at']})")
+        if before is not None and event in ("RequesterReplied", "ThirdPartyMessageAccepted"):
+            lines.append(f"{name} clock runs whatever the ticket's status: the requester wrote (R10)")
         if after.get("paused_since"):
             why = "waiting for the requester: information missing (R16)" if event == "Received" \
                 else _PAUSES.get(event, event)
@@ -208,6 +210,27 @@ def _explain(name: str, before: dict[str, Any] | None, after: dict[str, Any], ev
         lines.append(f"{name} due moved from {before['due_at']} to {after['due_at']} "
                      f"({_hours(moved.total_seconds())} working time)")
     return lines
+
+
+def _note(name: str, fields: dict[str, Any]) -> str | None:
+    """What an event means for the regulation, where its fields alone do not say it."""
+    actor = fields.get("actor") or {}
+    if name == "InformationRequested" and actor.get("kind") == "system":
+        return ("the system asked the requester for the missing details (R16): "
+                f"{', '.join(fields.get('items') or [])}")
+    if name == "RequesterReplied" and fields.get("entered_by"):
+        return f"the requester's message, typed in by {fields['entered_by']}"
+    if name == "NoticeNotSent":
+        return f"no registration notice could be sent (R18): {fields.get('reason', '')}"
+    if name == "ContactAdded":
+        return f"{fields.get('email', '')} is a contact now: their letters thread as the requester's (R19)"
+    if name == "ThirdPartyMessageReceived":
+        return (f"a letter from {fields.get('sender', '')}, not a contact of the ticket: kept "
+                "for staff to review; no status or clock changed (R19)")
+    if name == "ThirdPartyMessageAccepted":
+        return (f"staff accepted letter {fields.get('message_id', '')} as the requester's "
+                "message (R19): it counts from now on")
+    return None
 
 
 def export_ticket(desk: SupportDesk, ticket_id: str) -> str:
@@ -233,6 +256,9 @@ def export_ticket(desk: SupportDesk, ticket_id: str) -> str:
                 continue
             text = json.dumps(value, ensure_ascii=False, default=str)
             out.write(f"    {key}: {text if len(text) <= 200 else text[:197] + '...'}\n")
+        note = _note(name, fields)
+        if note:
+            out.write(f"  = {note}\n")
         sla = fields.get("sla")
         if isinstance(sla, dict):
             if previous is None or previous.get("level") != sla.get("level"):

@@ -34,6 +34,7 @@ def build_desk(settings: Settings | None = None, *, clock: Clock | None = None,
             calendar=load_calendar(settings.calendar_file),
             clock=clock,
             attempts=settings.command_attempts,
+            latest_versions=settings.latest(),
         )
 
 

@@ -135,7 +135,7 @@ def _show(settings: Settings, ticket_id: str, at: str | None) -> int:
     desk = build_desk(settings)
     ticket = desk.get_ticket(ticket_id)
     moment = parse_instant(at, now=desk.clock.now(), what="--at") if at else desk.clock.now()
-    view = ticket_view(ticket, moment, desk.calendar)
+    view = ticket_view(ticket, moment, desk.calendar, desk.latest_versions)
     print(json.dumps(view, ensure_ascii=False, indent=2))
     return 0
 

@@ -13,10 +13,11 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.audit.seal import DEVELOPMENT_KEY
+from domain.versions import LatestVersions
 
 
 class Settings(BaseSettings):
@@ -127,9 +128,21 @@ class Settings(BaseSettings):
     phone_secret: SecretStr = SecretStr("")
     holiday_channels: str = "email"
     """Channels open on public holidays (R6), comma-separated."""
+    latest_versions: str = ""
+    """R2: the latest supported version per product, e.g. ``pass24_online=3.4,pass24_control=2.8``;
+    a ticket naming an older one is flagged ``outdated_version`` in its view."""
     dev_secrets_file: Path = Path("var/dev-secrets.json")
     """Development only: form and phone secrets generated on first use and kept here, so the
     served form and the phone webhooks work out of the box (``serve`` prints them)."""
+
+    @field_validator("latest_versions")
+    @classmethod
+    def _latest_versions(cls, value: str) -> str:
+        LatestVersions.parse(value)  # refuse a typo at start-up, not on the first ticket
+        return value
+
+    def latest(self) -> LatestVersions:
+        return LatestVersions.parse(self.latest_versions)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -78,14 +80,34 @@ def known_query_only(request: Request) -> None:
     if dependant is None:
         return
     known: set[str] = set()
+    lists: set[str] = set()
     pending = [dependant]
     while pending:
         current = pending.pop()
-        known.update(param.alias for param in current.query_params)
+        for param in current.query_params:
+            known.add(param.alias)
+            if _is_list(param.field_info.annotation):
+                lists.add(param.alias)
         pending.extend(current.dependencies)
-    unknown = sorted(set(request.query_params.keys()) - known)
-    if unknown:
+    names = request.query_params.keys()
+    unknown = sorted(set(names) - known)
+    # A repeated parameter that takes one value is an error, never "the last one wins".
+    repeated = sorted({n for n in names if n not in lists and n in known
+                       and len(request.query_params.getlist(n)) > 1})
+    if unknown or repeated:
         raise RequestValidationError(
             [{"loc": ("query", name), "msg": "unknown query parameter", "type": "extra_forbidden"}
              for name in unknown]
+            + [{"loc": ("query", name), "msg": "takes one value; it was given more than once",
+                "type": "repeated_parameter"} for name in repeated]
         )
+
+
+def _is_list(annotation: Any) -> bool:
+    """The parameter takes several values (``list[X]``, maybe optional or annotated)."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _is_list(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_list(arg) for arg in typing.get_args(annotation))
+    return origin in (list, tuple, set, frozenset)
