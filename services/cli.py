@@ -104,6 +104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (``| head``) has gone; say nothing more on a closed pipe.
         sys.stderr.close()
         return 141
+    except OSError as error:  # a file that cannot be written, a server that does not answer
+        print(f"pass24-desk: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        if type(error).__module__.startswith("psycopg"):  # the database does not answer
+            where = f"{settings.postgres_host}:{settings.postgres_port}/{settings.postgres_dbname}"
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            print(f"pass24-desk: PostgreSQL at {where}: {reason}", file=sys.stderr)
+            return 1
+        raise
     return status
 
 

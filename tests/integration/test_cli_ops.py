@@ -286,3 +286,20 @@ def test_a_broken_event_is_named_by_ticket_and_version(workdir: Path,
         status, out, _ = run(capsys, *argv)
         assert status == 1
         assert "BROKEN after" in out and f"ticket {ids[0]}" in out and "version 2" in out, out
+
+
+def test_an_unreachable_database_or_an_unwritable_file_is_one_line(
+        workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fixtures.mail import free_port
+
+    seeded(workdir)
+    status, _, err = run(capsys, "audit", "replay", "--output", str(workdir / "no" / "such" / "dir.csv"))
+    assert status == 1 and "Traceback" not in err and "No such file or directory" in err
+    monkeypatch.setenv("PASS24_PERSISTENCE", "postgres")
+    monkeypatch.setenv("PASS24_POSTGRES_PORT", str(free_port()))
+    monkeypatch.setenv("PASS24_POSTGRES_SSLMODE", "disable")
+    monkeypatch.setenv("PGSSLMODE", "prefer")  # restored afterwards: the CLI sets it for libpq
+    status, _, err = run(capsys, "show", TICKET)
+    assert status == 1 and "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("pass24-desk: PostgreSQL at 127.0.0.1:") and "pass24_desk" in line
