@@ -303,3 +303,24 @@ def test_an_unreachable_database_or_an_unwritable_file_is_one_line(
     assert status == 1 and "Traceback" not in err
     (line,) = err.strip().splitlines()
     assert line.startswith("pass24-desk: PostgreSQL at 127.0.0.1:") and "pass24_desk" in line
+
+
+def test_a_dropped_read_model_is_recreated_and_refilled_by_rebuild(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/OPERATIONS.md "Read-model schema changes": drop the tables, rebuild."""
+    seeded(workdir)
+    assert run(capsys, "projections", "rebuild")[0] == 0
+    read = workdir / "var" / "pass24-desk.read.sqlite"
+
+    def rows() -> dict[str, list[tuple[object, ...]]]:
+        with sqlite3.connect(read) as conn:
+            return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall())  # noqa: S608
+                    for t in ("rm_queue", "rm_sla_timers", "rm_history", "rm_sla_stats")}
+
+    before = rows()
+    assert before["rm_queue"] and before["rm_history"]
+    with sqlite3.connect(read) as conn:
+        conn.execute("DROP TABLE rm_queue")
+        conn.execute("DROP TABLE rm_history")
+    assert run(capsys, "projections", "rebuild")[0] == 0
+    assert rows() == before
