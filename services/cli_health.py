@@ -45,17 +45,14 @@ def _verdict(ok: bool, text: str) -> int:
 
 
 def _store(settings: Settings, args: argparse.Namespace) -> int:
-    from services.bootstrap import build_desk
+    from services.cli_audit import open_existing_store
 
     try:
-        desk = build_desk(settings, create_tables=False)
-        try:
-            head = desk.recorder.max_notification_id() or 0
-        finally:
-            desk.close()
+        desk, info = open_existing_store(settings)  # never creates one
+        desk.close()
     except Exception as error:  # noqa: BLE001 - any failure is the answer
         return _verdict(False, f"event store does not answer: {error}")
-    return _verdict(True, f"event store answers, {head} events in the log")
+    return _verdict(True, f"event store answers; {info}")
 
 
 def _projections(settings: Settings, args: argparse.Namespace) -> int:
