@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from eventsourcing.persistence import JSONTranscoder, Notification, Tracking
 
 from projections.follower import Delivered, NotificationFollower
-from projections.parking import Item, Parked, PoisonGuard, is_transient
+from projections.parking import PARKED, Item, Parked, PoisonGuard, is_transient
 from projections.schema import lock_schema
 from projections.store import Cursor, ReadStore
 from projections.tickets import (
@@ -236,6 +236,14 @@ class ProjectionRunner:
             raise LookupError(f"no event at position {row.position}")
         event = self._decode(notifications[0])
         with self.store.transaction() as cursor:
+            if self.guard is not None and self.guard.lot is not None and \
+                    self.guard.lot.store is self.store:
+                # One database: mark it applied in the same transaction, so two runners
+                # (replicas) never both apply it, and a crash cannot apply it twice.
+                cursor.execute(f"UPDATE {PARKED} SET state = 'done' WHERE id = ?"  # noqa: S608
+                               " AND state IN ('retry', 'held') RETURNING id", (row.id,))
+                if cursor.fetchone() is None:
+                    return
             positions = self.tracked_positions(cursor)
             for projection in self.projections:
                 if positions[projection.name] >= row.position:

@@ -98,6 +98,9 @@ class IntakeConsumer:
                 # idempotent, so pausing and polling again is all there is to do.
                 log.warning("intake consumer: %r; polling again in %.1fs", error, self.retry_pause)
                 self._must_pause = True
+            except Exception:  # noqa: BLE001 - e.g. the database down during a retry pass
+                log.exception("intake consumer pass failed; again in %.1fs", self.retry_pause)
+                self._must_pause = True
             if self._must_pause:
                 stop.wait(self.retry_pause)
 
