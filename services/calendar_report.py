@@ -58,11 +58,13 @@ def calendar_report(year: int, path: Path | None, *, list_days: bool = False) ->
             exceptions.append(f"  {day.isoformat()} {day:%a}  {what:<11}  {why}")
         day += timedelta(days=1)
 
-    lines.append(f"{len(working)} working days; by month: " + ", ".join(
-        f"{month_names.month_abbr[m + 1]} {n}" for m, n in enumerate(per_month)))
+    lines.append(f"{len(working)} working days:")
+    for month in range(1, 13):
+        days = " ".join(f"{d.day:2}" for d in working if d.month == month)
+        lines.append(f"  {month_names.month_abbr[month]} ({per_month[month - 1]:2}): {days}")
     lines.append(f"Exceptions to Monday-Friday ({len(exceptions)}):")
     lines.extend(exceptions or ["  none"])
     if list_days:
-        lines.append("Working days:")
+        lines.append("Working days (ISO):")
         lines.extend(f"  {d.isoformat()} {d:%a}" for d in working)
     return "\n".join(lines) + "\n"

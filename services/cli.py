@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     cal_show.add_argument("year", type=int)
     cal_show.add_argument("--file", type=Path,
                           help="calendar override file (default: PASS24_CALENDAR_FILE)")
-    cal_show.add_argument("--days", action="store_true", help="also list every working day")
+    cal_show.add_argument("--days", action="store_true",
+                          help="also list every working day as an ISO date, one a line")
     cal_show.set_defaults(handler=_calendar_show)
 
     for name in AREAS:

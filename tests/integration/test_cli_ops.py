@@ -159,6 +159,7 @@ def test_calendar_show_names_each_exception_and_its_source(workdir: Path,
     status, out, _ = run(capsys, "calendar", "show", "2026")
     assert status == 0
     assert "247 working days" in out  # the official 2026 production calendar
+    assert "  Jan (15): 12 13 14 15 16 19 20 21 22 23 26 27 28 29 30\n" in out
     assert "2026-01-07 Wed  day off      holidays" in out and "Christmas" in out
     (workdir / "decree.toml").write_text(
         "extra_days_off = [2026-06-11]\nextra_working_days = [2026-06-13]\n", encoding="utf-8")
@@ -168,6 +169,7 @@ def test_calendar_show_names_each_exception_and_its_source(workdir: Path,
     assert "2026-06-11 Thu  day off      override file decree.toml" in out
     assert "2026-06-13 Sat  working day  override file decree.toml" in out
     assert "  2026-06-13 Sat\n" in out and "  2026-06-11 Thu\n" not in out
+    assert "  Jun (21):  1  2  3  4  5  8  9 10 13 15" in out
 
 
 # -- tokens ----------------------------------------------------------------------------------------
