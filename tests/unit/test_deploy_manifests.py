@@ -138,3 +138,11 @@ def test_the_validator_catches_a_broken_manifest() -> None:
     typo = {**typo, "spec": {**typo["spec"], "replica": 1}}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(typo, "1.30.0", strict=True)
+
+
+def test_a_long_catch_up_does_not_fail_liveness() -> None:
+    """Lag belongs in readiness: a relay or projections pod catching up must not be killed."""
+    for name in ("projections", "relay"):
+        (container,) = deployments()[name]["spec"]["template"]["spec"]["containers"]
+        assert container["livenessProbe"]["exec"]["command"][-1] == "store", name
+        assert container["readinessProbe"]["exec"]["command"][-1] == name, name
