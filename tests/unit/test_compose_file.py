@@ -45,3 +45,14 @@ def test_the_compose_environment_passes_the_production_check() -> None:
         env = {k.removeprefix("PASS24_").lower(): v for k, v in service.environment.items()}
         settings = load_settings(_env_file=None, **env)
         assert settings.environment == "production" and settings.persistence == "postgres"
+
+
+def test_env_example_names_every_variable_compose_requires() -> None:
+    import re
+
+    from tests.compose import COMPOSE
+
+    required = set(re.findall(r"\$\{(\w+):\?", COMPOSE.read_text(encoding="utf-8")))
+    example = (COMPOSE.parent / "env.example").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^(PASS24_\w+)=", example, re.M))
+    assert required == listed == set(SECRETS)
