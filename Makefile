@@ -27,6 +27,7 @@ test: $(VENV)/.dev-installed
 	bash scripts/ensure-dovecot.sh
 	bash scripts/ensure-chromium.sh
 	$(BIN)/mypy --strict domain
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 test-unit: $(VENV)/.dev-installed
@@ -39,6 +40,7 @@ test-integration: $(VENV)/.dev-installed
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy --strict domain
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/calendar.py

@@ -759,8 +759,21 @@ class Ticket(Aggregate):
         own = (self.requester.email,) if self.requester.email else ()
         return (*own, *self.extra_contacts)
 
-    def is_contact(self, address: str) -> bool:
-        return any(same_address(address, known) for known in self.contacts)
+    def is_contact(self, address: str, *, trust_domain: bool = False) -> bool:
+        """Whether a letter from ``address`` threads as the requester's (R19).
+
+        Strictly: the requester's address or a recorded contact. With
+        ``trust_domain`` (a configuration choice, off by default) also any
+        address of a contact's own organisation domain — never of a public
+        mail service, where a shared domain says nothing about who writes.
+        """
+        if any(same_address(address, known) for known in self.contacts):
+            return True
+        if not trust_domain:
+            return False
+        domain = _domain_of(address)
+        return bool(domain) and domain not in PUBLIC_MAIL_DOMAINS and any(
+            _domain_of(known) == domain for known in self.contacts)
 
     def add_contact(self, *, email: str, at: datetime, actor: Actor) -> bool:
         """Staff trust another address for this ticket; False when it already is a contact."""
@@ -1207,6 +1220,19 @@ class Ticket(Aggregate):
             raise RuleViolated(
                 "ticket_paused", f"cannot {action}: {self.ticket_id} is {pause.kind.value}"
             )
+
+
+PUBLIC_MAIL_DOMAINS = frozenset({
+    "gmail.com", "googlemail.com", "yandex.ru", "ya.ru", "yandex.com", "mail.ru", "bk.ru",
+    "inbox.ru", "list.ru", "internet.ru", "rambler.ru", "lenta.ru", "outlook.com", "hotmail.com",
+    "live.com", "msn.com", "yahoo.com", "icloud.com", "me.com", "proton.me", "protonmail.com",
+    "gmx.com", "gmx.de", "aol.com", "zoho.com",
+})
+"""Mail services whose users share nothing but the service: never trusted as a domain."""
+
+
+def _domain_of(address: str) -> str:
+    return address.strip().rpartition("@")[2].casefold()
 
 
 def _contacts(addresses: Sequence[str], requester: Requester) -> list[str]:

@@ -143,14 +143,15 @@ class SupportDesk(AuditedApplication[UUID]):
                 recordings = self.save(ticket, *claims)
             except RecordConflictError:
                 if key:
-                    existing = self._ticket_for_intake_key(channel, key)
+                    existing = self.ticket_for_intake_key(channel, key)
                     if existing is not None:
                         return Receipt(existing, created=False, position=None)
                 continue  # a ticket ID collision: draw another
             return Receipt(ticket.ticket_id, created=True, position=_position(recordings))
         raise ConcurrencyConflict("new ticket", self.attempts)
 
-    def _ticket_for_intake_key(self, channel: Channel, key: str) -> str | None:
+    def ticket_for_intake_key(self, channel: Channel, key: str) -> str | None:
+        """The ticket a request with this intake key went to, if one was recorded."""
         try:
             record: IntakeRecord = self.repository.get(intake_uuid(channel.value, key))
         except AggregateNotFoundError:
@@ -295,28 +296,16 @@ class SupportDesk(AuditedApplication[UUID]):
         events, so the same letter delivered twice is one reply. With
         ``reopen_reason`` a resolved or closed ticket is reopened by the same save.
         """
-        key = intake_key.strip()
-        if not key:
-            raise InvalidValue("intake_key", "a reply recorded once needs its intake key")
-        for _ in range(self.attempts):
-            existing = self._ticket_for_intake_key(channel, key)
-            if existing is not None:
-                return Receipt(existing, created=False, position=None)
-            ticket = self.get_ticket(ticket_id)
-            now = at or self.clock.now()
+
+        def reply(ticket: Ticket, now: datetime, key: str) -> None:
             if reopen_reason and not ticket.is_open:
                 ticket.reopen(reason=reopen_reason, at=now, actor=actor, rules=self.rules)
             ticket.record_requester_reply(
                 text=text, product_version=product_version, device=device, message_id=key,
                 entered_by=entered_by, at=now, actor=actor, rules=self.rules,
             )
-            claim = IntakeRecord(channel=channel.value, intake_key=key, ticket_id=ticket.ticket_id)
-            try:
-                recordings = self.save(ticket, claim)
-            except RecordConflictError:
-                continue
-            return Receipt(ticket.ticket_id, created=True, position=_position(recordings))
-        raise ConcurrencyConflict(normalise_ticket_id(ticket_id), self.attempts)
+
+        return self._once(ticket_id, channel, intake_key, reply, at)
 
     def record_third_party_message_once(
         self,
@@ -330,23 +319,36 @@ class SupportDesk(AuditedApplication[UUID]):
         attachments: Sequence[dict[str, Any]] = (),
         at: datetime | None = None,
     ) -> Receipt:
-        """R19: keep a letter from someone who is not a contact of the ticket, once per key.
+        """R19: a message about the ticket from someone who is not its requester or a contact,
+        kept for review (no status, no clock), once per intake key like a reply."""
 
-        Claimed like ``record_reply_once``, so a redelivered letter is kept once
-        (and a key already used for a reply is not kept again as a letter).
-        """
+        def keep(ticket: Ticket, now: datetime, key: str) -> None:
+            ticket.receive_third_party_message(
+                channel=channel, intake_key=key, sender=sender, text=text,
+                attachments=attachments, at=now, actor=actor,
+            )
+
+        return self._once(ticket_id, channel, intake_key, keep, at)
+
+    def _once(
+        self,
+        ticket_id: str,
+        channel: Channel,
+        intake_key: str,
+        command: Callable[[Ticket, datetime, str], None],
+        at: datetime | None,
+    ) -> Receipt:
+        """Run ``command`` on the ticket and claim the intake key with an ``IntakeRecord`` in
+        the same save, so the same message delivered twice is recorded once."""
         key = intake_key.strip()
         if not key:
-            raise InvalidValue("intake_key", "a letter recorded once needs its intake key")
+            raise InvalidValue("intake_key", "a message recorded once needs its intake key")
         for _ in range(self.attempts):
-            existing = self._ticket_for_intake_key(channel, key)
+            existing = self.ticket_for_intake_key(channel, key)
             if existing is not None:
                 return Receipt(existing, created=False, position=None)
             ticket = self.get_ticket(ticket_id)
-            ticket.receive_third_party_message(
-                channel=channel, intake_key=key, sender=sender, text=text,
-                attachments=attachments, at=at or self.clock.now(), actor=actor,
-            )
+            command(ticket, at or self.clock.now(), key)
             claim = IntakeRecord(channel=channel.value, intake_key=key, ticket_id=ticket.ticket_id)
             try:
                 recordings = self.save(ticket, claim)

@@ -90,14 +90,17 @@ class Services:
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None,
                  watcher_interval: float | None = None) -> None:
+        from adapters.chatbot.http import build_chatbot_router
         from adapters.email.http import build_quarantine_router
-        from adapters.email.wiring import build_mail
+        from adapters.form.fields import load_field_map
         from adapters.form.http import build_form_router
         from adapters.phone.http import build_phone_router
         from projections.parking import ParkingLot, PoisonGuard
         from projections.system import build_projections
         from services.api.attachments import build_attachments_router
-        from services.api.auth import READERS
+        from services.api.auth import READERS, STAFF
+        from services.api.deps import require
+        from services.mail import build_mail
         from services.watcher import SlaWatcher
 
         self.settings = settings
@@ -114,12 +117,20 @@ class Services:
                                   guard=PoisonGuard(self.parking, "watcher",
                                                     tries=settings.poison_tries))
         self.mail = build_mail(self.desk, settings, store=self.store, parking=self.parking)
-        # (router, roles): None means the router authenticates its callers itself
-        # (signed form posts and telephony webhooks; the form page is public).
+        gate, email = self.mail.gate.submit, settings.support_email
+        # (router, roles): the API's role guards; None means the router authenticates its
+        # callers itself (signed webhooks; the form page is public). Every intake router
+        # is a translator into the one gate.
         self.routers: list[tuple[Any, frozenset[Any] | None]] = [
-            (build_form_router(self.desk, settings, mail=self.mail), None),
-            (build_phone_router(self.desk, settings, mail=self.mail), None),
-            (build_quarantine_router(self.mail.quarantine), READERS),
+            (build_form_router(gate, secret=settings.form_secret.get_secret_value(),
+                               support_email=email,
+                               field_map=load_field_map(settings.form_field_map_file)), None),
+            (build_phone_router(gate, secret=settings.phone_secret.get_secret_value(),
+                                support_email=email), None),
+            (build_chatbot_router(gate, secret=settings.chatbot_secret.get_secret_value(),
+                                  support_email=email), None),
+            (build_quarantine_router(self.mail.quarantine, self.mail.intake.retry,
+                                     retry_guard=require(STAFF)), READERS),
             (build_attachments_router(self.mail.attachments), READERS),
         ]
         self._stop = threading.Event()

@@ -170,7 +170,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     runner = services.runner if workers else StorePositions(services.read_models)
     app = create_app(services.desk, tokens=tokens, read_models=services.read_models,
                      runner=runner, catch_up_timeout=settings.catch_up_timeout,
-                     ready_max_lag=settings.ready_max_lag, extra_routers=services.routers)
+                     ready_max_lag=settings.ready_max_lag, extra_routers=services.routers,
+                     gate=services.mail.gate)
     app.state.parking = services.parking
     app.state.relay_position = relay_position(settings, services.desk)
     print(f"pass24-desk API on {base}  (OpenAPI: {base}/docs, dashboard: {base}/dashboard)",

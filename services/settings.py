@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
     letter_max_bytes: int = Field(default=30 * 1024 * 1024, ge=1024)
     reply_to_closed: Literal["reopen", "new_ticket"] = "reopen"
+    trust_requester_domain: bool = False
+    """R19: letters naming a ticket thread as the requester's also from anyone at the
+    requester's email domain; off (strict: the requester and recorded contacts only)."""
     smtp_listen_host: str = "127.0.0.1"
     smtp_listen_port: int = Field(default=8025, ge=1, le=65535)
     smtp_accept_domains: str = "pass24online.ru"
@@ -126,6 +129,7 @@ class Settings(BaseSettings):
     form_secret: SecretStr = SecretStr("")
     form_field_map_file: Path | None = None
     phone_secret: SecretStr = SecretStr("")
+    chatbot_secret: SecretStr = SecretStr("")
     holiday_channels: str = "email"
     """Channels open on public holidays (R6), comma-separated."""
     latest_versions: str = ""

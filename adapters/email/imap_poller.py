@@ -64,7 +64,11 @@ class ImapPoller:
                 raw = self._fetch(client, uid)
                 if raw is None:
                     continue
-                delivery = self.intake.deliver(raw, source=f"imap:{self.account.mailbox}/{uid}")
+                try:
+                    delivery = self.intake.deliver(raw, source=f"imap:{self.account.mailbox}/{uid}")
+                except Exception:  # noqa: BLE001 - not even the quarantine took it: next pass
+                    log.exception("letter %s stays unflagged; the next poll offers it again", uid)
+                    continue
                 client.uid("STORE", uid, "+FLAGS", f"({IMPORTED} \\Seen)")
                 deliveries.append(delivery)
             return deliveries
@@ -91,6 +95,8 @@ class ImapPoller:
                              delivery.ticket_id or delivery.detail)
             except (imaplib.IMAP4.error, OSError, RuntimeError) as error:
                 log.warning("IMAP poll failed (will retry): %s", error)
+            except Exception:  # noqa: BLE001 - the poller outlives any one bad pass
+                log.exception("IMAP poll failed (will retry)")
             stop.wait(interval)
 
 

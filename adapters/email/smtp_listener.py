@@ -1,7 +1,8 @@
 """Direct delivery: an SMTP server (aiosmtpd) whose every accepted letter goes to the intake.
 
 The server answers 250 only after the intake has stored the outcome (a ticket,
-a reply or a quarantine entry); if the desk itself fails it answers 451, so the
+a reply or a quarantine entry, also for a letter whose handling failed half-way);
+only when not even the quarantine could keep it does it answer 451, so the
 sending server keeps the letter and tries again. Nothing is acknowledged and lost.
 """
 

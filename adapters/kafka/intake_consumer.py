@@ -1,12 +1,13 @@
-"""The intake consumer: ``pass24.intake`` → ``SupportDesk.receive``, in a consumer group.
+"""The intake consumer: ``pass24.intake`` → the intake gate, in a consumer group.
 
 Offsets are committed only after a message's ticket is stored (or the message is
 safely in the dead-letter topic), so a crash re-delivers; ``receive`` is
 idempotent by (channel, intake key), so a re-delivery, a duplicate or an
 out-of-order delivery never makes a second ticket.
 
-A *poison* message — not JSON, not an intake message, or refused by the domain
-(no way to reach the requester, an empty request…) — will never succeed: it goes
+A *poison* message — not JSON, not an intake message, or refused by the gate
+(no way to reach the requester, an empty request, a channel closed on the day it
+was received (R6)…) — will never succeed: it goes
 to ``pass24.intake.dlq`` unchanged, with the reason in its headers, and the
 consumer goes on. Anything else (the database is down, a concurrent write kept
 winning) is transient: the partition is rewound to that message and retried
@@ -34,15 +35,24 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from pydantic import ValidationError
 
-from adapters.kafka.intake import IntakeMessage, receive
+from adapters.kafka.intake import IntakeMessage, to_request
 from domain.errors import InvalidValue, RuleViolated
+from domain.intake import Decision, IntakeOutcome, IntakeRequest
 from projections.parking import Item, Parked, PoisonGuard
-from services.application import SupportDesk
 
 log = logging.getLogger("pass24.intake")
 
 POISON = (ValueError, InvalidValue, RuleViolated)  # ValidationError and JSON errors are ValueErrors
 """Errors that the same message will raise every time."""
+Gate = Callable[[IntakeRequest], IntakeOutcome]
+
+
+class Refused(Exception):
+    """The gate refused the message (R6, or input the desk does not take): dead-letter it."""
+
+    def __init__(self, outcome: IntakeOutcome) -> None:
+        super().__init__(outcome.detail)
+        self.outcome = outcome
 
 
 @dataclass
@@ -59,7 +69,7 @@ class IntakeConsumer:
 
     def __init__(
         self,
-        desk: SupportDesk,
+        gate: Gate,
         consumer: KafkaConsumer,
         dlq_producer: KafkaProducer,
         *,
@@ -75,7 +85,7 @@ class IntakeConsumer:
         self.guard = guard or PoisonGuard(None, "intake-consumer")
         self.retry_interval = retry_interval
         self._retried_at = 0.0
-        self.desk = desk
+        self.gate = gate
         self.consumer = consumer
         self.dlq = dlq_producer
         self.dlq_topic = dlq_topic
@@ -155,8 +165,10 @@ class IntakeConsumer:
             return True
         try:
             message = IntakeMessage.decode(record.value)
-            receipt = receive(self.desk, message)
-        except POISON as error:
+            outcome = self.gate(to_request(message))
+            if outcome.decision in (Decision.REFUSED, Decision.INVALID):
+                raise Refused(outcome)
+        except (*POISON, Refused) as error:
             return self._dead_letter(record, error)
         except Exception as error:
             if self.guard.failed(item, error):
@@ -167,12 +179,12 @@ class IntakeConsumer:
                           record.topic, record.partition, record.offset)
             return None
         self.guard.succeeded(item)
-        if receipt.created:
+        if outcome.created:
             self.stats.created += 1
         else:
             self.stats.duplicates += 1
         if self.on_receipt is not None:
-            self.on_receipt(message, receipt.created)
+            self.on_receipt(message, outcome.created)
         return True
 
     _held: set[str] = set()  # noqa: RUF012 - replaced per poll
@@ -183,9 +195,11 @@ class IntakeConsumer:
 
         def take(row: Parked) -> None:
             message = IntakeMessage.decode(row.payload)
-            receipt = receive(self.desk, message)
+            outcome = self.gate(to_request(message))
+            if outcome.decision in (Decision.REFUSED, Decision.INVALID):
+                raise Refused(outcome)
             if self.on_receipt is not None:
-                self.on_receipt(message, receipt.created)
+                self.on_receipt(message, outcome.created)
 
         return self.guard.retry_pass(take)
 
@@ -226,4 +240,7 @@ def _reason(error: Exception) -> str:
         return f"refused by the desk: {error.field}: {error.reason}"[:1000]
     if isinstance(error, RuleViolated):
         return f"refused by the desk: {error.rule}: {error}"[:1000]
+    if isinstance(error, Refused):
+        outcome = error.outcome
+        return f"refused by the desk: {outcome.field}: {outcome.detail}"[:1000]
     return f"unreadable: {error}"[:1000]

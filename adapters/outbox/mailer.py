@@ -15,11 +15,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from adapters.outbox.store import OutboundMail, Outbox
 from projections.follower import Delivered, NotificationFollower
 from projections.parking import PoisonGuard
-from services.application import SupportDesk
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +29,13 @@ class LogMailer:
 
     name = "mailer"
 
-    def __init__(self, desk: SupportDesk, outbox: Outbox, *, now: Callable[[], float] = time.time,
-                 guard: PoisonGuard | None = None) -> None:
+    def __init__(self, desk: Any, outbox: Outbox, *, now: Callable[[], float] = time.time,
+                 guard: PoisonGuard | None = None,
+                 follower: NotificationFollower | None = None) -> None:
+        """``desk``: the application whose log is followed (the composition root's desk)."""
         self.desk = desk
         self.outbox = outbox
-        self.follower = NotificationFollower(desk)
+        self.follower = follower or NotificationFollower(desk)
         self.now = now
         self.guard = guard or PoisonGuard(None, self.name)
         self._retried_at = 0.0

@@ -1,8 +1,11 @@
-"""Staff answers go out by mail: follows the event log and queues each answer once.
+"""Letters that follow the event log: the registration notice and staff answers, each once.
 
-The follower's position is stored in the outbox's database in the same
-transaction as the queued letters, so a restart neither skips nor repeats one
-(see ``adapters.outbox.mailer``, which also sets poison aside).
+Every ``Received`` event, whatever the channel, queues the registration notice
+(R18), or records on the ticket that none could be sent (no email address);
+every staff answer queues a letter. The follower's position is stored in the
+outbox's database in the same transaction as the queued letters, so a restart
+neither skips nor repeats one (``adapters.outbox.mailer``, which also sets
+poison aside: one event whose letter cannot be written stops only its ticket).
 """
 
 from __future__ import annotations
@@ -10,37 +13,75 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol, cast
 
 from adapters.outbox.mailer import LogMailer
 from adapters.outbox.notices import Notices, ack_message_id, response_message_id
 from adapters.outbox.store import OutboundMail, Outbox
-from domain.values import Channel
-from projections.follower import Delivered
+from domain.errors import RuleViolated
+from domain.ticket import Ticket
+from domain.values import Actor, Channel
+from projections.follower import Delivered, NotificationFollower
 from projections.parking import PoisonGuard
-from services.application import SupportDesk
 
 log = logging.getLogger(__name__)
 FOLLOWER = "response-mailer"
 _ANSWERS = ("Ticket.Responded", "Ticket.InformationRequested")
+SYSTEM = Actor.system("outbox")
+NO_ADDRESS = "the requester gave no email address: tell them the ticket ID by phone or chat"
+
+
+class MailingDesk(Protocol):
+    """What the mailer needs of the desk (handed in by the composition root)."""
+
+    def get_ticket(self, ticket_id: str, *, version: int | None = None) -> Ticket: ...
+
+    def ticket_events(self, ticket_id: str) -> Any: ...
+
+    def record_notice_not_sent(self, ticket_id: str, *, reason: str, actor: Actor,
+                               at: datetime | None = None) -> Any: ...
 
 
 class ResponseMailer(LogMailer):
     name = FOLLOWER
 
-    def __init__(self, desk: SupportDesk, outbox: Outbox, notices: Notices, *,
-                 now: Callable[[], float] = time.time, guard: PoisonGuard | None = None) -> None:
-        super().__init__(desk, outbox, now=now, guard=guard)
+    def __init__(self, desk: MailingDesk, outbox: Outbox, notices: Notices, *,
+                 now: Callable[[], float] = time.time,
+                 follower: NotificationFollower | None = None,
+                 guard: PoisonGuard | None = None) -> None:
+        super().__init__(desk, outbox, now=now, guard=guard,
+                         follower=follower or NotificationFollower(cast(Any, desk)))
+        self.desk: MailingDesk = desk
         self.notices = notices
 
     def wants(self, delivered: Delivered) -> bool:
-        return type(delivered.event).__qualname__ in _ANSWERS
+        name = type(delivered.event).__qualname__
+        return name == "Ticket.Received" or (
+            name in _ANSWERS and not _asked_at_receipt(delivered.event))
 
     def mail_for(self, delivered: Delivered) -> OutboundMail | None:
+        if type(delivered.event).__qualname__ == "Ticket.Received":
+            return self._notice_for(delivered.event)
         return self._mail_for(delivered.event)
 
+    def _notice_for(self, event: Any) -> OutboundMail | None:
+        """R18 for every channel: the notice, or a record that none could be sent and why."""
+        ticket = self.desk.get_ticket(str(event.ticket_id))
+        if ticket.acknowledged_at is not None:  # e.g. the agent told the caller on the phone
+            return None
+        mail = self.notices.acknowledgement(ticket, now=datetime.fromtimestamp(self.now(), UTC))
+        if mail is None:
+            try:
+                self.desk.record_notice_not_sent(ticket.ticket_id, reason=NO_ADDRESS,
+                                                 actor=SYSTEM)
+            except RuleViolated as rule:  # acknowledged meanwhile (e.g. on the phone)
+                if rule.rule != "already_acknowledged":
+                    raise
+        return mail
+
     def _mail_for(self, event: Any) -> OutboundMail | None:
-        ticket_id = _ticket_id_of(self.desk, event)
+        ticket_id = _ticket_id_of(self.follower, event)
         ticket = self.desk.get_ticket(ticket_id, version=event.originator_version)
         text = getattr(event, "text", "")
         links = list(getattr(event, "links", []) or [])
@@ -71,6 +112,14 @@ class ResponseMailer(LogMailer):
         return [mid for mid in thread if mid.startswith("<")]
 
 
-def _ticket_id_of(desk: SupportDesk, event: Any) -> str:
-    ticket: Any = desk.repository.get(event.originator_id, version=1)
+def _asked_at_receipt(event: Any) -> bool:
+    """The desk's own request for missing details, saved with ``Received``: the registration
+    notice already lists what is missing, so it is not mailed a second time."""
+    actor = getattr(event, "actor", {}) or {}
+    return (type(event).__qualname__ == "Ticket.InformationRequested"
+            and actor.get("kind") == "system" and event.originator_version == 2)
+
+
+def _ticket_id_of(follower: NotificationFollower, event: Any) -> str:
+    ticket: Any = follower.app.repository.get(event.originator_id, version=1)
     return str(ticket.ticket_id)

@@ -21,17 +21,29 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
 from adapters.outbox.smtp_sender import DeliveryError, SmtpSender
 from adapters.outbox.store import Outbox, OutboxEntry
 from domain.errors import RuleViolated, TicketNotFound
 from domain.values import Actor, Channel
 from projections.parking import Item, Parked, PoisonGuard, is_transient
-from services.application import SupportDesk
 
 log = logging.getLogger(__name__)
 SYSTEM = Actor.system("outbox")
 WORKER = "outbox"
+
+
+class OutcomeDesk(Protocol):
+    """Where the worker records what became of a letter (handed in by the composition root)."""
+
+    def acknowledge(self, ticket_id: str, *, actor: Actor, message_id: str = "",
+                    at: datetime | None = None) -> Any: ...
+
+    def record_delivery_failure(self, ticket_id: str, *, notice: str, recipient: str, reason: str,
+                                permanent: bool, message_id: str, fallback: Sequence[Channel],
+                                actor: Actor, at: datetime | None = None) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -51,7 +63,7 @@ class OutboxWorker:
         self,
         outbox: Outbox,
         sender: SmtpSender,
-        desk: SupportDesk,
+        desk: OutcomeDesk,
         *,
         retry: RetryPolicy | None = None,
         fallback: Sequence[Channel] = (Channel.CHATBOT, Channel.PHONE),

@@ -10,6 +10,8 @@ from services.api import dashboard, health, metrics, problems, tickets, views_ro
 from services.api.auth import TokenStore
 from services.api.deps import known_query_only, require
 from services.application import SupportDesk
+from services.channel_policy import ChannelPolicy
+from services.intake import IntakeService
 
 
 def create_app(
@@ -21,6 +23,7 @@ def create_app(
     catch_up_timeout: float = 5.0,
     ready_max_lag: int = 1000,
     extra_routers: list[Any] | None = None,
+    gate: IntakeService | None = None,
 ) -> FastAPI:
     """The API over one desk; read models and their runner are optional (queries 503 without)."""
     app = FastAPI(
@@ -32,6 +35,8 @@ def create_app(
         "RFC 9457 application/problem+json.",
     )
     app.state.desk = desk
+    # POST /tickets goes through the same intake gate as every channel.
+    app.state.gate = gate or IntakeService(desk, channels=ChannelPolicy(desk.calendar))
     app.state.tokens = tokens
     app.state.read_models = read_models
     app.state.runner = runner

@@ -42,6 +42,9 @@ IsoInstant = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 # Every limit comes from the one table every channel uses (domain.values.LIMITS).
 Text = Field(min_length=1, max_length=LIMITS.text)
 ShortText = Field(default="", max_length=LIMITS.note)
+Line = 10_000
+"""A transport cap for the fields of a request, which the intake gate normalises, cuts to
+the same LIMITS and checks like every channel's (an over-long description is cut, not refused)."""
 
 
 class Body(BaseModel):
@@ -49,26 +52,12 @@ class Body(BaseModel):
 
 
 class RequesterIn(Body):
-    name: str = Field(default="", max_length=LIMITS.name)
-    email: str = Field(default="", max_length=LIMITS.email)
-    phone: str = Field(default="", max_length=LIMITS.phone)
-    organisation: str = Field(default="", max_length=LIMITS.organisation)
+    """Checked and normalised by the intake gate, like every channel's requester."""
 
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return check_email("email", value) if value else value
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str) -> str:
-        return check_phone("phone", value) if value else value
-
-    @model_validator(mode="after")
-    def _reachable(self) -> RequesterIn:
-        if not self.email and not self.phone:
-            raise ValueError("a requester needs an email or a phone number")
-        return self
+    name: str = Field(default="", max_length=Line)
+    email: str = Field(default="", max_length=Line)
+    phone: str = Field(default="", max_length=Line)
+    organisation: str = Field(default="", max_length=Line)
 
 
 class ReceiveIn(Body):
@@ -76,12 +65,14 @@ class ReceiveIn(Body):
 
     channel: Channel = Channel.PHONE
     requester: RequesterIn
-    subject: str = Field(default="", max_length=LIMITS.subject)
-    description: str = Text
+    subject: str = Field(default="", max_length=Line,
+                         description="folded to one line, cut at 500 characters")
+    description: str = Field(default="", max_length=2_000_000, description=(
+        "past 100,000 characters cut with a note; the whole text is kept as an attachment"))
     product: Product = Product.UNKNOWN
-    product_version: str = Field(default="", max_length=LIMITS.version)
-    device: str = Field(default="", max_length=LIMITS.device)
-    intake_key: str = Field(default="", max_length=LIMITS.intake_key,
+    product_version: str = Field(default="", max_length=Line)
+    device: str = Field(default="", max_length=Line)
+    intake_key: str = Field(default="", max_length=Line,
                             description="makes receipt idempotent: same key, same ticket")
     contacts: list[str] = Field(default_factory=list, max_length=50,
                                 description="R19: other addresses whose letters thread here (Cc)")
@@ -183,6 +174,8 @@ class Created(BaseModel):
     id: str
     created: bool
     position: int | None = None
+    outcome: str = Field(default="created", description=(
+        "created, duplicate, replied, reopened, linked_new_ticket or third_party"))
 
 
 class CommandOut(BaseModel):

@@ -12,12 +12,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.problems import BASE, MEDIA_TYPE, problem
 from domain.errors import ConcurrencyConflict, InvalidValue, RuleViolated, TicketNotFound
 
 log = logging.getLogger("pass24.api")
 
-MEDIA_TYPE = "application/problem+json"
-BASE = "https://pass24-desk.example/problems/"
+__all__ = ["BASE", "MEDIA_TYPE", "Problem", "install", "problem", "problem_responses"]
 
 
 class FieldError(BaseModel):
@@ -33,29 +33,6 @@ class Problem(BaseModel):
     instance: str = ""
     errors: list[FieldError] = Field(default_factory=list)
     rule: str | None = None
-
-
-def problem(
-    status: int,
-    title: str,
-    detail: str = "",
-    *,
-    slug: str,
-    instance: str = "",
-    errors: list[dict[str, str]] | None = None,
-    headers: dict[str, str] | None = None,
-    **extra: Any,
-) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": BASE + slug,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": instance,
-        "errors": errors or [],
-    }
-    body.update({k: v for k, v in extra.items() if v is not None})
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:

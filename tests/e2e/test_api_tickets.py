@@ -32,7 +32,7 @@ def test_same_intake_key_is_one_ticket(api: Api) -> None:
         "requester": {"phone": "+7 900 000-00-00"}, "description": "again",
         "intake_key": "call-1001"})
     assert again.status_code == 200
-    assert again.json() == {"id": first, "created": False, "position": None}
+    assert again.json() == {"id": first, "created": False, "position": None, "outcome": "duplicate"}
 
 
 def test_lifecycle_moves_the_sla_clocks(api: Api) -> None:

@@ -34,6 +34,7 @@ def test_poller_imports_new_letters_and_a_restart_does_not_reimport(
     imap_server.append(corpus("cp1251_base64.eml"))
     (delivery,) = poller_for(imap_server, restarted.intake).poll_once()
     assert delivery.outcome is Outcome.CREATED
+    restarted.mailer.run_once()
     assert len({e.ticket_id for e in restarted.outbox.entries()}) == 3
     restarted.desk.close()
 

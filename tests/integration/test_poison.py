@@ -133,6 +133,8 @@ def test_a_nul_character_postgres_refuses_is_set_aside_not_retried_forever(
             bad = receive(desk, "NUL \x00 в теме")
         except Exception:  # the intake gate may refuse it already: then nothing to isolate
             pytest.skip("the desk refuses NUL characters at intake")
+        if "\x00" not in desk.get_ticket(bad).subject:
+            pytest.skip("the desk strips NUL characters at intake now: nothing poisons the models")
         after = receive(desk, "После NUL")
         runner.catch_up()
         ids = {i["id"] for i in models.queue(limit=10).items}
@@ -171,17 +173,18 @@ def test_the_response_mailer_sets_one_answer_aside_and_queues_the_others(
             mailer.run_once()
         except ValueError:
             pass
-    queued = [e.ticket_id for e in outbox.entries()]
+    queued = [e.ticket_id for e in outbox.entries() if e.kind == "response"]
     assert queued == [a, c]
+    assert {e.ticket_id for e in outbox.entries() if e.kind == "acknowledgement"} == {a, p, c}
     assert [p.state for p in lot.items(worker="response-mailer")] == ["parked", "held"]
     assert outbox.position("response-mailer") == desk.recorder.max_notification_id()
 
     notices.broken = False
     lot.retry([i.id for i in lot.items(worker="response-mailer", states=("parked",))], actor="t")
     assert mailer.retry_parked() == 2
-    letters = [e for e in outbox.entries() if e.ticket_id == p]
+    letters = [e for e in outbox.entries() if e.ticket_id == p and e.kind == "response"]
     assert [e.key.rsplit(":", 1)[1] for e in letters] == ["2", "3"]  # in order
-    assert mailer.run_once() == 0 and len(outbox.entries()) == 4
+    assert mailer.run_once() == 0 and len(outbox.entries()) == 7
 
 
 @dataclass
@@ -260,14 +263,14 @@ def test_a_mailer_started_afresh_queues_no_history(stores: Stores, desk: Support
     t = receive(desk, "Вопрос")
     desk.respond(t, text="Ответ", actor=AGENT)
     ResponseMailer(desk, outbox, notices).run_once()
-    assert len(outbox.entries()) == 1
+    assert len(outbox.entries()) == 2  # the registration notice and the answer
     # A new replica: new objects, nothing local; the position and the keys are in the database.
     again = ResponseMailer(desk, Outbox(stores.main), notices)
     assert again.run_once() == 0
     again.follower.read(0)  # the log is still there
     assert again.outbox.enqueue_tracked([], follower=again.name, position=0, now=0) == 0
     assert again.outbox.position(again.name) == desk.recorder.max_notification_id()
-    assert len(outbox.entries()) == 1
+    assert len(outbox.entries()) == 2
 
 
 def test_the_sla_watcher_sets_one_ticket_aside_and_records_the_others(
@@ -367,6 +370,7 @@ def test_a_subject_the_email_library_refuses_stops_only_its_own_ticket_s_answers
             mailer.run_once()
         except ValueError:
             pass
-    assert [e.ticket_id for e in outbox.entries()] == [good]
-    (parked,) = lot.items(worker="response-mailer")
+    assert {e.ticket_id for e in outbox.entries()} == {good}  # its notice and its answer
+    parked, held = lot.items(worker="response-mailer")
     assert "linefeed" in parked.error and parked.state == "parked"
+    assert held.state == "held" and held.ticket == parked.ticket

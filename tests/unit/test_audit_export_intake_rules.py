@@ -20,7 +20,7 @@ def test_export_and_replay_tell_the_new_events() -> None:
     clock.advance(step)
     desk.record_reply_once(tid, channel=Channel.PHONE, intake_key="call-1", text="Версия 3.1",
                            product_version="3.1", actor=Actor.requester("olga@example.ru"),
-                           entered_by="staff:agent.ivanova")
+                           entered_by="agent.ivanova")
     clock.advance(step)
     desk.classify(tid, level=Level.STANDARD, product=Product.ONLINE, category=Category.DEFECT,
                   actor=AGENT)
@@ -35,7 +35,7 @@ def test_export_and_replay_tell_the_new_events() -> None:
     desk.accept_third_party_message(tid, message_id=letter, actor=AGENT)
     text = export_ticket(desk, tid)
     assert "the system asked the requester for the missing details (R16): product_version" in text
-    assert "typed in by staff:agent.ivanova" in text
+    assert "typed in by agent.ivanova" in text
     assert "not a contact of the ticket: kept for staff to review" in text
     assert "boss@y.ru is a contact now" in text
     assert f"staff accepted letter {letter}" in text

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from adapters.email.details import extract_details
+from domain.details import extract_details
 from adapters.email.message import UnreadableLetter, parse_letter
 from adapters.email.noise import auto_reply_reason, bounce_of
 from domain.values import Product

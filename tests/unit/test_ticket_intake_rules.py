@@ -206,6 +206,15 @@ def test_contacts_are_the_requester_the_original_cc_and_those_staff_add() -> Non
     assert replay(ticket).contacts == ticket.contacts
 
 
+def test_trusting_the_requesters_domain_is_a_choice_and_never_covers_public_mail() -> None:
+    ticket = received(requester=Requester(email="it@zhk-sosny.ru"), contacts=["olga@gmail.com"])
+    assert not ticket.is_contact("guard@zhk-sosny.ru")
+    assert ticket.is_contact("Guard@ZHK-Sosny.ru", trust_domain=True)
+    assert not ticket.is_contact("anyone@gmail.com", trust_domain=True)
+    assert not ticket.is_contact("x@evil-zhk-sosny.ru", trust_domain=True)
+    assert not received(requester=PHONE_ONLY).is_contact("a@b.ru", trust_domain=True)
+
+
 def test_a_third_party_letter_changes_nothing_until_staff_accept_it() -> None:
     ticket = classified()
     ticket.request_information(text="Версия?", at=msk("2025-04-28 10:20"), actor=AGENT, rules=RULES)

@@ -1,4 +1,4 @@
-"""The intake adapters' parts, built once from Settings (used by the CLI and the API)."""
+"""The intake gate and the mail parts, built once from Settings (used by the CLI and the API)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from projections.parking import ParkingLot, PoisonGuard
 from projections.store import ReadStore
 from services.application import SupportDesk
 from services.channel_policy import ChannelPolicy
+from services.intake import IntakeService, IntakeSettings
 from services.settings import Settings
 
 
@@ -26,17 +27,30 @@ class MailComponents:
     attachments: AttachmentStore
     notices: Notices
     worker: OutboxWorker
+    gate: IntakeService
     intake: EmailIntake
     mailer: ResponseMailer
-    channels: ChannelPolicy
 
-    def acknowledge_later(self, desk: SupportDesk, ticket_id: str) -> None:
-        """Queue the registration notice for a ticket from any channel (sent by the worker)."""
-        ticket = desk.get_ticket(ticket_id)
-        if ticket.acknowledged_at is None:
-            mail = self.notices.acknowledgement(ticket, now=desk.clock.now())
-            if mail is not None:
-                self.outbox.enqueue(mail, now=self.intake.now())
+    @property
+    def channels(self) -> ChannelPolicy:
+        return self.gate.channels
+
+
+def channel_policy(desk: SupportDesk, settings: Settings) -> ChannelPolicy:
+    """R6: which channels are open on public holidays is configuration."""
+    return ChannelPolicy.from_names(
+        desk.calendar, settings.support_email,
+        [c.strip() for c in settings.holiday_channels.split(",") if c.strip()])
+
+
+def build_gate(desk: SupportDesk, settings: Settings,
+               attachments: AttachmentStore | None = None) -> IntakeService:
+    files = attachments or AttachmentStore(settings.attachments_dir,
+                                           max_bytes=settings.attachment_max_bytes)
+    return IntakeService(desk, channels=channel_policy(desk, settings), files=files,
+                         settings=IntakeSettings(
+                             reply_to_closed=settings.reply_to_closed,
+                             trust_requester_domain=settings.trust_requester_domain))
 
 
 def build_mail(desk: SupportDesk, settings: Settings, *, store: ReadStore | None = None,
@@ -67,13 +81,9 @@ def build_mail(desk: SupportDesk, settings: Settings, *, store: ReadStore | None
         max_attempts=settings.outbox_max_attempts),
         guard=PoisonGuard(parking, "outbox", tries=settings.poison_tries),
         lease_seconds=settings.outbox_lease_seconds)
-    intake = EmailIntake(desk, quarantine=quarantine, attachments=attachments, outbox=outbox,
-                         notices=notices, worker=worker, reply_to_closed=settings.reply_to_closed,
-                         max_letter_bytes=settings.letter_max_bytes)
-    channels = ChannelPolicy.from_names(
-        desk.calendar, settings.support_email,
-        [c.strip() for c in settings.holiday_channels.split(",") if c.strip()])
-    return MailComponents(outbox, quarantine, attachments, notices, worker, intake,
+    gate = build_gate(desk, settings, attachments)
+    intake = EmailIntake(gate.submit, quarantine=quarantine, outbox=outbox, bounces=worker,
+                         max_letter_bytes=settings.letter_max_bytes, now=desk.clock.now)
+    return MailComponents(outbox, quarantine, attachments, notices, worker, gate, intake,
                           ResponseMailer(desk, outbox, notices, guard=PoisonGuard(
-                              parking, "response-mailer", tries=settings.poison_tries)),
-                          channels)
+                              parking, "response-mailer", tries=settings.poison_tries)))
