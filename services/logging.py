@@ -40,7 +40,18 @@ class JsonFormatter(logging.Formatter):
 
 
 class DeskHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The stderr handler ``configure`` installs (told apart from, e.g., pytest's)."""
+    """The stderr handler ``configure`` installs (told apart from, e.g., pytest's).
+
+    It writes to whatever ``sys.stderr`` is when a record comes, not to the stream of
+    the moment it was made: a replaced or closed stderr (a test's capture) is never kept."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
 
 
 def resolve_format(log_format: str, stream: Any = None) -> str:
