@@ -17,7 +17,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 # Attributes every LogRecord has; anything else came from ``extra=`` and is a field.
-_STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "taskName"}
+_STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {
+    "message", "asctime", "taskName",
+    "color_message",  # uvicorn's copy of the message with terminal colour codes
+}
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 

@@ -84,3 +84,10 @@ def test_the_handler_follows_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "INFO" in line and "pass24.outbox: sent x" in line and not line.startswith("{")
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     assert json.loads(handler("auto").format(record))["msg"] == "sent x"
+
+
+def test_uvicorn_colour_codes_stay_out_of_json() -> None:
+    record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, "Started %d", (7,), None)
+    record.color_message = "Started \x1b[36m%d\x1b[0m"
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["msg"] == "Started 7" and "color_message" not in entry
