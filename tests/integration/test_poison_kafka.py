@@ -119,7 +119,11 @@ def test_an_intake_message_at_the_end_of_time_is_set_aside_and_the_partition_mov
     lot = ParkingLot(stores.main)
     consumer = kafka_config.consumer(kafka_topics.intake, group_id=kafka_topics.group)
     dlq = kafka_config.producer()
-    worker = IntakeConsumer(desk, consumer, dlq, dlq_topic=kafka_topics.intake_dlq,
+    from services.channel_policy import ChannelPolicy
+    from services.intake import IntakeService
+
+    gate = IntakeService(desk, channels=ChannelPolicy(desk.calendar))
+    worker = IntakeConsumer(gate.submit, consumer, dlq, dlq_topic=kafka_topics.intake_dlq,
                             retry_pause=0.1, guard=PoisonGuard(lot, "intake-consumer"))
     producer = kafka_config.producer()
     sends = [(b"same-source", _intake(1, "k-1", "9999-12-31T23:59:59-12:00")),
