@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
+from adapters.i18n import DEFAULT, gettext
 from adapters.problems import invalid, problem, unauthenticated, unreadable
 from adapters.signing import webhook_authentic
 from domain.intake import Decision, IntakeOutcome, IntakeRequest
@@ -45,15 +46,19 @@ async def signed_model(request: Request, secret: str, model: type[M]) -> M | Res
                         for e in error.errors()], instance=path)
 
 
-def answer(outcome: IntakeOutcome, *, support_email: str, instance: str = "") -> Response:
+def answer(outcome: IntakeOutcome, *, support_email: str, instance: str = "",
+           language: str = DEFAULT) -> Response:
     """201 new ticket, 200 seen before or threaded, 202 kept for review or ignored,
-    403 channel closed today (R6, pointing to the email address), 422 refused input."""
+    403 channel closed today (R6, pointing to the email address), 422 refused input.
+    Titles and reasons are in ``language`` where the message catalogue has them."""
     if outcome.decision is Decision.REFUSED:
-        return problem(403, "Channel closed", outcome.detail, slug="channel-closed",
+        return problem(403, gettext("Channel closed", language), outcome.detail, slug="channel-closed",
                        instance=instance, support_email=support_email)
     if outcome.decision is Decision.INVALID:
-        errors = outcome.errors or ((outcome.field, outcome.detail),)
-        return problem(422, "Invalid value", outcome.detail, slug="invalid-value",
+        errors = [(f, gettext(r, language)) for f, r in
+                  (outcome.errors or ((outcome.field, outcome.detail),))]
+        return problem(422, gettext("Invalid value", language),
+                       "; ".join(f"{f}: {r}" for f, r in errors), slug="invalid-value",
                        instance=instance, errors=[{"field": f, "reason": r} for f, r in errors])
     return JSONResponse({"ticket_id": outcome.ticket_id, "created": outcome.created,
                          "outcome": outcome.decision.value},

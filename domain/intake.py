@@ -72,6 +72,8 @@ class IntakeRequest:
     ``noise`` is the channel's reason to believe nobody wrote it (an auto-reply).
     ``acknowledged_by`` names the agent who told the caller the ticket's ID (R18 by voice).
     ``entered_by`` names the staff member who typed in the requester's words.
+    ``reply_text`` is ``text`` without the history it quotes (a letter's reply): what a
+    message on an existing ticket records; the whole ``text`` is kept with it as a file.
     """
 
     channel: Channel
@@ -93,6 +95,7 @@ class IntakeRequest:
     noise: str = ""
     acknowledged_by: str = ""
     entered_by: str = ""
+    reply_text: str = ""
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,11 @@ class QueueView:
         return [self.item(row, now) for row in rows], int(total[0]["n"])
 
     def item(self, row: dict[str, Any], now: datetime) -> dict[str, Any]:
-        state = evaluate(SlaSchedule.from_dict(json.loads(row["schedule"])), now, self.calendar)
+        schedule = SlaSchedule.from_dict(json.loads(row["schedule"]))
+        sla = evaluate(schedule, now, self.calendar).as_dict()
+        for name in ("reaction", "resolution"):  # "met at ..." needs the instant the clock stopped
+            stopped = getattr(schedule, name).stopped_at
+            sla[name]["stopped_at"] = stopped.isoformat() if stopped else None
         return {
             "id": row["ticket_id"],
             "status": row["status"],
@@ -137,5 +141,5 @@ class QueueView:
             "updated_at": row["updated_at"],
             "version": row["version"],
             "arrival_position": row["arrival"],
-            "sla": state.as_dict(),
+            "sla": sla,
         }

@@ -124,7 +124,8 @@ class Services:
         self.routers: list[tuple[Any, frozenset[Any] | None]] = [
             (build_form_router(gate, secret=settings.form_secret.get_secret_value(),
                                support_email=email,
-                               field_map=load_field_map(settings.form_field_map_file)), None),
+                               field_map=load_field_map(settings.form_field_map_file),
+                               language=settings.locale), None),
             (build_phone_router(gate, secret=settings.phone_secret.get_secret_value(),
                                 support_email=email), None),
             (build_chatbot_router(gate, secret=settings.chatbot_secret.get_secret_value(),
@@ -153,13 +154,16 @@ class Services:
             self._thread("outbox", self.mail.worker.run, self._stop)
         if "mailers" in names:
             for mailer in self.mailers():
-                self._thread(mailer.name, mailer.run, self._stop)
+                self._thread(getattr(mailer, "name", type(mailer).__name__), mailer.run,
+                             self._stop)
 
     workers: frozenset[str] = frozenset()
 
     def mailers(self) -> list[Any]:
-        """Every log-following mailer (each a ``adapters.outbox.mailer.LogMailer``)."""
-        return [self.mail.mailer]
+        """Every log-following mailer: the notices and answers (a ``LogMailer``) and, when
+        configured, the staff alerts (#13)."""
+        alerter = [self.mail.alerter] if self.mail.alerter is not None else []
+        return [self.mail.mailer, *alerter]
 
     def _thread(self, name: str, target: Any, *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)

@@ -22,7 +22,8 @@ from services.logging import configure as configure_logging
 from services.settings import Settings, SettingsError, load_settings
 
 AREAS = ("services.cli_api", "services.cli_projections", "services.cli_kafka", "services.cli_intake",
-         "services.cli_audit", "services.cli_workers", "services.cli_health")
+         "services.cli_audit", "services.cli_workers", "services.cli_health",
+         "services.cli_people")
 DEMO_STORE = Path("var/demo.sqlite")
 
 

@@ -171,7 +171,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     app = create_app(services.desk, tokens=tokens, read_models=services.read_models,
                      runner=runner, catch_up_timeout=settings.catch_up_timeout,
                      ready_max_lag=settings.ready_max_lag, extra_routers=services.routers,
-                     gate=services.mail.gate)
+                     gate=services.mail.gate, language=settings.locale)
     app.state.parking = services.parking
     app.state.relay_position = relay_position(settings, services.desk)
     print(f"pass24-desk API on {base}  (OpenAPI: {base}/docs, dashboard: {base}/dashboard)",

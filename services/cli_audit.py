@@ -65,6 +65,10 @@ def register(subparsers: Any) -> None:
     export = add_audit_command("export", "a ticket's full history, readable, every SLA clock change explained")
     export.add_argument("--ticket", required=True)
     export.add_argument("--output", type=Path)
+    export.add_argument("--format", choices=["text", "html"], default="text",
+                        help="html: one self-contained page with the SLA timeline picture")
+    export.add_argument("--lang", choices=["ru", "en"], help="default: PASS24_LOCALE")
+    export.add_argument("--as-of", help="ISO instant with offset (default: now)")
     export.set_defaults(handler=_export)
 
 
@@ -239,11 +243,17 @@ def _table(results: list[dict[str, Any]], out: TextIO, what_if: bool) -> None:
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
     from services.audit_replay import export_ticket
+    from services.ticket_report import build, document, last_event_at
 
     desk, info = open_existing_store(settings)
     print(info, file=sys.stderr)
     try:
-        text = export_ticket(desk, args.ticket)
+        language = args.lang or settings.locale
+        as_of = _instant(args.as_of, desk) if args.as_of else None
+        if args.format == "html":
+            text = document(build(desk, args.ticket, as_of or last_event_at(desk, args.ticket), language))
+        else:
+            text = export_ticket(desk, args.ticket, language=language, as_of=as_of)
     finally:
         desk.close()
     if args.output:

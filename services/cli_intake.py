@@ -95,7 +95,7 @@ def _imap_poll(settings: Settings, args: argparse.Namespace) -> int:
     poller = ImapPoller(ImapAccount(
         host=settings.imap_host, port=settings.imap_port, username=settings.imap_username,
         password=settings.imap_password.get_secret_value(), mailbox=settings.imap_mailbox,
-        use_ssl=settings.imap_ssl), mail.intake)
+        use_ssl=settings.imap_ssl, ca_file=settings.imap_ca_file), mail.intake)
     if args.once:
         for delivery in poller.poll_once():
             print(json.dumps({"outcome": delivery.outcome.value, "ticket_id": delivery.ticket_id,

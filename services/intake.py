@@ -55,6 +55,8 @@ from services.channel_policy import ChannelClosed, ChannelPolicy
 log = logging.getLogger("pass24.intake")
 
 FULL_TEXT_NAME = "full-text.txt"
+# A reply recorded without its quoted history keeps the whole letter under this name.
+WHOLE_LETTER_NAME = "letter-with-quotes.txt"
 INTAKE = Actor.system("intake")
 
 
@@ -248,15 +250,22 @@ class IntakeService:
             # Typed in by an agent or handed over by an integration: the requester's words,
             # with who entered them.
             actor, entered_by = Actor.requester(clean.email or clean.phone), entered_by or actor.id
+        words = clean.words
+        whole: tuple[IncomingFile, ...] = ()
+        reply = normalise_text(request.reply_text, limit=LIMITS.text).text
+        if reply.strip() and reply.strip() != clean.text.text.strip():
+            # The new words go on the ticket; the letter with its quoted history stays as a file.
+            words = reply
+            whole = (_whole_letter(clean.text),)
         receipt = self.desk.record_reply_once(
-            ticket.ticket_id, channel=request.channel, intake_key=key, text=clean.words,
+            ticket.ticket_id, channel=request.channel, intake_key=key, text=words,
             actor=actor, entered_by=entered_by,
             product_version=clean.product_version or details.product_version,
             device=clean.device or details.device,
             reopen_reason="" if ticket.is_open else f"the requester wrote again ({key})",
             at=clean.at,
         )
-        self._complete(receipt.ticket_id, request, clean)
+        self._complete(receipt.ticket_id, request, clean, extra=whole)
         if not receipt.created:
             return IntakeOutcome(Decision.DUPLICATE, receipt.ticket_id)
         return IntakeOutcome(Decision.REPLIED if ticket.is_open else Decision.REOPENED,
@@ -282,7 +291,8 @@ class IntakeService:
                                     "contact of this ticket: kept for review",
                              position=result.position)
 
-    def _complete(self, ticket_id: str, request: IntakeRequest, clean: _Clean) -> None:
+    def _complete(self, ticket_id: str, request: IntakeRequest, clean: _Clean, *,
+                  extra: Sequence[IncomingFile] = ()) -> None:
         """The steps after the ticket is saved; each is idempotent, so a redelivered request
         finishes what a crash left undone."""
         ticket = self.desk.get_ticket(ticket_id)
@@ -291,6 +301,8 @@ class IntakeService:
         files = list(request.attachments)
         if clean.text.truncated:
             files.append(_full_text(clean.text))
+        elif extra:
+            files.extend(extra)
         if files:
             metadata = [self._keep(file) for file in files]
             self.desk.add_attachments(ticket_id, source=clean.key or _content_key(request, clean),
@@ -357,6 +369,10 @@ def _content_key(request: IntakeRequest, clean: _Clean) -> str:
 
 def _full_text(text: NormalisedText) -> IncomingFile:
     return IncomingFile(FULL_TEXT_NAME, "text/plain", clean_text(text.original).encode("utf-8"))
+
+
+def _whole_letter(text: NormalisedText) -> IncomingFile:
+    return IncomingFile(WHOLE_LETTER_NAME, "text/plain", text.text.encode("utf-8"))
 
 
 def _sender(clean: _Clean) -> str:

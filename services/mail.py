@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from adapters.email.attachments import AttachmentStore
 from adapters.email.intake import EmailIntake
 from adapters.email.quarantine import Quarantine
+from adapters.outbox.alerts import AlertSettings, StaffAlerter, parse_addresses
 from adapters.outbox.notices import Notices, NoticeSettings
 from adapters.outbox.responses import ResponseMailer
 from adapters.outbox.smtp_sender import SmtpSender
@@ -30,6 +31,7 @@ class MailComponents:
     gate: IntakeService
     intake: EmailIntake
     mailer: ResponseMailer
+    alerter: StaffAlerter | None = None
 
     @property
     def channels(self) -> ChannelPolicy:
@@ -68,8 +70,10 @@ def build_mail(desk: SupportDesk, settings: Settings, *, store: ReadStore | None
     attachments = AttachmentStore(settings.attachments_dir, max_bytes=settings.attachment_max_bytes)
     notices = Notices(
         NoticeSettings(from_address=settings.support_email, message_id_domain=settings.message_id_domain,
-                       phone=settings.support_phone, chatbot_url=settings.chatbot_url),
-        desk.policy,
+                       phone=settings.support_phone, chatbot_url=settings.chatbot_url,
+                       from_name=settings.notice_from_name, language=settings.locale,
+                       templates_dir=settings.templates_dir, public_url=settings.public_url),
+        desk.policy, desk.calendar,
     )
     sender = SmtpSender(host=settings.smtp_host, port=settings.smtp_port,
                         sender=settings.support_email, starttls=settings.smtp_starttls,
@@ -84,6 +88,12 @@ def build_mail(desk: SupportDesk, settings: Settings, *, store: ReadStore | None
     gate = build_gate(desk, settings, attachments)
     intake = EmailIntake(gate.submit, quarantine=quarantine, outbox=outbox, bounces=worker,
                          max_letter_bytes=settings.letter_max_bytes, now=desk.clock.now)
+    alerter = StaffAlerter(desk, outbox, notices, AlertSettings(
+        supervisors=[a.strip() for a in settings.alert_supervisors.split(",") if a.strip()],
+        staff_addresses=parse_addresses(settings.alert_staff_addresses),
+        staff_domain=settings.alert_staff_domain, webhook_url=settings.alert_webhook_url,
+        webhook_secret=settings.alert_webhook_secret.get_secret_value()))
     return MailComponents(outbox, quarantine, attachments, notices, worker, gate, intake,
                           ResponseMailer(desk, outbox, notices, guard=PoisonGuard(
-                              parking, "response-mailer", tries=settings.poison_tries)))
+                              parking, "response-mailer", tries=settings.poison_tries)),
+                          alerter)

@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     imap_host: str = "127.0.0.1"
     imap_port: int = Field(default=993, ge=1, le=65535)
     imap_ssl: bool = True
+    # PEM file of the CA (or the server's self-signed certificate) to trust for IMAP over TLS;
+    # empty: the system's trusted CAs.
+    imap_ca_file: str = ""
     imap_username: str = ""
     imap_password: SecretStr = SecretStr("")
     imap_mailbox: str = "INBOX"
@@ -147,6 +150,24 @@ class Settings(BaseSettings):
 
     def latest(self) -> LatestVersions:
         return LatestVersions.parse(self.latest_versions)
+
+    # People (docs/LETTERS.md): language, letters, staff alerts
+    locale: Literal["ru", "en"] = "ru"
+    """Default language of the pages, API problems, letters and ``audit export``."""
+    templates_dir: Path | None = None
+    """An operator directory of letter templates (``<lang>/<name>.txt.j2``) overriding ours."""
+    notice_from_name: str = "Техподдержка PASS24.online"
+    """The sender name of the desk's letters (the address is ``support_email``)."""
+    public_url: str = ""
+    """The desk's address as staff open it, e.g. https://desk.pass24online.ru (links in alerts)."""
+    alert_supervisors: str = ""
+    """Comma-separated addresses told of SLA alerts on unassigned tickets."""
+    alert_staff_addresses: str = ""
+    """Assignee name → address: ``agent.kim=kim@pass24online.ru,...``."""
+    alert_staff_domain: str = ""
+    """Assignees not listed above are mailed at ``name@<this domain>``."""
+    alert_webhook_url: str = ""
+    alert_webhook_secret: SecretStr = SecretStr("")
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -29,6 +29,9 @@ class ImapAccount:
     mailbox: str = "INBOX"
     use_ssl: bool = True
     timeout: float = 30.0
+    # A CA bundle (PEM) to trust instead of the system's, e.g. a company CA or the
+    # server's own self-signed certificate; the host name is still checked.
+    ca_file: str = ""
 
 
 class ImapPoller:
@@ -40,8 +43,8 @@ class ImapPoller:
         account = self.account
         client: imaplib.IMAP4
         if account.use_ssl:
-            client = imaplib.IMAP4_SSL(account.host, account.port,
-                                       ssl_context=ssl.create_default_context(),
+            context = ssl.create_default_context(cafile=account.ca_file or None)
+            client = imaplib.IMAP4_SSL(account.host, account.port, ssl_context=context,
                                        timeout=account.timeout)
         else:
             client = imaplib.IMAP4(account.host, account.port, timeout=account.timeout)

@@ -15,7 +15,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import getaddresses
 from enum import StrEnum
 from typing import Protocol
 
@@ -116,6 +115,11 @@ class EmailIntake:
         bounce = bounce_of(letter.message)
         if bounce is not None:
             return self._bounce(raw, letter, source, bounce)
+        if not letter.sender_email:
+            # The parser lets a mail system's report through without an address; one that is
+            # not a bounce after all has nobody to answer.
+            return self._quarantine(raw, "no sender address (From): "
+                                    + "; ".join(letter.sender_notes), source)
         outcome = self.gate(request_of(letter))
         if outcome.decision in (Decision.REFUSED, Decision.INVALID):
             return self._quarantine(raw, f"not accepted by the desk: {outcome.detail}", source)
@@ -136,7 +140,12 @@ class EmailIntake:
             except DeskError as error:
                 return self._quarantine(raw, f"bounce could not be recorded: {error}", source)
             return Delivery(Outcome.BOUNCE, entry.ticket_id, detail=reason)
-        return self._quarantine(raw, "bounce for a message the desk did not send", source)
+        # Not ours (or the copy of ours was cut off): nothing to fall back on, but it is a
+        # bounce, not an unreadable letter, so it is recorded as one instead of quarantined.
+        detail = (f"bounce for a message the desk did not send ({bounce.read_as}): "
+                  f"{', '.join(bounce.recipients) or 'recipient unknown'} {bounce.status}").strip()
+        log.info("unmatched bounce %s: %s", letter.message_id, detail)
+        return Delivery(Outcome.BOUNCE, detail=detail)
 
     def _quarantine(self, raw: bytes, reason: str, source: str) -> Delivery:
         entry = self.quarantine.put(raw, reason=reason, source=source, at=self.now())
@@ -146,7 +155,6 @@ class EmailIntake:
 
 def request_of(letter: Letter) -> IntakeRequest:
     """The letter as the gate's channel-neutral request."""
-    cc = getaddresses([str(v) for v in letter.message.get_all("Cc", [])])
     return IntakeRequest(
         channel=Channel.EMAIL,
         intake_key=letter.message_id,
@@ -155,9 +163,10 @@ def request_of(letter: Letter) -> IntakeRequest:
         email=letter.sender_email,
         subject=letter.subject,
         text=letter.text,
+        reply_text=letter.new_text if letter.new_text != letter.text else "",
         attachments=tuple(IncomingFile(f.filename, f.content_type, f.content)
                           for f in letter.attachments),
-        contacts=tuple(address for _, address in cc if "@" in address),
+        contacts=letter.cc,
         thread_hints=letter.thread_ids,
         noise=auto_reply_reason(letter.message, letter.sender_email) or "",
     )

@@ -1,34 +1,52 @@
-"""``/intake/form``: the Bitrix24 site form's webhook and the project's own HTML form."""
+"""``/intake/form``: the Bitrix24 site form's webhook and the project's own HTML form.
+
+The form, its thanks page and its refusal page are Jinja2 templates beside this
+module, their words from the message catalogue (``adapters.i18n``): Russian by
+default, ``?lang=en`` for English.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import secrets
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from adapters.form.fields import pick
+from adapters.i18n import DEFAULT, LANGUAGES, gettext, language_or_default, names, negotiate
 from adapters.problems import invalid, problem, unauthenticated, unreadable
 from adapters.signing import form_token, form_token_valid, webhook_authentic
 from adapters.webhooks import PROBLEMS, Gate, answer
-from domain.intake import IntakeRequest
+from domain.intake import Decision, IntakeRequest
 from domain.values import LIMITS, Actor, Channel, Product
 
 
+_PAGES = Environment(loader=PackageLoader("adapters.form", "templates"),
+                     autoescape=select_autoescape(["html", "j2"]), undefined=StrictUndefined)
+
+
+def _render(template: str, language: str, **context: Any) -> str:
+    return _PAGES.get_template(template).render(
+        language=language, _=lambda message: gettext(message, language), **context)
+
+
 def build_form_router(gate: Gate, *, secret: str, support_email: str,
-                      field_map: dict[str, tuple[str, ...]]) -> APIRouter:
+                      field_map: dict[str, tuple[str, ...]], language: str = DEFAULT) -> APIRouter:
     """The form's translator: fields by their configured names into the intake gate."""
     router = APIRouter(prefix="/intake/form", tags=["intake"])
 
     @router.get("", response_class=HTMLResponse)
-    def form_page() -> HTMLResponse:
-        """The request form; posts to this same address."""
-        return HTMLResponse(_page(form_token(secret), secrets.token_hex(16), support_email))
+    def form_page(request: Request,
+                  lang: str | None = Query(default=None, pattern="^(" + "|".join(LANGUAGES) + ")$"),
+                  ) -> HTMLResponse:
+        """The request form (``?lang=en`` for English); posts to this same address."""
+        chosen = lang or negotiate(request.headers.get("accept-language"), language)
+        return HTMLResponse(_page(form_token(secret), secrets.token_hex(16), support_email, chosen))
 
     @router.post("", status_code=201, responses=PROBLEMS)
     async def submit(request: Request) -> Response:
@@ -60,10 +78,18 @@ def build_form_router(gate: Gate, *, secret: str, support_email: str,
             product=product, product_version=fields.get("product_version", ""),
             device=fields.get("device", ""),
         ))
-        if "text/html" in headers.get("accept", "") and token and outcome.ticket_id:
-            return HTMLResponse(_thanks(outcome.ticket_id),
-                                status_code=201 if outcome.created else 200)
-        return answer(outcome, support_email=support_email, instance=request.url.path)
+        chosen = language_or_default(data.get("lang"), negotiate(headers.get("accept-language"),
+                                                                 language))
+        if "text/html" in headers.get("accept", "") and token:
+            # A person submitted our own page: answer with a page, not JSON.
+            if outcome.ticket_id:
+                return HTMLResponse(_thanks(outcome.ticket_id, chosen),
+                                    status_code=201 if outcome.created else 200)
+            if outcome.decision in (Decision.INVALID, Decision.REFUSED):
+                return HTMLResponse(_refused(outcome, support_email, chosen),
+                                    status_code=422 if outcome.decision is Decision.INVALID else 403)
+        return answer(outcome, support_email=support_email, instance=request.url.path,
+                      language=chosen)
 
     return router
 
@@ -103,34 +129,28 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def _page(token: str, submission_id: str, support_email: str) -> str:
-    L = LIMITS  # noqa: N806 - the same limits the intake gate applies
-    return f"""<!doctype html>
-<html lang="ru"><head><meta charset="utf-8"><title>Заявка в техподдержку PASS24.online</title>
-<style>body{{font-family:sans-serif;max-width:40em;margin:2em auto}}label{{display:block;margin-top:1em}}
-input,select,textarea{{width:100%}}</style></head><body>
-<h1>Заявка в техподдержку</h1>
-<form method="post" action="/intake/form">
-<input type="hidden" name="form_token" value="{html.escape(token)}">
-<input type="hidden" name="submission_id" value="{html.escape(submission_id)}">
-<label>Имя <input name="name" maxlength="{L.name}"></label>
-<label>Email <input name="email" type="email" maxlength="{L.email}"></label>
-<label>Телефон <input name="phone" type="tel" maxlength="{L.phone}"></label>
-<label>Организация <input name="organisation" maxlength="{L.organisation}"></label>
-<label>Продукт <select name="product">
-<option value="unknown">Не знаю</option><option value="pass24_online">PASS24.online</option>
-<option value="pass24_control">PASS24.control (СКУД)</option>
-<option value="mobile_pass24_online">Мобильное приложение PASS24.online</option>
-<option value="mobile_pass24_key">PASS24.Key</option></select></label>
-<label>Версия продукта <input name="product_version" maxlength="{L.version}"></label>
-<label>Модель телефона и версия ОС <input name="device" maxlength="{L.device}"></label>
-<label>Тема <input name="subject" maxlength="{L.subject}" required></label>
-<label>Описание и шаги воспроизведения <textarea name="description" rows="8"></textarea></label>
-<p><button type="submit">Отправить</button></p>
-</form><p>Или напишите на <a href="mailto:{html.escape(support_email)}">{html.escape(support_email)}</a>.</p>
-</body></html>"""
+_FIELD_NAMES = {"requester": "Name", "name": "Name", "email": "Email", "phone": "Phone",
+                "organisation": "Organisation", "product": "Product", "subject": "Subject",
+                "description": "Description and steps to reproduce",
+                "product_version": "Product version", "device": "Phone model and OS version"}
 
 
-def _thanks(ticket_id: str) -> str:
-    return (f"<!doctype html><html lang=\"ru\"><meta charset=\"utf-8\"><title>Заявка принята</title>"
-            f"<p>Заявка зарегистрирована, номер <strong>{html.escape(ticket_id)}</strong>.</p></html>")
+def _page(token: str, submission_id: str, support_email: str, language: str = DEFAULT) -> str:
+    products = [(code, label) for code, label in names(language)["product"].items() if code != "unknown"]
+    return _render("form.html.j2", language, token=token, submission_id=submission_id,
+                   support_email=support_email, limits=LIMITS, products=products)
+
+
+def _thanks(ticket_id: str, language: str = DEFAULT) -> str:
+    return _render("thanks.html.j2", language, ticket_id=ticket_id)
+
+
+def _refused(outcome: Any, support_email: str, language: str) -> str:
+    refused = outcome.decision is Decision.REFUSED
+    errors = [] if refused else [
+        (gettext(_FIELD_NAMES.get(field, field), language), gettext(reason, language))
+        for field, reason in (outcome.errors or ((outcome.field, outcome.detail),))]
+    return _render("refused.html.j2", language,
+                   title=gettext("The request was not accepted", language),
+                   detail=outcome.detail if refused else "", errors=errors,
+                   support_email=support_email)

@@ -85,6 +85,11 @@ class ResponseMailer(LogMailer):
         ticket = self.desk.get_ticket(ticket_id, version=event.originator_version)
         text = getattr(event, "text", "")
         links = list(getattr(event, "links", []) or [])
+        if type(event).__qualname__ == "Ticket.InformationRequested":
+            return self.notices.information_request(
+                ticket, version=event.originator_version, text=text,
+                items=list(getattr(event, "items", []) or []),
+                thread=self._thread(ticket_id, event), now=event.at)
         return self.notices.response(ticket, version=event.originator_version, text=text,
                                      links=links, thread=self._thread(ticket_id, event),
                                      now=event.at)

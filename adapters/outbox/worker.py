@@ -30,6 +30,8 @@ from domain.errors import RuleViolated, TicketNotFound
 from domain.values import Actor, Channel
 from projections.parking import Item, Parked, PoisonGuard, is_transient
 
+# Letters to staff (alerts, fallbacks) that fail are logged, not recorded on the ticket as R21.
+REQUESTER_NOTICES = ("acknowledgement", "response")
 log = logging.getLogger(__name__)
 SYSTEM = Actor.system("outbox")
 WORKER = "outbox"
@@ -169,7 +171,7 @@ class OutboxWorker:
         try:
             if entry.status == "sent" and entry.kind == "acknowledgement":
                 self.desk.acknowledge(entry.ticket_id, actor=SYSTEM, message_id=entry.message_id)
-            elif entry.status == "failed":
+            elif entry.status == "failed" and entry.kind in REQUESTER_NOTICES:
                 self.record_failure(entry, entry.last_error)
         except RuleViolated as violation:
             if violation.rule != "already_acknowledged":

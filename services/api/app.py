@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
-from services.api import dashboard, health, metrics, problems, tickets, views_routes
+from services.api import dashboard, health, metrics, pages, problems, tickets, views_routes
 from services.api.auth import TokenStore
 from services.api.deps import known_query_only, require
 from services.application import SupportDesk
@@ -24,9 +25,11 @@ def create_app(
     ready_max_lag: int = 1000,
     extra_routers: list[Any] | None = None,
     gate: IntakeService | None = None,
+    language: str = "ru",
 ) -> FastAPI:
     """The API over one desk; read models and their runner are optional (queries 503 without)."""
-    app = FastAPI(
+    # /docs and /redoc from assets the app serves itself (fastapi-offline ships them): no CDN.
+    app = FastAPIOffline(
         dependencies=[Depends(known_query_only)],
         title="pass24-desk",
         version="1.0",
@@ -35,6 +38,7 @@ def create_app(
         "RFC 9457 application/problem+json.",
     )
     app.state.desk = desk
+    app.state.language = language
     # POST /tickets goes through the same intake gate as every channel.
     app.state.gate = gate or IntakeService(desk, channels=ChannelPolicy(desk.calendar))
     app.state.tokens = tokens
@@ -47,6 +51,7 @@ def create_app(
     app.include_router(views_routes.router)
     app.include_router(health.router)
     app.include_router(dashboard.router)
+    app.include_router(pages.router)
     metrics.install(app)
     for entry in extra_routers or []:
         router, roles = entry if isinstance(entry, tuple) else (entry, None)

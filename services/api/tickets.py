@@ -16,7 +16,7 @@ from domain.values import Actor, Requester
 from services.api import models as m
 from services.api.auth import INTAKE, READERS, STAFF, SUPERVISORS, Principal
 from services.api.deps import Desk, require
-from services.api.problems import problem_responses
+from services.api.problems import language, problem_responses
 from services.api.views import event_view, ticket_view
 from services.application import CommandResult, SupportDesk
 from services.intake import IntakeService
@@ -69,7 +69,7 @@ def receive(body: m.ReceiveIn, gate: Gate, caller: Intake, request: Request,
         outcome = replace(outcome, errors=tuple((_BODY_FIELDS.get(f, f"body.{f}"), r)
                                                 for f, r in outcome.errors))
         return cast(JSONResponse, answer(outcome, support_email=gate.support_email,
-                                         instance=request.url.path))
+                                         instance=request.url.path, language=language(request)))
     response.headers["Location"] = f"/tickets/{outcome.ticket_id}"
     response.status_code = {Decision.CREATED: 201, Decision.LINKED: 201,
                             Decision.THIRD_PARTY: 202}.get(outcome.decision, 200)

@@ -15,6 +15,7 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
     ("POST", "/tickets"): {A, S, I},
     ("GET", "/tickets/{ticket_id}"): READERS,
     ("GET", "/tickets/{ticket_id}/history"): READERS,
+    ("GET", "/tickets/{ticket_id}/report"): READERS,
     ("POST", "/tickets/{ticket_id}/classify"): STAFF,
     ("POST", "/tickets/{ticket_id}/reclassify"): {S},
     ("POST", "/tickets/{ticket_id}/confirm-emergency"): {S},

@@ -177,7 +177,7 @@ def test_queue_and_timers_read_your_writes(api: Api) -> None:
 def test_unknown_query_parameters_are_refused(api: Api) -> None:
     response = api.client.get("/queue", headers=api.headers(), params={"levle": "emergency"})
     assert response.status_code == 422
-    assert response.json()["errors"] == [{"field": "query.levle", "reason": "unknown query parameter"}]
+    assert response.json()["errors"] == [{"field": "query.levle", "reason": "неизвестный параметр запроса"}]
 
 
 def test_stats_period_must_be_iso_text(api: Api) -> None:

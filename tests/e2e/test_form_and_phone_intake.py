@@ -210,3 +210,26 @@ def test_quarantine_is_visible_over_http(stack: Stack) -> None:
     assert raw.content.endswith(b"no sender")
     missing = httpx.get(f"{stack.url}/intake/quarantine/999")
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+
+
+def test_the_form_and_its_answers_speak_russian_first_english_on_request(stack: Stack) -> None:
+    page = httpx.get(f"{stack.url}/intake/form")
+    assert "Заявка в техподдержку" in page.text and "мобильное приложение PASS24.key" in page.text
+    english = httpx.get(f"{stack.url}/intake/form", params={"lang": "en"})
+    assert "Request to technical support" in english.text and 'name="lang" value="en"' in english.text
+    hidden = dict(re.findall(r'name="(form_token|submission_id|lang)" value="([^"]+)"', english.text))
+    # No way to reach the requester: a person gets a page saying so, in their language.
+    refused = httpx.post(f"{stack.url}/intake/form", headers={"Accept": "text/html"},
+                         data={**hidden, "name": "Anna", "subject": "Key", "description": "Gate"})
+    assert refused.status_code == 422 and refused.headers["content-type"].startswith("text/html")
+    assert "The request was not accepted" in refused.text
+    assert "give an email address or a phone number" in refused.text and "/intake/form?lang=en" in refused.text
+    hidden = dict(re.findall(r'name="(form_token|submission_id)" value="([^"]+)"',
+                             httpx.get(f"{stack.url}/intake/form").text))
+    refused = httpx.post(f"{stack.url}/intake/form", headers={"Accept": "text/html"},
+                         data={**hidden, "name": "Анна", "subject": "Ключ", "description": "Ворота"})
+    assert "Заявка не принята" in refused.text and "укажите адрес электронной почты или телефон" in refused.text
+    thanks = httpx.post(f"{stack.url}/intake/form", headers={"Accept": "text/html"},
+                        data={**hidden, "name": "Анна", "phone": "+7 900 123-45-67", "subject": "Ключ",
+                              "description": "Ворота"})
+    assert thanks.status_code == 201 and "Заявка зарегистрирована, номер" in thanks.text

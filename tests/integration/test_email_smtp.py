@@ -169,7 +169,7 @@ def test_auto_replies_make_no_ticket_and_get_no_notice(
     assert email_desk.quarantine.count() == 0
 
 
-@pytest.mark.parametrize("name,reason", [("broken_no_boundary.eml", "broken MIME"),
+@pytest.mark.parametrize("name,reason", [("broken_mime_unreadable.eml", "broken MIME"),
                                          ("no_sender.eml", "no sender")])
 def test_unreadable_letters_are_quarantined_with_their_bytes(
     email_desk: EmailDesk, listener: SmtpListener, name: str, reason: str,
@@ -278,8 +278,13 @@ def test_bounce_of_the_notice_is_recorded_as_a_delivery_failure(
     assert email_desk.quarantine.count() == 0
 
 
-def test_bounce_for_mail_we_never_sent_is_quarantined(email_desk: EmailDesk) -> None:
-    assert email_desk.intake.deliver(corpus("bounce_plain_mailer_daemon.eml")).outcome is Outcome.QUARANTINED
+def test_bounce_for_mail_we_never_sent_is_recorded_as_such_not_quarantined(
+    email_desk: EmailDesk,
+) -> None:
+    delivery = email_desk.intake.deliver(corpus("bounce_plain_mailer_daemon.eml"))
+    assert delivery.outcome is Outcome.BOUNCE and delivery.ticket_id is None
+    assert "did not send" in delivery.detail
+    assert email_desk.quarantine.count() == 0
 
 
 def test_staff_response_is_mailed_in_the_thread(
