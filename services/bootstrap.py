@@ -153,9 +153,9 @@ class Services:
         if "outbox" in names:
             self._thread("outbox", self.mail.worker.run, self._stop)
         if "mailers" in names:
-            for mailer in self.mailers():
-                self._thread(getattr(mailer, "name", type(mailer).__name__), mailer.run,
-                             self._stop)
+            self._thread(self.mail.mailer.name, self.mail.mailer.run, self._stop)
+            if self.mail.alerter is not None:  # staff alerts (#13) follow the log too
+                self._thread("staff-alerts", self.mail.alerter.run, self._stop)
 
     workers: frozenset[str] = frozenset()
 

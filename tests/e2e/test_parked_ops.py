@@ -101,7 +101,7 @@ def test_api_only_runs_no_worker_and_worker_only_runs_what_it_is_told(
         services = build_services(sqlite_settings)
         services.start(workers=parse_workers("mailers,outbox"))
         started = {t.name for t in threading.enumerate()} - before
-        assert started == {"outbox", "response-mailer"}
+        assert started == {"outbox", "response-mailer", "staff-alerts"}
     finally:
         services.stop()
     assert parse_workers(None) == frozenset(WORKERS)
