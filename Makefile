@@ -48,6 +48,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/http.py
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/relay.py
+	$(BIN)/python bench/edge.py
 	$(BIN)/python bench/mail_parse.py
 
 clean:

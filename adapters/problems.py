@@ -44,9 +44,10 @@ def invalid(errors: list[dict[str, str]], *, instance: str = "") -> JSONResponse
                    errors=errors)
 
 
-def unauthenticated(*, instance: str = "") -> JSONResponse:
+def unauthenticated(reason: str = "", *, instance: str = "") -> JSONResponse:
     return problem(401, "Unauthorized",
-                   "sign the body (X-Pass24-Signature: sha256=<hmac>) or send the shared secret",
+                   reason or "sign the body (X-Pass24-Timestamp and X-Pass24-Signature: "
+                   "sha256=<HMAC of '<timestamp>.<body>'>) or send the shared secret",
                    slug="unauthorized", instance=instance)
 
 

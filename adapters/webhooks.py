@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from adapters.i18n import DEFAULT, gettext
 from adapters.problems import invalid, problem, unauthenticated, unreadable
-from adapters.signing import webhook_authentic
+from adapters.signing import ReplayCache, WebhookVerifier
 from domain.intake import Decision, IntakeOutcome, IntakeRequest
 
 Gate = Callable[[IntakeRequest], IntakeOutcome]
@@ -30,17 +30,26 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {401: {"content": {"application/prob
             422: {"content": {"application/problem+json": {}}}}
 
 
-async def signed_model(request: Request, secret: str, model: type[M]) -> M | Response:
-    """The body as ``model`` when it is signed with ``secret``; else the problem to answer."""
+def verifier_for(secret: str, channel: str, verifier: WebhookVerifier | None) -> WebhookVerifier:
+    """The composition root's verifier (durable replay cache, configured age), or one with an
+    in-memory replay cache for a router built without it (tests, tools)."""
+    return verifier or WebhookVerifier(secret, replays=ReplayCache(None), channel=channel)
+
+
+async def signed_model(request: Request, verifier: WebhookVerifier, model: type[M]) -> M | Response:
+    """The body as ``model`` when it is signed (timestamped HMAC, fresh, not a replay) or
+    carries the shared secret; else the problem to answer."""
     body = await request.body()
     headers = {k.lower(): v for k, v in request.headers.items()}
     path = request.url.path
-    if not webhook_authentic(secret, body, headers):
-        return unauthenticated(instance=path)
+    if (refusal := verifier.refusal(body, headers)) is not None:
+        return unauthenticated(refusal, instance=path)
     try:
         return model.model_validate(json.loads(body or b"null"))
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         return unreadable(str(error), instance=path)
+    except RecursionError:
+        return unreadable("JSON nested too deeply", instance=path)
     except ValidationError as error:
         return invalid([{"field": ".".join(str(p) for p in e["loc"]) or "body", "reason": e["msg"]}
                         for e in error.errors()], instance=path)

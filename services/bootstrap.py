@@ -93,9 +93,11 @@ class Services:
         from adapters.chatbot.http import build_chatbot_router
         from adapters.email.http import build_quarantine_router
         from adapters.form.fields import load_field_map
+        from adapters.form.guard import FormGuard
         from adapters.form.http import build_form_router
         from adapters.phone.http import build_phone_router
         from projections.parking import ParkingLot, PoisonGuard
+        from adapters.signing import ReplayCache, WebhookVerifier
         from projections.system import build_projections
         from services.api.attachments import build_attachments_router
         from services.api.auth import READERS, STAFF
@@ -118,18 +120,32 @@ class Services:
                                                     tries=settings.poison_tries))
         self.mail = build_mail(self.desk, settings, store=self.store, parking=self.parking)
         gate, email = self.mail.gate.submit, settings.support_email
+        # One replay cache for every signed channel (its keys name the channel), durable in
+        # the mail database; the form's single-use page tokens live there too.
+        replays = ReplayCache(settings.mail_db_path)
+
+        def verifier(secret: str, channel: str) -> WebhookVerifier:
+            return WebhookVerifier(secret, replays=replays, channel=channel,
+                                   max_age=settings.webhook_max_age_seconds)
+
+        form_secret = settings.form_secret.get_secret_value()
+        phone_secret = settings.phone_secret.get_secret_value()
+        chatbot_secret = settings.chatbot_secret.get_secret_value()
         # (router, roles): the API's role guards; None means the router authenticates its
         # callers itself (signed webhooks; the form page is public). Every intake router
         # is a translator into the one gate.
         self.routers: list[tuple[Any, frozenset[Any] | None]] = [
-            (build_form_router(gate, secret=settings.form_secret.get_secret_value(),
-                               support_email=email,
+            (build_form_router(gate, secret=form_secret, support_email=email,
                                field_map=load_field_map(settings.form_field_map_file),
-                               language=settings.locale), None),
-            (build_phone_router(gate, secret=settings.phone_secret.get_secret_value(),
-                                support_email=email), None),
-            (build_chatbot_router(gate, secret=settings.chatbot_secret.get_secret_value(),
-                                  support_email=email), None),
+                               language=settings.locale, verifier=verifier(form_secret, "form"),
+                               guard=FormGuard(replays, per_client=settings.form_client_rate_limit,
+                                               per_address=settings.form_address_rate_limit,
+                                               storage=settings.rate_limit_storage)),
+             None),
+            (build_phone_router(gate, secret=phone_secret, support_email=email,
+                                verifier=verifier(phone_secret, "phone")), None),
+            (build_chatbot_router(gate, secret=chatbot_secret, support_email=email,
+                                  verifier=verifier(chatbot_secret, "chatbot")), None),
             (build_quarantine_router(self.mail.quarantine, self.mail.intake.retry,
                                      retry_guard=require(STAFF)), READERS),
             (build_attachments_router(self.mail.attachments), READERS),
@@ -153,17 +169,14 @@ class Services:
         if "outbox" in names:
             self._thread("outbox", self.mail.worker.run, self._stop)
         if "mailers" in names:
-            self._thread(self.mail.mailer.name, self.mail.mailer.run, self._stop)
-            if self.mail.alerter is not None:  # staff alerts (#13) follow the log too
-                self._thread("staff-alerts", self.mail.alerter.run, self._stop)
+            for mailer in self.mailers():
+                self._thread(mailer.name, mailer.run, self._stop)
 
     workers: frozenset[str] = frozenset()
 
     def mailers(self) -> list[Any]:
-        """Every log-following mailer: the notices and answers (a ``LogMailer``) and, when
-        configured, the staff alerts (#13)."""
-        alerter = [self.mail.alerter] if self.mail.alerter is not None else []
-        return [self.mail.mailer, *alerter]
+        """Every log-following mailer (each a ``adapters.outbox.mailer.LogMailer``)."""
+        return [self.mail.mailer] + ([self.mail.alerter] if self.mail.alerter is not None else [])
 
     def _thread(self, name: str, target: Any, *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)

@@ -73,6 +73,9 @@ class IntakeSettings:
     trust_requester_domain: bool = False
     """R19: also thread messages from anyone at the requester's (or a contact's) organisation
     domain, never a public mail service's (off: strict)."""
+    max_attachments: int = 20
+    """Files stored per message; the rest are listed as not stored (an inbox flood of files
+    costs metadata, not disk)."""
 
 
 @dataclass(frozen=True)
@@ -275,7 +278,7 @@ class IntakeService:
         """R19: kept on the ticket for review; changes no status and no clock. Its files are
         kept with the letter, not offered as the requester's until staff accept it."""
         key = clean.key or _content_key(request, clean)
-        files = list(request.attachments)
+        files = self._capped(list(request.attachments))
         if clean.text.truncated:
             files.append(_full_text(clean.text))
         actor = clean.actor
@@ -298,7 +301,7 @@ class IntakeService:
         ticket = self.desk.get_ticket(ticket_id)
         if not self._from_requester(ticket, clean):
             return  # a third-party message seen again: its files were kept when it came
-        files = list(request.attachments)
+        files = self._capped(list(request.attachments))
         if clean.text.truncated:
             files.append(_full_text(clean.text))
         elif extra:
@@ -313,7 +316,19 @@ class IntakeService:
             # stand in for that ticket's own notice.
             self._acknowledge_by_voice(ticket_id, clean.acknowledged_by, clean.key)
 
-    def _keep(self, file: IncomingFile) -> dict[str, Any]:
+    def _capped(self, files: list[IncomingFile]) -> list[IncomingFile | dict[str, Any]]:
+        """Past ``max_attachments`` a file is listed (staff see what came), not stored."""
+        cap = self.settings.max_attachments
+        return [*files[:cap], *({"filename": file.filename, "content_type": file.content_type,
+                                 "size": len(file.content),
+                                 "sha256": hashlib.sha256(file.content).hexdigest(),
+                                 "stored": False,
+                                 "note": f"not stored: more than {cap} attachments in one message"}
+                                for file in files[cap:])]
+
+    def _keep(self, file: IncomingFile | dict[str, Any]) -> dict[str, Any]:
+        if isinstance(file, dict):  # already decided: listed, not stored
+            return file
         if self.files is None:
             return {"filename": file.filename, "content_type": file.content_type,
                     "size": len(file.content), "sha256": hashlib.sha256(file.content).hexdigest(),

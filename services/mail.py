@@ -8,6 +8,7 @@ from adapters.email.attachments import AttachmentStore
 from adapters.email.intake import EmailIntake
 from adapters.email.quarantine import Quarantine
 from adapters.outbox.alerts import AlertSettings, StaffAlerter, parse_addresses
+from adapters.outbox.notice_limit import NoticeLimit
 from adapters.outbox.notices import Notices, NoticeSettings
 from adapters.outbox.responses import ResponseMailer
 from adapters.outbox.smtp_sender import SmtpSender
@@ -52,7 +53,8 @@ def build_gate(desk: SupportDesk, settings: Settings,
     return IntakeService(desk, channels=channel_policy(desk, settings), files=files,
                          settings=IntakeSettings(
                              reply_to_closed=settings.reply_to_closed,
-                             trust_requester_domain=settings.trust_requester_domain))
+                             trust_requester_domain=settings.trust_requester_domain,
+                             max_attachments=settings.letter_max_attachments))
 
 
 def build_mail(desk: SupportDesk, settings: Settings, *, store: ReadStore | None = None,
@@ -92,8 +94,12 @@ def build_mail(desk: SupportDesk, settings: Settings, *, store: ReadStore | None
         supervisors=[a.strip() for a in settings.alert_supervisors.split(",") if a.strip()],
         staff_addresses=parse_addresses(settings.alert_staff_addresses),
         staff_domain=settings.alert_staff_domain, webhook_url=settings.alert_webhook_url,
-        webhook_secret=settings.alert_webhook_secret.get_secret_value()))
-    return MailComponents(outbox, quarantine, attachments, notices, worker, gate, intake,
-                          ResponseMailer(desk, outbox, notices, guard=PoisonGuard(
-                              parking, "response-mailer", tries=settings.poison_tries)),
+        webhook_secret=settings.alert_webhook_secret.get_secret_value()),
+        guard=PoisonGuard(parking, "staff-alerts", tries=settings.poison_tries))
+    mailer = ResponseMailer(desk, outbox, notices,
+                            notice_limit=NoticeLimit(settings.notice_rate_limit,
+                                                     storage=settings.rate_limit_storage),
+                            guard=PoisonGuard(parking, "response-mailer",
+                                              tries=settings.poison_tries))
+    return MailComponents(outbox, quarantine, attachments, notices, worker, gate, intake, mailer,
                           alerter)

@@ -80,6 +80,38 @@ class Settings(BaseSettings):
     api_workers: bool = True
     """``serve`` also runs every background worker in process (projections, mailers, outbox,
     SLA watcher, checkpoints); false where they run as ``pass24-desk worker`` (deploy/k8s)."""
+    # The HTTP edge (services/api/edge.py, docs: README "Settings")
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest request body the API reads, counted while it streams in; bigger is 413."""
+    max_multipart_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    """Largest ``multipart/form-data`` body (forms with files)."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose X-Forwarded-For/-Proto ``serve`` believes (comma-separated, or ``*``): the
+    form's per-client limit and the session cookie's Secure flag need the real client."""
+    waits_per_token: int = Field(default=8, ge=1)
+    """``?min_position=`` waits one token may hold at once; more are 429 with Retry-After."""
+    session_secret: SecretStr = SecretStr("")
+    """Signs dashboard session cookies; empty derives one from PASS24_AUDIT_KEY."""
+    session_max_age: int = Field(default=12 * 3600, ge=60)
+    metrics_token: SecretStr = SecretStr("")
+    """When set, ``/metrics`` needs ``Authorization: Bearer <it>``."""
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """When set, ``serve`` serves ``/metrics`` on this port only (not on the API port)."""
+    metrics_cache_seconds: float = Field(default=10.0, ge=0)
+    """The store-derived gauges are recomputed at most this often, off the scrape path."""
+    webhook_max_age_seconds: int = Field(default=300, ge=1)
+    """Signed webhooks (X-Pass24-Timestamp) older or newer than this are refused."""
+    form_client_rate_limit: str = "10/minute;60/hour"
+    """Public form submissions per client IP address (``limits`` notation)."""
+    form_address_rate_limit: str = "3/hour;10/day"
+    """Public form submissions per requester email or phone."""
+    rate_limit_storage: str = "memory://"
+    """Where the ``limits`` counters live: ``memory://`` (per process) or a shared store such
+    as ``redis://host:6379`` (needs the redis client) so replicas count together."""
+    notice_rate_limit: str = "3/hour;10/day"
+    """Registration notices per recipient address: an auto-responder cannot loop."""
+    letter_max_attachments: int = Field(default=20, ge=0)
+    """Attachments kept per letter; the rest are recorded as refused."""
     # Logs (services/logging.py)
     log_format: Literal["auto", "json", "text"] = "auto"
     """``auto``: readable lines on a terminal, JSON lines when stderr is not one (containers)."""

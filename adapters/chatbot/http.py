@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from adapters.webhooks import PROBLEMS, Gate, answer, signed_model
+from adapters.signing import WebhookVerifier
+from adapters.webhooks import PROBLEMS, Gate, answer, signed_model, verifier_for
 from domain.intake import IntakeRequest
 from domain.values import Actor, Channel
 
@@ -29,13 +30,15 @@ class ChatMessage(BaseModel):
     ticket_id: str = Field(default="", description="the ticket the conversation is about")
 
 
-def build_chatbot_router(gate: Gate, *, secret: str, support_email: str) -> APIRouter:
+def build_chatbot_router(gate: Gate, *, secret: str, support_email: str,
+                         verifier: WebhookVerifier | None = None) -> APIRouter:
     router = APIRouter(prefix="/intake/chatbot", tags=["intake"])
+    check = verifier_for(secret, "chatbot", verifier)
 
     @router.post("/messages", responses=PROBLEMS)
     async def message(request: Request) -> Response:
         """A user's message: a new ticket, or a message on the ticket the chat is about."""
-        chat = await signed_model(request, secret, ChatMessage)
+        chat = await signed_model(request, check, ChatMessage)
         if isinstance(chat, Response):
             return chat
         user = chat.user

@@ -20,8 +20,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from adapters.form.fields import pick
 from adapters.i18n import DEFAULT, LANGUAGES, gettext, language_or_default, names, negotiate
 from adapters.problems import invalid, problem, unauthenticated, unreadable
-from adapters.signing import form_token, form_token_valid, webhook_authentic
-from adapters.webhooks import PROBLEMS, Gate, answer
+from adapters.form.guard import FormGuard
+from adapters.signing import ReplayCache, WebhookVerifier, form_token, form_token_valid
+from adapters.webhooks import PROBLEMS, Gate, answer, verifier_for
 from domain.intake import Decision, IntakeRequest
 from domain.values import LIMITS, Actor, Channel, Product
 
@@ -36,9 +37,14 @@ def _render(template: str, language: str, **context: Any) -> str:
 
 
 def build_form_router(gate: Gate, *, secret: str, support_email: str,
-                      field_map: dict[str, tuple[str, ...]], language: str = DEFAULT) -> APIRouter:
-    """The form's translator: fields by their configured names into the intake gate."""
+                      field_map: dict[str, tuple[str, ...]], language: str = DEFAULT,
+                      verifier: WebhookVerifier | None = None,
+                      guard: FormGuard | None = None) -> APIRouter:
+    """The form's translator: fields by their configured names into the intake gate.
+    ``guard`` makes page tokens single-use and limits submissions (see adapters/form/guard.py)."""
     router = APIRouter(prefix="/intake/form", tags=["intake"])
+    check = verifier_for(secret, "form", verifier)
+    limits = guard or FormGuard(ReplayCache(None), per_client="", per_address="")
 
     @router.get("", response_class=HTMLResponse)
     def form_page(request: Request,
@@ -58,9 +64,14 @@ def build_form_router(gate: Gate, *, secret: str, support_email: str,
         headers = {k.lower(): v for k, v in request.headers.items()}
         body_secret = data.get("auth[application_token]", "")
         token = data.get("form_token", "")
-        if not (webhook_authentic(secret, body, headers, body_secret)
-                or (token and form_token_valid(secret, token))):
-            return unauthenticated(instance=request.url.path)
+        from_page = bool(token) and form_token_valid(secret, token)
+        refusal = None if from_page else check.refusal(body, headers, body_secret)
+        if refusal is not None:
+            return unauthenticated(refusal, instance=request.url.path)
+        # Page tokens come from browsers; signed webhooks from one server for many requesters.
+        if from_page and (limited := limits.over_limit("client", _client(request))):
+            return _too_many(f"more than {limited} form submissions from this address",
+                             support_email, request.url.path)
         fields = pick(data, field_map)
         try:
             product = Product(fields.get("product", "unknown"))
@@ -69,6 +80,13 @@ def build_form_router(gate: Gate, *, secret: str, support_email: str,
                              + ", ".join(p.value for p in Product)}], instance=request.url.path)
         key = fields.get("submission_id") or "sha256:" + hashlib.sha256(
             json.dumps(sorted(fields.items()), ensure_ascii=False).encode()).hexdigest()
+        if from_page and limits.token_reused(token, key):
+            return unauthenticated("this form was already submitted; reload the page for a new one",
+                                   instance=request.url.path)
+        requester = fields.get("email") or fields.get("phone", "")
+        if requester and (limited := limits.over_limit("address", requester)):
+            return _too_many(f"more than {limited} requests for {requester}", support_email,
+                             request.url.path)
         outcome = gate(IntakeRequest(
             channel=Channel.FORM, intake_key=key,
             actor=Actor.requester(fields.get("email") or fields.get("phone") or "form"),
@@ -109,10 +127,21 @@ async def _fields(request: Request, body: bytes) -> tuple[dict[str, str], Respon
             return {k: v for k, v in form.items() if isinstance(v, str)}, None
     except (ValueError, UnicodeDecodeError) as error:
         return {}, unreadable(str(error), instance=request.url.path)
+    except RecursionError:
+        return {}, unreadable("JSON nested too deeply", instance=request.url.path)
     return {}, problem(415, "Unsupported Media Type",
                        "send application/json, application/x-www-form-urlencoded or "
                        "multipart/form-data", slug="unsupported-media-type",
                        instance=request.url.path)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _too_many(detail: str, support_email: str, instance: str) -> Response:
+    return problem(429, "Too Many Requests", f"{detail}; try later or write to {support_email}",
+                   slug="too-many-requests", instance=instance, headers={"Retry-After": "3600"})
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:

@@ -29,7 +29,8 @@ import httpx
 from adapters.outbox.notices import Notices, moscow
 from adapters.outbox.store import OutboundMail, Outbox
 from adapters.signing import SIGNATURE_HEADER, sign
-from projections.follower import NotificationFollower
+from projections.follower import Delivered, NotificationFollower
+from projections.parking import PoisonGuard
 
 log = logging.getLogger("pass24.alerts")
 FOLLOWER = "staff-alerts"
@@ -71,9 +72,16 @@ def parse_addresses(text: str) -> dict[str, str]:
 
 
 class StaffAlerter:
+    name = "staff-alerts"
+
     def __init__(self, desk: Any, outbox: Outbox, notices: Notices, settings: AlertSettings, *,
                  now: Callable[[], float] = time.time,
-                 post: Callable[[str, bytes, dict[str, str]], int] | None = None) -> None:
+                 post: Callable[[str, bytes, dict[str, str]], int] | None = None,
+                 guard: PoisonGuard | None = None) -> None:
+        # Poison isolation (projections.parking): one alert whose letters cannot be written
+        # is set aside under "staff-alerts"; its ticket's later ones wait, others go out.
+        self.guard = guard or PoisonGuard(None, "staff-alerts")
+        self._retried_at = 0.0
         self.desk = desk
         self.outbox = outbox
         self.notices = notices
@@ -96,14 +104,24 @@ class StaffAlerter:
         batch = self.follower.read(self.outbox.position(FOLLOWER), limit)
         if not batch:
             return 0
-        mails: list[OutboundMail] = []
-        for item in batch:
-            name = type(item.event).__qualname__
-            if name in _ALERTS or name in _FAILURES:
-                mails += self._letters(item.event, name)
+        letters = self.follower.handle_each(batch, self._letters_of, self.guard, _wanted)
+        mails: list[OutboundMail] = [mail for some in letters for mail in some]
         self.outbox.enqueue_tracked(mails, follower=FOLLOWER, position=batch[-1].position,
                                     now=self.now())
         return len(batch)
+
+    def _letters_of(self, delivered: Delivered) -> list[OutboundMail]:
+        return self._letters(delivered.event, type(delivered.event).__qualname__)
+
+    def retry_parked(self) -> int:
+        """Queue the letters of alerts ``parked retry`` released, in order."""
+        self._retried_at = time.monotonic()
+
+        def queue(delivered: Delivered) -> None:
+            for mail in self._letters_of(delivered):
+                self.outbox.enqueue(mail, now=self.now())
+
+        return self.follower.retry_parked(queue, self.guard)
 
     def _letters(self, event: Any, name: str) -> list[OutboundMail]:
         ticket = self._ticket(event)
@@ -178,11 +196,18 @@ class StaffAlerter:
         while not stop.is_set():
             try:
                 read = self.run_once()
+                if not read and time.monotonic() - self._retried_at >= interval:
+                    self.retry_parked()
             except Exception:
                 log.exception("staff alert pass failed")
                 read = 0
             if not read:
                 stop.wait(interval)
+
+
+def _wanted(delivered: Delivered) -> bool:
+    name = type(delivered.event).__qualname__
+    return name in _ALERTS or name in _FAILURES
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 from adapters.outbox.mailer import LogMailer
+from adapters.outbox.notice_limit import NoticeLimit
 from adapters.outbox.notices import Notices, ack_message_id, response_message_id
 from adapters.outbox.store import OutboundMail, Outbox
 from domain.errors import RuleViolated
@@ -49,11 +50,13 @@ class ResponseMailer(LogMailer):
     def __init__(self, desk: MailingDesk, outbox: Outbox, notices: Notices, *,
                  now: Callable[[], float] = time.time,
                  follower: NotificationFollower | None = None,
-                 guard: PoisonGuard | None = None) -> None:
+                 guard: PoisonGuard | None = None,
+                 notice_limit: NoticeLimit | None = None) -> None:
         super().__init__(desk, outbox, now=now, guard=guard,
                          follower=follower or NotificationFollower(cast(Any, desk)))
         self.desk: MailingDesk = desk
         self.notices = notices
+        self.notice_limit = notice_limit or NoticeLimit("")
 
     def wants(self, delivered: Delivered) -> bool:
         name = type(delivered.event).__qualname__
@@ -71,10 +74,14 @@ class ResponseMailer(LogMailer):
         if ticket.acknowledged_at is not None:  # e.g. the agent told the caller on the phone
             return None
         mail = self.notices.acknowledgement(ticket, now=datetime.fromtimestamp(self.now(), UTC))
+        reason = NO_ADDRESS
+        if mail is not None and not self.notice_limit.allow(ticket.requester.email):
+            # An auto-responder answering every notice with a new letter: the loop stops here.
+            mail, reason = None, (f"{ticket.requester.email} got more than "
+                                  f"{self.notice_limit.describe()} registration notices")
         if mail is None:
             try:
-                self.desk.record_notice_not_sent(ticket.ticket_id, reason=NO_ADDRESS,
-                                                 actor=SYSTEM)
+                self.desk.record_notice_not_sent(ticket.ticket_id, reason=reason, actor=SYSTEM)
             except RuleViolated as rule:  # acknowledged meanwhile (e.g. on the phone)
                 if rule.rule != "already_acknowledged":
                     raise

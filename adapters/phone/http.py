@@ -13,7 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from adapters.webhooks import PROBLEMS, Gate, answer, signed_model
+from adapters.signing import WebhookVerifier
+from adapters.webhooks import PROBLEMS, Gate, answer, signed_model, verifier_for
 from domain.intake import Decision, IntakeRequest
 from domain.values import Actor, Channel, Product
 
@@ -41,13 +42,15 @@ class CallLog(BaseModel):
     device: str = ""
 
 
-def build_phone_router(gate: Gate, *, secret: str, support_email: str) -> APIRouter:
+def build_phone_router(gate: Gate, *, secret: str, support_email: str,
+                       verifier: WebhookVerifier | None = None) -> APIRouter:
     router = APIRouter(prefix="/intake/phone", tags=["intake"])
+    check = verifier_for(secret, "phone", verifier)
 
     @router.post("/events", responses=PROBLEMS)
     async def call_event(request: Request) -> Response:
         """A call event from the telephony: opens the call's ticket, or threads onto a named one."""
-        event = await signed_model(request, secret, CallEvent)
+        event = await signed_model(request, check, CallEvent)
         if isinstance(event, Response):
             return event
         ended_by = event.agent if event.event == "ended" else ""
@@ -63,7 +66,7 @@ def build_phone_router(gate: Gate, *, secret: str, support_email: str) -> APIRou
     async def log_call(request: Request) -> Response:
         """The agent's "log this call as a ticket", with what the caller said; the agent
         told the caller the ticket's ID (R18 by voice)."""
-        log = await signed_model(request, secret, CallLog)
+        log = await signed_model(request, check, CallLog)
         if isinstance(log, Response):
             return log
         call = IntakeRequest(

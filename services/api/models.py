@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import Any
 
 from typing import Annotated
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -36,8 +37,19 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
-IsoInstant = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
-"""An instant written as ISO-8601 text with an offset (not a Unix timestamp)."""
+def _plausible(value: datetime) -> datetime:
+    # The working calendar and SLA arithmetic need room around an instant: one at the
+    # end of year 9999 cannot even be moved to Moscow time.
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"expected an instant between {EARLIEST.date()} and {LATEST.date()}")
+    return value
+
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2999, 12, 31, tzinfo=timezone.utc)
+
+IsoInstant = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_plausible)]
+"""An instant written as ISO-8601 text with an offset (not a Unix timestamp), 1970..2999."""
 
 # Every limit comes from the one table every channel uses (domain.values.LIMITS).
 Text = Field(min_length=1, max_length=LIMITS.text)

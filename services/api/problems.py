@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from adapters.i18n import DEFAULT, N_, gettext, negotiate
 from adapters.problems import BASE, MEDIA_TYPE, problem
@@ -48,7 +49,9 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The token's role may not do this",
         404: "No such ticket",
         409: "A rule of the ticket's state forbids it, or a concurrent change won",
+        413: "The request body is larger than the limit",
         422: "Invalid input (the errors list names each field)",
+        429: "Too many read-your-writes waits by this caller at once (see Retry-After)",
         503: "Projections did not reach the requested position in time",
     }
     return {
@@ -64,6 +67,23 @@ def _phrase(status: int) -> str:
     except ValueError:
         return "HTTP error"
 
+
+def _allowed(request: Request) -> str:
+    """Every method some route serves on this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    pending: list[tuple[Any, str]] = [(route, request.url.path) for route in request.app.router.routes]
+    while pending:
+        route, path = pending.pop()
+        included = getattr(route, "original_router", None)
+        if included is not None:  # an included router: its routes, below its prefix
+            prefix = getattr(getattr(route, "include_context", None), "prefix", "") or ""
+            if path.startswith(prefix):
+                pending.extend((child, path[len(prefix):] or "/") for child in included.routes)
+            continue
+        match, _ = route.matches({**request.scope, "path": path, "root_path": "", "method": "\x00"})
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 def language(request: Request) -> str:
     """The caller's language from ``Accept-Language``; the desk's default otherwise."""
@@ -180,11 +200,15 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         lang = language(request)
         slugs = {400: "unreadable-body", 401: "unauthorized", 403: "forbidden", 404: "not-found",
-                 405: "method-not-allowed", 503: "unavailable"}
+                 405: "method-not-allowed", 413: "body-too-large", 429: "too-many-requests",
+                 503: "unavailable"}
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed(request)}
         return problem(exc.status_code, gettext(_phrase(exc.status_code), lang),
                        gettext(str(exc.detail or ""), lang),
                        slug=slugs.get(exc.status_code, "http-error"),
-                       instance=request.url.path, headers=getattr(exc, "headers", None))
+                       instance=request.url.path, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -19,7 +19,7 @@ Models = Annotated[Any, Depends(read_models)]
 CaughtUp = Annotated[None, Depends(caught_up)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
-ERRORS = problem_responses(401, 403, 422, 503)
+ERRORS = problem_responses(401, 403, 422, 429, 503)
 
 
 def _page(page: Any, models: Any) -> dict[str, Any]:

@@ -38,6 +38,9 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/review/third-party"): READERS,
 }
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
+# Opening a session takes any valid token (the cookie then carries that token's role);
+# closing one only clears the cookie.
+SESSION = {("POST", "/session"), ("DELETE", "/session")}
 
 
 def routes(api: Api) -> set[tuple[str, str]]:
@@ -46,7 +49,7 @@ def routes(api: Api) -> set[tuple[str, str]]:
 
 
 def test_the_matrix_covers_every_endpoint(api: Api) -> None:
-    assert routes(api) == set(ALLOWED) | PUBLIC
+    assert routes(api) == set(ALLOWED) | PUBLIC | SESSION
 
 
 @pytest.mark.parametrize("role", list(Role))

@@ -10,14 +10,13 @@ import pytest
 from fastapi import FastAPI
 
 from adapters.chatbot.http import build_chatbot_router
-from adapters.signing import sign
 from domain.values import Channel, Status
 from services.application import SupportDesk
 from services.channel_policy import ChannelPolicy
 from services.clock import ManualClock
 from services.intake import IntakeService
 from tests.fixtures.http_server import serving
-from tests.helpers import msk
+from tests.helpers import msk, webhook_headers
 
 SECRET = "chatbot-secret-0123456789"
 
@@ -36,7 +35,7 @@ def bot() -> Iterator[tuple[str, SupportDesk]]:
 def post(url: str, body: object, secret: str = SECRET) -> httpx.Response:
     raw = json.dumps(body, ensure_ascii=False).encode()
     return httpx.post(url, content=raw, headers={"Content-Type": "application/json",
-                                                 "X-Pass24-Signature": sign(secret, raw)})
+                                                 **webhook_headers(secret, raw)})
 
 
 def test_a_chat_becomes_a_ticket_and_its_next_message_threads_onto_it(

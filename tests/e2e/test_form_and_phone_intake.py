@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from adapters.email.http import build_quarantine_router
 from adapters.form.fields import DEFAULT_MAP
 from adapters.form.http import build_form_router
 from adapters.phone.http import build_phone_router
-from adapters.signing import sign
+from adapters.signing import signed_headers
 from domain.values import Channel, Product
 from services.application import SupportDesk
 from services.clock import ManualClock
@@ -62,10 +63,10 @@ def stack(tmp_path: Path, mail_catcher: MailCatcher) -> Iterator[Stack]:  # noqa
     desk.close()
 
 
-def signed(body: dict[str, object], secret: str) -> dict[str, object]:
+def signed(body: dict[str, object], secret: str, now: float | None = None) -> dict[str, object]:
     raw = json.dumps(body, ensure_ascii=False).encode()
     return {"content": raw, "headers": {"Content-Type": "application/json",
-                                        "X-Pass24-Signature": sign(secret, raw)}}
+                                        **signed_headers(secret, raw, now)}}
 
 
 def test_bitrix24_webhook_with_hmac_becomes_a_form_ticket_and_is_acknowledged_by_mail(
@@ -80,7 +81,9 @@ def test_bitrix24_webhook_with_hmac_becomes_a_form_ticket_and_is_acknowledged_by
     ticket = stack.desk.get_ticket(ticket_id)
     assert ticket.channel is Channel.FORM and ticket.product is Product.ONLINE
     assert ticket.product_version == "5.12" and ticket.requester.name == "Ольга"
-    again = httpx.post(f"{stack.url}/intake/form", **signed(body, FORM_SECRET))  # type: ignore[arg-type]
+    # The sender retries, signing anew (the same signature twice would be a replay).
+    again = httpx.post(f"{stack.url}/intake/form",
+                       **signed(body, FORM_SECRET, time.time() + 1))  # type: ignore[arg-type]
     assert again.status_code == 200
     assert again.json() == {"ticket_id": ticket_id, "created": False, "outcome": "duplicate"}
     stack.mail.mailer.run_once()  # the registration notice follows Received, for every channel
@@ -155,10 +158,11 @@ def test_phone_call_events_make_one_ticket_per_call_and_the_agent_acknowledges(s
                                       "caller": "+7 (916) 000-11-22"}, PHONE_SECRET))
     assert first.status_code == 201
     ticket_id = first.json()["ticket_id"]
-    for event in ("answered", "ended", "ended"):
+    # A repeated event is the telephony's retry: signed anew (a second later).
+    for n, event in enumerate(("answered", "ended", "ended")):
         again = httpx.post(url, **signed({"event": event, "call_id": "call-77",  # type: ignore[arg-type]
                                           "caller": "+7 (916) 000-11-22", "agent": "agent.ivanova"},
-                                         PHONE_SECRET))
+                                         PHONE_SECRET, time.time() + n))
         assert again.status_code == 200 and again.json()["ticket_id"] == ticket_id
     ticket = stack.desk.get_ticket(ticket_id)
     assert ticket.channel is Channel.PHONE and ticket.requester.phone == "+7 (916) 000-11-22"
@@ -166,8 +170,9 @@ def test_phone_call_events_make_one_ticket_per_call_and_the_agent_acknowledges(s
     # the agent logs the same call with details: same ticket, notes added once
     log = {"call_id": "call-77", "agent": "agent.ivanova", "caller_phone": "+7 (916) 000-11-22",
            "subject": "Не работает PASS24.Key", "description": "Версия 2.4.0, iPhone 12, iOS 16.1"}
-    for _ in range(2):
-        logged = httpx.post(f"{stack.url}/intake/phone/calls", **signed(log, PHONE_SECRET))  # type: ignore[arg-type]
+    for n in range(2):
+        logged = httpx.post(f"{stack.url}/intake/phone/calls",
+                            **signed(log, PHONE_SECRET, time.time() + n))  # type: ignore[arg-type]
         assert logged.status_code == 200 and logged.json()["ticket_id"] == ticket_id
     ticket = stack.desk.get_ticket(ticket_id)
     assert ticket.product_version == "2.4.0" and ticket.device == "iPhone 12, iOS 16.1"

@@ -33,7 +33,6 @@ from adapters.kafka.clients import KafkaConfig, ensure_topics
 from adapters.kafka.intake import IntakeMessage
 from adapters.kafka.intake_consumer import IntakeConsumer
 from adapters.phone.http import build_phone_router
-from adapters.signing import sign
 from domain.intake import IntakeRequest
 from domain.values import Actor, Channel, Status
 from projections.readmodels import ReadModels
@@ -51,7 +50,7 @@ from tests.fixtures.http_server import serving
 from tests.fixtures.kafka import KafkaBroker, read_topic
 from tests.fixtures.mail import MailCatcher, free_port, plain_letter
 from tests.fixtures.postgres import PostgresServer
-from tests.helpers import msk
+from tests.helpers import msk, webhook_headers
 
 SECRET = "matrix-secret-0123456789"
 WORKDAY = msk("2025-05-12 10:00")
@@ -101,7 +100,7 @@ class World:
     def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         raw = json.dumps(body, ensure_ascii=False).encode()
         return httpx.post(f"{self.url}{path}", content=raw, timeout=30, headers={
-            "Content-Type": "application/json", "X-Pass24-Signature": sign(SECRET, raw)})
+            "Content-Type": "application/json", **webhook_headers(SECRET, raw)})
 
 
 # -- the world: real servers, built once for the module ---------------------------------
