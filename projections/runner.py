@@ -39,6 +39,38 @@ TRACKING_SCHEMA = f"""CREATE TABLE IF NOT EXISTS {TRACKING} (
     application_name TEXT NOT NULL,
     notification_id BIGINT NOT NULL,
     PRIMARY KEY (projection_name, application_name))"""
+SCHEMAS = "projection_schema"
+SCHEMAS_SCHEMA = f"""CREATE TABLE IF NOT EXISTS {SCHEMAS} (
+    projection_name TEXT PRIMARY KEY,
+    version INTEGER NOT NULL)"""
+
+
+def ensure_schemas(cursor: Cursor, projections: Sequence[Projection]) -> list[str]:
+    """Create each read model's tables; a model whose recorded schema version differs
+    from its code's (or that predates versions) is dropped and its positions reset, so
+    it is rebuilt from the log on the next catch-up. Returns the names (re)created empty
+    (every model, on a new store)."""
+    cursor.execute(TRACKING_SCHEMA)
+    cursor.execute(SCHEMAS_SCHEMA)
+    cursor.execute(f"SELECT projection_name, version FROM {SCHEMAS}")  # noqa: S608
+    recorded = {row["projection_name"]: int(row["version"])
+                for row in (dict(r) for r in cursor.fetchall())}
+    reset = []
+    for projection in projections:
+        version = int(getattr(projection, "version", 1))
+        if recorded.get(projection.name) != version:
+            for table in projection.tables:
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")  # noqa: S608 - fixed names
+            cursor.execute(f"UPDATE {TRACKING} SET notification_id = 0 "  # noqa: S608
+                           "WHERE projection_name = ?", (projection.name,))
+            cursor.execute(f"DELETE FROM {SCHEMAS} WHERE projection_name = ?",  # noqa: S608
+                           (projection.name,))
+            cursor.execute(f"INSERT INTO {SCHEMAS} (projection_name, version) VALUES (?, ?)",  # noqa: S608
+                           (projection.name, version))
+            reset.append(projection.name)
+        for statement in projection.schema:
+            cursor.execute(statement)
+    return reset
 
 
 class ProjectionRunner:
@@ -66,10 +98,7 @@ class ProjectionRunner:
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         with store.transaction() as cursor:
-            cursor.execute(TRACKING_SCHEMA)
-            for projection in self.projections:
-                for statement in projection.schema:
-                    cursor.execute(statement)
+            ensure_schemas(cursor, self.projections)
             cursor.executemany(
                 f"INSERT INTO {TRACKING} (projection_name, application_name, notification_id) "
                 "VALUES (?, ?, 0) ON CONFLICT (projection_name, application_name) DO NOTHING",

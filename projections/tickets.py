@@ -220,17 +220,21 @@ def rows_by_key(cursor: Cursor, table: str, key: str, keys: Sequence[str]) -> di
     return found
 
 
-def fold_rows(cursor: Cursor, table: str, events: Sequence[TicketEvent], fold: TicketFold) -> list[Row]:
+def fold_rows(cursor: Cursor, table: str, events: Sequence[TicketEvent], fold: TicketFold,
+              before: dict[str, Row] | None = None) -> list[Row]:
     """Each touched ticket's row after the batch: existing rows read once, folded in memory.
 
     Tickets that begin in this batch (their first event here is version 1)
-    need no read at all, which is most tickets during a rebuild.
+    need no read at all, which is most tickets during a rebuild. ``before``, if
+    given, receives a copy of each existing row as it was.
     """
     groups: dict[str, list[TicketEvent]] = {}
     for event in events:
         groups.setdefault(event.ticket_uuid, []).append(event)
     wanted = [key for key, items in groups.items() if items[0].version > 1]
     existing = rows_by_key(cursor, table, "ticket_uuid", wanted) if wanted else {}
+    if before is not None:
+        before.update((key, dict(row)) for key, row in existing.items())
     changed: list[Row] = []
     for key, items in groups.items():
         row: Row | None = existing.get(key)
