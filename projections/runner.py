@@ -95,6 +95,8 @@ class ProjectionRunner:
         self._changed = threading.Condition()
         self._apply_lock = threading.RLock()
         self._stop = threading.Event()
+        self.caught_up = threading.Event()
+        """Set once the read models have reached the log's head (after a start or rebuild)."""
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         with store.transaction() as cursor:
@@ -105,6 +107,7 @@ class ProjectionRunner:
                 [(p.name, self.application_name) for p in self.projections],
             )
         self._positions = self.tracked_positions()
+        self._generation = getattr(store, "generation", 0)
 
     # -- positions ---------------------------------------------------------------
 
@@ -170,11 +173,26 @@ class ProjectionRunner:
     def _step(self) -> bool:
         """Apply the next batch, if any; False when the log has nothing new."""
         with self._apply_lock:
+            self._follow_switch()
             first, last, events = self._read(self.position())
             if not last:
+                self.caught_up.set()
                 return False
             self._apply(first, last, events)
             return True
+
+    def _follow_switch(self) -> None:
+        """After the store switched to a file rebuilt elsewhere, go on from its positions."""
+        follow = getattr(self.store, "follow_switch", None)
+        if follow is not None:
+            follow()
+        generation = getattr(self.store, "generation", 0)
+        if generation != self._generation:
+            self._generation = generation
+            with self._changed:
+                self._positions = self.tracked_positions()
+            log.info("read store switched to %s at position %s",
+                     getattr(self.store, "path", "?"), self.position())
 
     def catch_up(self) -> int:
         """Apply everything in the log now; returns the position reached."""
@@ -192,6 +210,7 @@ class ProjectionRunner:
         if started, waits for it.
         """
         with self._apply_lock:
+            self.caught_up.clear()
             with self.store.transaction() as cursor:
                 for projection in self.projections:
                     for table in projection.tables:

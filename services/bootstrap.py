@@ -61,9 +61,14 @@ class Services:
         watcher to their own processes (an API-only replica)."""
         self._stop.clear()
         if workers:
-            self.runner.catch_up()
+            # The API opens at once: the runner catches up in its thread while writes and
+            # per-ticket reads (served from the event store) go on; /readyz says "not ready"
+            # until it has. The watcher acts on the read models, so it waits for them.
             self.runner.start()
-            self.watcher.start()
+            thread = threading.Thread(target=self._watch_when_caught_up, name="watcher-start",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
             if self.settings.audit_checkpoint_seconds > 0:
                 thread = threading.Thread(target=self._checkpoints, name="audit-checkpoints",
                                           daemon=True)
@@ -73,6 +78,12 @@ class Services:
             thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def _watch_when_caught_up(self) -> None:
+        while not self._stop.is_set():
+            if self.runner.caught_up.wait(0.5):
+                self.watcher.start()
+                return
 
     def _checkpoints(self) -> None:
         """Seal the notification log periodically (one writer: the process running the workers)."""
