@@ -10,6 +10,7 @@ import argparse
 import sys
 from datetime import datetime
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 from adapters.audit.checkpoints import CheckpointStore, write_checkpoints
@@ -113,7 +114,7 @@ def _instant(text: str | None, desk: Any) -> datetime:
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
     from services.audit_replay import (
-        WhatIf, outcome_summary, progress_bar, replay, write_csv, write_jsonl,
+        Outcomes, WhatIf, progress_bar, replay, write_csv, write_jsonl,
     )
     from services.config import load_calendar, load_policy
 
@@ -125,8 +126,10 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
             what_if = WhatIf(load_policy(args.policy) if args.policy else desk.policy,
                              load_calendar(args.calendar) if args.calendar else desk.calendar)
         show = sys.stderr.isatty() if args.progress is None else args.progress
-        results = list(replay(desk, as_of, ticket=args.ticket, what_if=what_if,
-                              progress=progress_bar() if show else None))
+        outcomes = Outcomes()
+        # Written as they come: memory stays flat in the length of the history.
+        results = outcomes.counted(replay(desk, as_of, ticket=args.ticket, what_if=what_if,
+                                          progress=progress_bar() if show else None))
         out: TextIO = args.output.open("w", encoding="utf-8", newline="") if args.output else sys.stdout
         try:
             if args.format == "jsonl":
@@ -138,7 +141,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             if args.output:
                 out.close()
-        summary = outcome_summary(results)
+        summary = outcomes.counts
         line = (f"{summary['tickets']} tickets as of {as_of.isoformat()}: {summary['breached']} breached"
                 + (f"; under the what-if rules {summary['whatif_breached']} breached, "
                    f"{summary['changed']} with a different outcome" if what_if else ""))
@@ -148,7 +151,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _table(results: list[dict[str, Any]], out: TextIO, what_if: bool) -> None:
+def _table(results: Iterable[dict[str, Any]], out: TextIO, what_if: bool) -> None:
     header = f"{'ticket':<11} {'level':<12} {'status':<22} {'reaction':<9} {'resolution':<10}"
     if what_if:
         header += f" {'what-if reaction':<16} {'what-if resolution':<18}"
@@ -164,15 +167,19 @@ def _table(results: list[dict[str, Any]], out: TextIO, what_if: bool) -> None:
 
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
-    from services.audit_replay import export_ticket
+    from services.audit_replay import write_export
 
     desk = build_desk(settings)
     try:
-        text = export_ticket(desk, args.ticket)
+        if args.output:
+            try:
+                with args.output.open("w", encoding="utf-8") as out:
+                    write_export(desk, args.ticket, out)
+            except BaseException:
+                args.output.unlink(missing_ok=True)  # no half-written export
+                raise
+        else:
+            write_export(desk, args.ticket, sys.stdout)
     finally:
         desk.close()
-    if args.output:
-        args.output.write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
     return 0
