@@ -19,6 +19,7 @@ from projections.tickets import (
     OPEN_STATUSES,
     JsonColumns,
     Row,
+    RowCache,
     TicketEvent,
     fold_rows,
     step_lifecycle,
@@ -69,9 +70,14 @@ class QueueProjection:
 
     def __init__(self, json_columns: JsonColumns | None = None) -> None:
         self.json_columns = json_columns or JsonColumns()
+        self.cache: RowCache | None = None
+
+    def forget(self) -> None:
+        if self.cache is not None:
+            self.cache.clear()
 
     def apply(self, cursor: Cursor, events: Sequence[TicketEvent]) -> None:
-        upsert(cursor, TABLE, "ticket_uuid", COLUMNS, fold_rows(cursor, TABLE, events, self),
+        upsert(cursor, TABLE, "ticket_uuid", COLUMNS, fold_rows(cursor, TABLE, events, self, cache=self.cache),
                self.json_columns)
 
     def start(self, event: TicketEvent) -> Row:

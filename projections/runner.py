@@ -25,6 +25,7 @@ from projections.follower import Delivered, NotificationFollower
 from projections.store import Cursor, ReadStore
 from projections.tickets import (
     Projection,
+    RowCache,
     TicketEvent,
     from_delivered,
     from_notification,
@@ -108,6 +109,12 @@ class ProjectionRunner:
             )
         self._positions = self.tracked_positions()
         self._generation = getattr(store, "generation", 0)
+        # Each model may keep the rows it wrote last (RowCache): valid while the positions
+        # found in a transaction are the ones this runner wrote (nobody else wrote since).
+        for projection in self.projections:
+            if hasattr(projection, "cache"):
+                projection.cache = RowCache()
+        self._written: dict[str, int] | None = None
 
     # -- positions ---------------------------------------------------------------
 
@@ -150,9 +157,30 @@ class ProjectionRunner:
                                                n.topic)) for n in tickets]
         return notifications[0].id, notifications[-1].id, events
 
+    def _forget(self) -> None:
+        self._written = None
+        for projection in self.projections:
+            forget = getattr(projection, "forget", None)
+            if forget is not None:
+                forget()
+
     def _apply(self, first: int, last: int, tickets: Sequence[TicketEvent]) -> None:
+        try:
+            positions = self._apply_in_transaction(first, last, tickets)
+        except BaseException:
+            self._forget()  # rows were folded in memory but not committed
+            raise
+        self._written = dict(positions)
+        with self._changed:
+            self._positions = positions
+            self._changed.notify_all()
+
+    def _apply_in_transaction(self, first: int, last: int,
+                              tickets: Sequence[TicketEvent]) -> dict[str, int]:
         with self.store.transaction() as cursor:
             positions = self.tracked_positions(cursor)
+            if positions != self._written:
+                self._forget()  # another runner wrote, or a first batch: read rows back
             moved = []
             for projection in self.projections:
                 done = positions[projection.name]
@@ -166,9 +194,7 @@ class ProjectionRunner:
                 cursor.executemany(
                     f"UPDATE {TRACKING} SET notification_id = ? "  # noqa: S608
                     "WHERE projection_name = ? AND application_name = ?", moved)
-        with self._changed:
-            self._positions = positions
-            self._changed.notify_all()
+        return positions
 
     def _step(self) -> bool:
         """Apply the next batch, if any; False when the log has nothing new."""
@@ -211,6 +237,7 @@ class ProjectionRunner:
         """
         with self._apply_lock:
             self.caught_up.clear()
+            self._forget()
             with self.store.transaction() as cursor:
                 for projection in self.projections:
                     for table in projection.tables:

@@ -41,7 +41,7 @@ from typing import Any
 from domain.sla import ClockName, ClockSchedule, WorkingTime
 from domain.values import Level
 from projections.store import Cursor, ReadStore
-from projections.tickets import JsonColumns, Row, TicketEvent, fold_rows, upsert
+from projections.tickets import JsonColumns, Row, RowCache, TicketEvent, fold_rows, upsert
 
 TABLE = "rm_sla_stats"
 BUCKETS = "rm_sla_buckets"
@@ -173,10 +173,18 @@ class SlaStatsProjection:
     def __init__(self, calendar: WorkingTime, json_columns: JsonColumns | None = None) -> None:
         self.calendar = calendar
         self.json_columns = json_columns or JsonColumns()
+        self.cache: RowCache | None = None
+        """Set by the runner: fact rows and buckets it wrote last (see ``RowCache``)."""
+        self._buckets: dict[tuple[int, str, str], Bucket] = {}
+
+    def forget(self) -> None:
+        if self.cache is not None:
+            self.cache.clear()
+        self._buckets.clear()
 
     def apply(self, cursor: Cursor, events: Sequence[TicketEvent]) -> None:
         before: dict[str, Row] = {}
-        rows = fold_rows(cursor, TABLE, events, self, before)
+        rows = fold_rows(cursor, TABLE, events, self, before, self.cache)
         for row in rows:
             for metric in METRICS:
                 row[f"{metric}_bin"] = bin_of(row[f"{metric}_seconds"])
@@ -184,10 +192,39 @@ class SlaStatsProjection:
         for row in rows:
             old = before.get(row["ticket_uuid"])
             if old is not None:
+                if _contribution(old) == _contribution(row):
+                    continue  # e.g. an assignment: the statistics do not move
                 _contribute(deltas, old, -1)
             _contribute(deltas, row, +1)
         upsert(cursor, TABLE, "ticket_uuid", COLUMNS, rows, self.json_columns)
-        _merge_buckets(cursor, deltas)
+        self._merge_buckets(cursor, deltas)
+
+    def _merge_buckets(self, cursor: Cursor, deltas: dict[tuple[int, str, str], Bucket]) -> None:
+        if not deltas:
+            return
+        cached = self._buckets if self.cache is not None else {}
+        missing = [key for key in deltas if key not in cached]
+        if missing:
+            weeks = sorted({week for week, _, _ in missing})
+            marks = ",".join("?" * len(weeks))
+            cursor.execute(f"SELECT * FROM {BUCKETS} WHERE week IN ({marks})", weeks)  # noqa: S608
+            stored = {(r["week"], r["level"], r["product"]): r
+                      for r in (dict(row) for row in cursor.fetchall())}
+            for key in missing:
+                bucket = cached[key] = Bucket()
+                if key in stored:
+                    bucket.add_row(stored[key])
+        rows = []
+        for key, delta in deltas.items():
+            bucket = cached[key]
+            bucket.add(delta)
+            rows.append((*key, *bucket.counts, encode_hist(bucket.hists[0]),
+                         encode_hist(bucket.hists[1])))
+        names = ", ".join(BUCKET_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in BUCKET_COLUMNS[3:])
+        cursor.executemany(
+            f"INSERT INTO {BUCKETS} ({names}) VALUES ({', '.join('?' * len(BUCKET_COLUMNS))}) "  # noqa: S608
+            f"ON CONFLICT (week, level, product) DO UPDATE SET {updates}", rows)
 
     def start(self, event: TicketEvent) -> Row:
         fields = event.fields
@@ -245,14 +282,10 @@ class Bucket:
         self.hists: tuple[dict[int, int], dict[int, int]] = ({}, {})
 
     def add_hist(self, n: int, encoded: str) -> None:
-        data = json.loads(encoded)
-        if not data:
-            return
         target = self.hists[n]
-        for offset, count in enumerate(data[1:]):
-            if count:
-                key = data[0] + offset
-                target[key] = target.get(key, 0) + count
+        for key, count in json.loads(encoded).items():
+            found = int(key)
+            target[found] = target.get(found, 0) + count
 
     def add_row(self, row: dict[str, Any]) -> None:
         self.counts[0] += int(row["received"])
@@ -262,15 +295,29 @@ class Bucket:
         self.add_hist(0, row["first_reply"])
         self.add_hist(1, row["resolution"])
 
+    def add(self, other: Bucket) -> None:
+        for n, value in enumerate(other.counts):
+            self.counts[n] += value
+        for mine, theirs in zip(self.hists, other.hists, strict=True):
+            for key, count in theirs.items():
+                if not count:
+                    continue
+                total = mine.get(key, 0) + count
+                if total:
+                    mine[key] = total
+                else:
+                    del mine[key]
+
 
 def encode_hist(hist: dict[int, int]) -> str:
-    """``[lowest bin, count, count, ...]``: dense from the lowest to the highest bin."""
-    keys = [k for k, v in hist.items() if v]
-    if not keys:
-        return "[]"
-    low, high = min(keys), max(keys)
-    return json.dumps([low, *(hist.get(k, 0) for k in range(low, high + 1))],
-                      separators=(",", ":"))
+    """``{"bin": count}`` (bins with a count only, in order: equal buckets, equal text)."""
+    return json.dumps(hist, separators=(",", ":"), sort_keys=True)
+
+
+def _contribution(row: Row) -> tuple[Any, ...]:
+    return (row["received_ts"], row["level"], row["product"], row["resolved_at"] is not None,
+            bool(row["breached"]), row.get("first_reply_bin", bin_of(row["first_reply_seconds"])),
+            row.get("resolution_bin", bin_of(row["resolution_seconds"])))
 
 
 def _contribute(deltas: dict[tuple[int, str, str], Bucket], row: Row, sign: int) -> None:
@@ -288,26 +335,6 @@ def _contribute(deltas: dict[tuple[int, str, str], Bucket], row: Row, sign: int)
         for n, found in enumerate(bins):
             if found is not None:
                 bucket.hists[n][found] = bucket.hists[n].get(found, 0) + sign
-
-
-def _merge_buckets(cursor: Cursor, deltas: dict[tuple[int, str, str], Bucket]) -> None:
-    if not deltas:
-        return
-    weeks = sorted({week for week, _, _ in deltas})
-    marks = ",".join("?" * len(weeks))
-    cursor.execute(f"SELECT * FROM {BUCKETS} WHERE week IN ({marks})", weeks)  # noqa: S608
-    for row in (dict(r) for r in cursor.fetchall()):
-        delta = deltas.get((row["week"], row["level"], row["product"]))
-        if delta is not None:
-            delta.add_row(row)
-    rows = [(week, level, product, *bucket.counts, encode_hist(bucket.hists[0]),
-             encode_hist(bucket.hists[1]))
-            for (week, level, product), bucket in deltas.items()]
-    names = ", ".join(BUCKET_COLUMNS)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in BUCKET_COLUMNS[3:])
-    cursor.executemany(
-        f"INSERT INTO {BUCKETS} ({names}) VALUES ({', '.join('?' * len(BUCKET_COLUMNS))}) "  # noqa: S608
-        f"ON CONFLICT (week, level, product) DO UPDATE SET {updates}", rows)
 
 
 # -- queries -------------------------------------------------------------------------

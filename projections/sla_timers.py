@@ -23,6 +23,7 @@ from projections.tickets import (
     OPEN_STATUSES,
     JsonColumns,
     Row,
+    RowCache,
     TicketEvent,
     fold_rows,
     step_lifecycle,
@@ -166,9 +167,14 @@ class SlaTimersProjection:
 
     def __init__(self, json_columns: JsonColumns | None = None) -> None:
         self.json_columns = json_columns or JsonColumns()
+        self.cache: RowCache | None = None
+
+    def forget(self) -> None:
+        if self.cache is not None:
+            self.cache.clear()
 
     def apply(self, cursor: Cursor, events: Sequence[TicketEvent]) -> None:
-        rows = fold_rows(cursor, TABLE, events, self)
+        rows = fold_rows(cursor, TABLE, events, self, cache=self.cache)
         for row in rows:
             schedule = row["schedule"]
             if isinstance(schedule, str):
