@@ -46,6 +46,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/http.py
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/relay.py
+	$(BIN)/python bench/scale.py --sizes 10000,100000
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .hypothesis

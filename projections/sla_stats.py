@@ -380,19 +380,19 @@ class SlaStatsView:
             sql = (f"SELECT level, product, resolved_at, breached, first_reply_bin,"  # noqa: S608
                    f" resolution_bin FROM {TABLE}{_sql_where(where)}")
             for row in self.store.query(sql, params):
-                resolved, breached = row["resolved_at"] is not None, bool(row["breached"])
+                done, late = row["resolved_at"] is not None, bool(row["breached"])
                 target = bucket((row["level"], row["product"]))
-                for n, value in enumerate((1, resolved, breached, resolved and not breached)):
+                for n, value in enumerate((1, done, late, done and not late)):
                     target.counts[n] += int(value)
                 for n, column in enumerate(("first_reply_bin", "resolution_bin")):
                     if row[column] is not None:
                         target.hists[n][row[column]] = target.hists[n].get(row[column], 0) + 1
         # Breached only because a running clock is past due now: open tickets only.
         where, params = _filters(level, product, low, high)
-        late = self.store.query(
+        running_late = self.store.query(
             f"SELECT level, product FROM {TABLE} WHERE is_open = 1 AND breached = 0 "  # noqa: S608
             f"AND late_ts < ?{''.join(' AND ' + w for w in where)}", [now.timestamp(), *params])
-        for row in late:
+        for row in running_late:
             bucket((row["level"], row["product"])).counts[2] += 1
 
         result = []

@@ -49,7 +49,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     history.set_defaults(handler=lambda settings, args: _history(settings, args.ticket_id))
 
     command = next((a for a in (argv or ()) if not a.startswith("-")), None)
-    wanted = (COMMAND_AREAS[command],) if command in COMMAND_AREAS else AREAS
+    wanted: tuple[str, ...] = (COMMAND_AREAS[command],) if command in COMMAND_AREAS else AREAS
     if command in ("demo", "show", "history"):
         wanted = ()
     for name in wanted:
