@@ -82,6 +82,8 @@ class ProjectionRunner:
         follower: NotificationFollower,
         store: ReadStore,
         projections: Sequence[Projection],
+        *,
+        catch_up_batch: int = 5000,
     ) -> None:
         self.follower = follower
         self.store = store
@@ -115,6 +117,8 @@ class ProjectionRunner:
             if hasattr(projection, "cache"):
                 projection.cache = RowCache()
         self._written: dict[str, int] | None = None
+        self.catch_up_batch = max(catch_up_batch, follower.batch_size)
+        self._behind = True
 
     # -- positions ---------------------------------------------------------------
 
@@ -144,8 +148,15 @@ class ProjectionRunner:
     # -- applying ----------------------------------------------------------------
 
     def _read(self, after: int) -> tuple[int, int, list[TicketEvent]]:
-        """``(first, last, ticket events)`` of the next batch; ``(0, 0, [])`` at the head."""
-        notifications: list[Notification] = self.follower.notifications(after)
+        """``(first, last, ticket events)`` of the next batch; ``(0, 0, [])`` at the head.
+
+        Far behind (the last batch came back full: a cold start, a rebuild) it reads
+        ``catch_up_batch`` events at a time: fewer transactions, and most of a ticket's
+        events land in one batch; at the head it keeps the follower's small batches.
+        """
+        limit = self.catch_up_batch if self._behind else None
+        notifications: list[Notification] = self.follower.notifications(after, limit)
+        self._behind = len(notifications) >= (limit or self.follower.batch_size)
         if not notifications:
             return 0, 0, []
         tickets = [n for n in notifications if is_ticket_topic(n.topic)]
@@ -225,6 +236,7 @@ class ProjectionRunner:
         with self._apply_lock:
             with self._changed:
                 self._positions = self.tracked_positions()
+            self._behind = True
             while self._step():
                 pass
         return self.position()

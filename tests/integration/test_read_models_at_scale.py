@@ -62,6 +62,7 @@ def desk_with_history(env: dict[str, str], events: int, *, batch: int = 500,
     store = store_for(env)
     models, runner = build_projections(desk, calendar=desk.calendar, clock=clock, store=store,
                                        batch_size=batch)
+    runner.catch_up_batch = batch
     runner.catch_up()
     try:
         yield Desk(desk, clock, store, models, runner)
@@ -185,7 +186,7 @@ def test_incremental_statistics_equal_a_full_scan(store_env: dict[str, str]) -> 
             "SELECT COUNT(*) AS n FROM rm_sla_stats")[0]["n"]
         # A rebuild in big batches ends with the same buckets.
         before = store.query("SELECT * FROM rm_sla_buckets ORDER BY week, level, product")
-        world.runner.follower.batch_size = 1000
+        world.runner.follower.batch_size = world.runner.catch_up_batch = 1000
         world.runner.rebuild()
         after = store.query("SELECT * FROM rm_sla_buckets WHERE received <> 0 "
                             "ORDER BY week, level, product")
