@@ -340,36 +340,54 @@ def load(store_path: Path, read_path: Path, work: Path, *, clients: int,
             "server_rss_mb": rss.get("VmRSS"), "server_peak_rss_mb": rss.get("VmHWM")}
 
 
+PHASES = ("rebuild", "load", "cold", "verify", "replay")
+
+
 def measure(events: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Each phase in turn; the results file is rewritten after every phase, so a run cut
+    short keeps what it measured."""
     store_path = event_store(events, args.seed)
+    out = CACHE / f"scale-{events}.json"
     result: dict[str, Any] = {"events_requested": events, "when": datetime.now().isoformat(),
                               "load_note": args.note}
+    if args.keep and out.exists():
+        result = {**json.loads(out.read_text(encoding="utf-8")), **result}
+    phases = [p for p in args.phases.split(",") if p]
     with tempfile.TemporaryDirectory(prefix="pass24-scale-", dir=args.tmp) as tmp:
         work = Path(tmp)
-        read_path = work / "rebuilt.read.sqlite"
-        print(f"[{events:,}] rebuild vs read+decode ...", flush=True)
-        result["rebuild"] = measure_rebuild(store_path, read_path, args.batch, args.repeat)
+        read_path = CACHE / f"scale-{events}-{args.seed}.read.sqlite"
         env = desk_env(store_path, work / "unused.read.sqlite", work, free_port())
         as_of = (START + timedelta(days=400)).isoformat()
-        print(f"[{events:,}] audit replay / verify ...", flush=True)
-        result["cli_start"] = run_measured([*CLI, "audit", "--help"], env)
-        result["replay"] = run_measured([*CLI, "audit", "replay", "--as-of", as_of, "--format",
-                                         "jsonl", "--output", os.devnull, "--no-progress"], env)
-        result["verify"] = run_measured([*CLI, "audit", "verify"], env)
-        if not args.skip_cold:
-            print(f"[{events:,}] cold start ...", flush=True)
-            result["cold_start"] = cold_start(store_path, work, args.ready_timeout)
-        print(f"[{events:,}] dashboard under load ...", flush=True)
-        result["load"] = load(store_path, read_path, work, clients=args.clients, rounds=args.rounds)
-    out = CACHE / f"scale-{events}.json"
-    out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+        for phase in phases:
+            print(f"[{events:,}] {phase} ...", flush=True)
+            if phase == "rebuild":
+                result["rebuild"] = measure_rebuild(store_path, read_path, args.batch,
+                                                    args.repeat)
+            elif phase == "load":
+                result["load"] = load(store_path, read_path, work, clients=args.clients,
+                                      rounds=args.rounds)
+            elif phase == "cold":
+                result["cold_start"] = cold_start(store_path, work, args.ready_timeout)
+            elif phase == "verify":
+                result["cli_start"] = run_measured([*CLI, "audit", "--help"], env)
+                result["verify"] = run_measured([*CLI, "audit", "verify"], env)
+            elif phase == "replay":
+                result["replay"] = run_measured(
+                    [*CLI, "audit", "replay", "--as-of", as_of, "--format", "jsonl",
+                     "--output", os.devnull, "--no-progress"], env)
+            else:
+                raise SystemExit(f"unknown phase {phase!r}; phases: {', '.join(PHASES)}")
+            result["phases_done"] = [*result.get("phases_done", []), phase]
+            out.write_text(json.dumps(result, indent=2), encoding="utf-8")
     return result
 
 
 def report() -> None:
     runs = []
     for path in sorted(CACHE.glob("scale-*.json"), key=lambda p: int(p.stem.split("-")[1])):
-        runs.append(json.loads(path.read_text(encoding="utf-8")))
+        run = json.loads(path.read_text(encoding="utf-8"))
+        if "rebuild" in run and "load" in run:
+            runs.append(run)
     if not runs:
         print("no results yet")
         return
@@ -397,11 +415,14 @@ def report() -> None:
     line("RATIO rebuild/read", [f"{r['rebuild']['ratio']:.2f}" for r in runs])
     line("event store / read store MB", [
         f"{r['rebuild']['event_store_mb']:.0f}/{r['rebuild']['read_store_mb']:.0f}" for r in runs])
-    line("audit replay s / RSS MB", [
-        f"{r['replay']['seconds']:.0f}/{r['replay']['rss_mb']:.0f}" for r in runs])
-    line("audit verify s / RSS MB", [
-        f"{r['verify']['seconds']:.0f}/{r['verify']['rss_mb']:.0f}" for r in runs])
-    line("CLI start (audit --help) s", [f"{r['cli_start']['seconds']:.2f}" for r in runs])
+    def proc(r: dict[str, Any], name: str) -> str:
+        found = r.get(name)
+        return f"{found['seconds']:.0f}/{found['rss_mb']:.0f}" if found else "-"
+
+    line("audit replay s / RSS MB", [proc(r, "replay") for r in runs])
+    line("audit verify s / RSS MB", [proc(r, "verify") for r in runs])
+    line("CLI start (audit --help) s", [
+        f"{r['cli_start']['seconds']:.2f}" if "cli_start" in r else "-" for r in runs])
     line("cold start: open / write / ready s", [
         "/".join(f"{r.get('cold_start', {}).get(k, float('nan')):.1f}"
                  for k in ("open_seconds", "write_seconds", "ready_seconds")) for r in runs])
@@ -413,7 +434,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=1000,
+                        help="the follower's batch (the reference reads with it; the rebuild "
+                             "reads 5000 at a time while behind)")
     parser.add_argument("--repeat", type=int, default=1, help="rebuild/read pairs; best of each")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=20, help="passes over every endpoint per client")
@@ -423,6 +446,10 @@ def main() -> int:
     parser.add_argument("--tmp", default=None, help="where the copies for the runs go")
     parser.add_argument("--note", default="", help="recorded with the results (machine load)")
     parser.add_argument("--report", action="store_true", help="print the curve measured so far")
+    parser.add_argument("--phases", default=",".join(PHASES),
+                        help=f"which, in this order (default {','.join(PHASES)})")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep earlier results of this size for phases not run now")
     args = parser.parse_args()
     if args.report:
         report()

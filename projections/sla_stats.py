@@ -463,6 +463,8 @@ class SlaStatsView:
 
         def at_rank(rank: int) -> float:  # 1-based, over the sorted values
             index = bisect_left(cumulative, rank)
+            if keys[index] == 0:
+                return 0.0  # bin 0 holds exact zeros only (e.g. a reply before opening time)
             before = cumulative[index - 1] if index else 0
             where, params = _filters(level, product, low, high)
             rows = self.store.query(
