@@ -149,20 +149,30 @@ def measure_rebuild(store_path: Path, read_path: Path, batch: int, repeat: int) 
 
 
 def run_measured(args: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Wall time and peak RSS of one process (``wait4``'s own accounting)."""
+    """Wall time and peak RSS of one process. The peak is the process's own ``VmHWM``,
+    read until it exits (``wait4``'s ``ru_maxrss`` would include this parent's memory
+    at fork time)."""
     started = time.perf_counter()
     process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
     assert process.stderr is not None
-    err_thread_out: list[bytes] = []
-    reader = threading.Thread(target=lambda: err_thread_out.append(process.stderr.read()))  # type: ignore[union-attr]
+    err: list[bytes] = []
+    reader = threading.Thread(target=lambda: err.append(process.stderr.read()))  # type: ignore[union-attr]
     reader.start()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+    peak = 0.0
+    status = Path(f"/proc/{process.pid}/status")
+    while process.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM"):
+                    peak = max(peak, int(line.split()[1]) / 1024)
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
     reader.join()
     seconds = time.perf_counter() - started
-    tail = b"".join(err_thread_out).decode(errors="replace").strip().splitlines()[-1:]
-    return {"seconds": seconds, "rss_mb": usage.ru_maxrss / 1024, "status": process.returncode,
+    tail = b"".join(err).decode(errors="replace").strip().splitlines()[-1:]
+    return {"seconds": seconds, "rss_mb": peak, "status": process.returncode,
             "last_line": tail[0] if tail else ""}
 
 

@@ -79,6 +79,29 @@ class Services:
             thread.start()
             self._threads.append(thread)
 
+    def start_when_listening(self, host: str, port: int, *, workers: bool = True,
+                             timeout: float = 120.0) -> None:
+        """``start`` once the API's port accepts connections: a cold start's catch-up would
+        otherwise compete with the server's own start-up (imports, binding) for the one
+        interpreter lock, and the port would open later."""
+
+        def wait_then_start() -> None:
+            import socket
+            import time
+
+            deadline = time.monotonic() + timeout
+            target = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                try:
+                    with socket.create_connection((target, port), timeout=1):
+                        break
+                except OSError:
+                    self._stop.wait(0.05)
+            if not self._stop.is_set():
+                self.start(workers=workers)
+
+        threading.Thread(target=wait_then_start, name="start-workers", daemon=True).start()
+
     def _watch_when_caught_up(self) -> None:
         while not self._stop.is_set():
             if self.runner.caught_up.wait(0.5):

@@ -73,7 +73,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     app.state.relay_position = relay_position(settings, services.desk)
     print(f"pass24-desk API on http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs, "
           f"dashboard: http://{host}:{port}/dashboard)", flush=True)
-    services.start(workers=workers)
+    services.start_when_listening(host, port, workers=workers)
     try:
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
                     log_config=uvicorn_config(settings.log_level))
