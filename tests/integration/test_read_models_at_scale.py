@@ -456,3 +456,29 @@ def test_the_api_takes_writes_before_the_read_models_catch_up(tmp_path: Path) ->
         runner.stop()
         store.close()
         desk.close()
+
+
+def test_cli_rebuilds_into_a_new_store_and_switches(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.cli import main
+
+    events = tmp_path / "desk.sqlite"
+    desk = SupportDesk(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(events)})
+    generate(desk, 400, seed=4, per_day=50)
+    head = desk.recorder.max_notification_id()
+    desk.close()
+    for name, value in {"PERSISTENCE": "sqlite", "SQLITE_PATH": str(events),
+                        "MAIL_DB_PATH": str(tmp_path / "mail.sqlite"),
+                        "TOKENS_FILE": str(tmp_path / "tokens.json")}.items():
+        monkeypatch.setenv(f"PASS24_{name}", value)
+    new = tmp_path / "next.read.sqlite"
+    assert main(["projections", "rebuild", "--into", str(new), "--switch"]) == 0
+    pointer = pointer_for(tmp_path / "desk.read.sqlite")
+    assert pointer.read_text(encoding="utf-8").strip() == str(new.resolve())
+    store = store_for({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(events)})
+    assert isinstance(store, SQLiteReadStore) and store.path == str(new.resolve())
+    positions = store.query("SELECT notification_id FROM projection_tracking")
+    assert {p["notification_id"] for p in positions} == {head}
+    store.close()
+    with pytest.raises(SystemExit):  # never over an existing store
+        main(["projections", "rebuild", "--into", str(new)])
