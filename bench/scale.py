@@ -120,7 +120,8 @@ def rebuild(store_path: Path, into: Path, batch: int) -> float:
     _, runner = build_projections(desk, calendar=desk.calendar, clock=clock, store=store,
                                   batch_size=batch)
     started = time.perf_counter()
-    runner.catch_up()
+    with runner.bulk_load():  # as `projections rebuild --into` does
+        runner.catch_up()
     store.durable()
     seconds = time.perf_counter() - started
     store.close()

@@ -17,7 +17,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from eventsourcing.persistence import JSONTranscoder, Notification, Tracking
 
@@ -217,6 +218,22 @@ class ProjectionRunner:
                 return False
             self._apply(first, last, events)
             return True
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Around filling an empty store (``projections rebuild --into``): indexes nothing
+        reads during the load are dropped, and created once at the end."""
+        deferred = [entry for p in self.projections
+                    for entry in getattr(p, "deferred_indexes", ())]
+        with self.store.transaction() as cursor:
+            for name, _ in deferred:
+                cursor.execute(f"DROP INDEX IF EXISTS {name}")
+        try:
+            yield
+        finally:
+            with self.store.transaction() as cursor:
+                for _, create in deferred:
+                    cursor.execute(create)
 
     def _follow_switch(self) -> None:
         """After the store switched to a file rebuilt elsewhere, go on from its positions."""

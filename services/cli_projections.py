@@ -112,7 +112,8 @@ def _rebuild_into(settings: Settings, new: Path, *, batch: int, switch: bool) ->
         _, runner = build_projections(desk, calendar=desk.calendar, clock=desk.clock,
                                       store=store, batch_size=batch)
         started = time.perf_counter()
-        position = runner.catch_up()
+        with runner.bulk_load():
+            position = runner.catch_up()
         store.durable()
         print(f"built {new} up to position {position} in {time.perf_counter() - started:.1f}s")
     finally:

@@ -479,6 +479,8 @@ def test_cli_rebuilds_into_a_new_store_and_switches(tmp_path: Path,
     assert isinstance(store, SQLiteReadStore) and store.path == str(new.resolve())
     positions = store.query("SELECT notification_id FROM projection_tracking")
     assert {p["notification_id"] for p in positions} == {head}
+    # The index left out during the bulk load is there at the end.
+    assert store.query("SELECT name FROM sqlite_master WHERE name = 'rm_history_ticket'")
     store.close()
     with pytest.raises(SystemExit):  # never over an existing store
         main(["projections", "rebuild", "--into", str(new)])
