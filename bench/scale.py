@@ -395,7 +395,8 @@ def measure(events: int, args: argparse.Namespace) -> dict[str, Any]:
 
 def report() -> None:
     runs = []
-    for path in sorted(CACHE.glob("scale-*.json"), key=lambda p: int(p.stem.split("-")[1])):
+    found = [p for p in CACHE.glob("scale-*.json") if p.stem.split("-")[1].isdigit()]
+    for path in sorted(found, key=lambda p: int(p.stem.split("-")[1])):
         run = json.loads(path.read_text(encoding="utf-8"))
         if "rebuild" in run and "load" in run:
             runs.append(run)
