@@ -27,6 +27,7 @@ test: $(VENV)/.dev-installed
 	bash scripts/ensure-dovecot.sh
 	bash scripts/ensure-chromium.sh
 	$(BIN)/mypy --strict domain
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 test-unit: $(VENV)/.dev-installed
@@ -39,6 +40,7 @@ test-integration: $(VENV)/.dev-installed
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy --strict domain
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/calendar.py
@@ -46,6 +48,8 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/http.py
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/relay.py
+	$(BIN)/python bench/edge.py
+	$(BIN)/python bench/mail_parse.py
 	$(BIN)/python bench/scale.py --sizes 10000,100000
 
 clean:

@@ -61,3 +61,8 @@ def ticket_uuid(ticket_id: str) -> uuid.UUID:
 def intake_uuid(channel: str, intake_key: str) -> uuid.UUID:
     """The identity of an intake key (e.g. an email Message-ID) within its channel."""
     return uuid.uuid5(_NAMESPACE, f"intake:{channel}:{intake_key.strip()}")
+
+
+def letter_id(channel: str, intake_key: str) -> str:
+    """A short, URL-safe, stable name for a kept letter (Message-IDs hold ``<>/@``)."""
+    return "L-" + uuid.uuid5(_NAMESPACE, f"letter:{channel}:{intake_key.strip()}").hex[:12].upper()

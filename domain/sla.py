@@ -11,6 +11,9 @@ Both count working time only and both stop while the ticket waits for the
 requester, for a development release, or is postponed (R14). Each pause
 shifts the clock's instants by the working time it lasted, unless the instant
 had already passed when the pause began: a pause never un-breaches a clock.
+A clock is held only by pauses that begin after it started: when the
+requester writes to a postponed ticket or one waiting for a release, the
+reaction clock starts and runs although the ticket stays paused (R10).
 
 Computation is split in two pure steps so history stays fixed:
 ``compute_schedule`` turns a ticket's SLA history into due instants (recorded
@@ -181,6 +184,22 @@ class SlaHistory:
         if self.reaction_stopped_at is None:
             return self
         return replace(self, reaction_started_at=at, reaction_stopped_at=None)
+
+    def requester_wrote(self, at: datetime) -> SlaHistory:
+        """R10: a message from the requester ends a wait for them and starts the reaction
+        clock, whatever else the ticket waits for.
+
+        A postponement or a wait for a release stays open (it still holds the
+        resolution clock), but the new reaction cycle starts after it began, so
+        it does not hold the reaction clock (see ``compute_schedule``).
+        """
+        history = self
+        pause = history.open_pause
+        if pause is not None and pause.kind is PauseKind.WAITING_FOR_REQUESTER:
+            history = history.unpause(at)
+        if history.reaction_stopped_at is None and history.open_pause is None:
+            return history  # support already owes a reply; its clock keeps running
+        return replace(history, reaction_started_at=at, reaction_stopped_at=None)
 
     def resolve(self, at: datetime) -> SlaHistory:
         return replace(self.unpause(at).stop_reaction(at), resolved_at=at)
@@ -359,7 +378,11 @@ def _schedule_clock(
     paused = timedelta(0)
     paused_since: datetime | None = None
     for pause in pauses:
-        begin = max(pause.start, start)
+        if pause.start < start:
+            # R10: a clock started while the ticket was already paused (the requester
+            # wrote to a postponed ticket) runs: that pause is not its own.
+            continue
+        begin = pause.start
         if stop is not None and begin >= stop:
             continue
         if pause.end is None:

@@ -17,7 +17,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, Snapshot, event
 
 from domain.errors import InvalidValue, RuleViolated
-from domain.ids import normalise_ticket_id, ticket_uuid
+from domain.ids import letter_id, normalise_ticket_id, ticket_uuid
 from domain.sla import (
     ClockName,
     ClockStatus,
@@ -31,6 +31,7 @@ from domain.sla import (
     evaluate,
 )
 from domain.values import (
+    LIMITS,
     Actor,
     ActorKind,
     Category,
@@ -41,12 +42,23 @@ from domain.values import (
     Requester,
     RequiredInfo,
     Status,
+    check_email,
+    check_length,
+    clean_text,
+    normalise_subject,
     parse_enum,
+    same_address,
 )
 
-MAX_SUBJECT = 500
-MAX_TEXT = 100_000
+MAX_SUBJECT = LIMITS.subject
+MAX_TEXT = LIMITS.text
 DELIVERY_NOTICES = ("acknowledgement", "response")
+MISSING_WORDS = {
+    RequiredInfo.DESCRIPTION: "описание проблемы и шаги, чтобы её воспроизвести",
+    RequiredInfo.PRODUCT_VERSION: "номер версии продукта",
+    RequiredInfo.DEVICE: "модель телефона и версию ОС",
+}
+"""R16 items as the system's request names them to the requester."""
 FALLBACK_CHANNELS = frozenset({Channel.CHATBOT.value, Channel.PHONE.value})
 MOBILE_PRODUCTS = frozenset({Product.MOBILE_ONLINE, Product.MOBILE_KEY})
 _PAUSED_STATUS = {
@@ -77,9 +89,20 @@ def _aware(at: datetime) -> datetime:
 
 
 def _text(field: str, value: str, limit: int = MAX_TEXT) -> str:
-    if len(value) > limit:
-        raise InvalidValue(field, f"{field} is longer than {limit} characters")
-    return value
+    """Text as recorded: normalised like every intake (``clean_text``), within ``limit``."""
+    return check_length(field, clean_text(value), limit)
+
+
+def _line(field: str, value: str, limit: int) -> str:
+    """A one-line value (version, device, release): folded to one line, within ``limit``."""
+    return check_length(field, normalise_subject(value, limit=limit + 1), limit)
+
+
+def missing_request_text(missing: Sequence[RequiredInfo]) -> str:
+    """What the system asks the requester for when a request lacks R16 details."""
+    wanted = "; ".join(MISSING_WORDS[item] for item in missing)
+    return (f"Чтобы мы могли заняться заявкой, пришлите, пожалуйста: {wanted}. "
+            "Ответьте на это письмо, не меняя тему.")
 
 
 class Ticket(Aggregate):
@@ -128,6 +151,9 @@ class Ticket(Aggregate):
     sla_alerts: list[str]
     attachments: list[dict[str, Any]]
     delivery_failures: list[dict[str, Any]]
+    extra_contacts: list[str]
+    third_party_messages: list[dict[str, Any]]
+    notice_not_sent: dict[str, Any] | None
     history: SlaHistory
     sla_recorded: dict[str, Any]
 
@@ -153,33 +179,58 @@ class Ticket(Aggregate):
         product_version: str = "",
         device: str = "",
         intake_key: str = "",
+        contacts: Sequence[str] = (),
     ) -> Ticket:
-        """Register a new request; missing R16 information pauses it from the start."""
+        """Register a new request.
+
+        Missing R16 details: a requester with an email address is asked for
+        them by the system in the same save (``InformationRequested``) and the
+        clocks wait for the answer; one reachable only by phone is not parked —
+        the ticket shows "call the requester" and its reaction clock runs until
+        someone does. ``contacts`` are the original letter's other recipients
+        (Cc), whose later letters thread like the requester's (R19).
+        """
         _aware(at)
         ticket_id = normalise_ticket_id(ticket_id)
-        _text("subject", subject, MAX_SUBJECT)
-        _text("description", description)
-        if not (subject.strip() or description.strip()):
+        description = _text("description", description)
+        subject = normalise_subject(subject)
+        if not (subject or description.strip()):
             raise InvalidValue("description", "a request needs a subject or a description")
+        product_version = _line("product_version", product_version, LIMITS.version)
+        device = _line("device", device, LIMITS.device)
+        intake_key = check_length("intake_key", intake_key.strip(), LIMITS.intake_key)
+        cc = _contacts(contacts, requester)
         missing = missing_information(product, description, product_version, device)
+        asks = bool(missing and requester.email)
         history = SlaHistory(received_at=at)
-        if missing:
+        if asks:
             history = history.pause(PauseKind.WAITING_FOR_REQUESTER, at)
-        return cls(
+        ticket = cls(
             ticket_id=ticket_id,
             channel=channel.value,
             requester=requester.as_dict(),
-            subject=subject.strip() or description.strip().splitlines()[0][:MAX_SUBJECT],
+            subject=subject or normalise_subject(description.strip().splitlines()[0]),
             description=description,
             product=product.value,
-            product_version=product_version.strip(),
-            device=device.strip(),
-            intake_key=intake_key.strip(),
+            product_version=product_version,
+            device=device,
+            intake_key=intake_key,
             missing=[item.value for item in missing],
             at=at,
             actor=actor.as_dict(),
             sla=rules.schedule(history).as_dict(),
+            contacts=cc,
+            waiting_for_requester=asks,
         )
+        if asks:
+            ticket._information_requested(
+                text=missing_request_text(missing),
+                items=sorted(item.value for item in missing),
+                at=at,
+                actor=Actor.system().as_dict(),
+                sla=rules.schedule(ticket._history_after_request(at, by_person=False)).as_dict(),
+            )
+        return ticket
 
     @event("Received")
     def __init__(
@@ -198,7 +249,12 @@ class Ticket(Aggregate):
         at: datetime,
         actor: dict[str, str],
         sla: dict[str, Any],
+        contacts: list[str] | None = None,
+        waiting_for_requester: bool = True,
     ) -> None:
+        # ``contacts`` and ``waiting_for_requester`` came later: a Received event
+        # stored before them has neither, meaning no contacts and a ticket that
+        # waits for the requester whenever something is missing.
         self.ticket_id = ticket_id
         self.channel = Channel(channel)
         self.requester = Requester.from_dict(requester)
@@ -226,10 +282,14 @@ class Ticket(Aggregate):
         self.sla_alerts = []
         self.attachments = []
         self.delivery_failures = []
+        self.extra_contacts = list(contacts or [])
+        self.third_party_messages = []
+        self.notice_not_sent = None
         self.history = SlaHistory(received_at=at)
-        if self.missing:
+        waits = bool(self.missing) and waiting_for_requester
+        if waits:
             self.history = self.history.pause(PauseKind.WAITING_FOR_REQUESTER, at)
-        self.status = Status.WAITING_FOR_REQUESTER if self.missing else Status.NEW
+        self.status = Status.WAITING_FOR_REQUESTER if waits else Status.NEW
         self._record_schedule(sla)
 
     # -- acknowledgement (R18) -------------------------------------------------
@@ -244,6 +304,32 @@ class Ticket(Aggregate):
     @event("Acknowledged")
     def _acknowledged(self, *, at: datetime, actor: dict[str, str], message_id: str) -> None:
         self.acknowledged_at = at
+        self.updated_at = at
+
+    def record_notice_not_sent(self, *, reason: str, at: datetime, actor: Actor) -> bool:
+        """R18: no registration notice can be sent (no email address); say why, once.
+
+        Returns False when it is already recorded, so every ticket shows either
+        its acknowledgement or why there is none.
+        """
+        self._check_time(at)
+        if actor.kind not in (ActorKind.SYSTEM, ActorKind.STAFF):
+            raise RuleViolated("forbidden", "the system or staff record why no notice was sent")
+        if self.acknowledged_at is not None:
+            raise RuleViolated("already_acknowledged",
+                               f"{self.ticket_id} was acknowledged: its notice was sent")
+        if not reason.strip():
+            raise InvalidValue("reason", "say why no notice could be sent")
+        if self.notice_not_sent is not None:
+            return False
+        self._notice_not_sent(notice="acknowledgement", reason=_text("reason", reason.strip(),
+                              LIMITS.note), at=at, actor=actor.as_dict())
+        return True
+
+    @event("NoticeNotSent")
+    def _notice_not_sent(self, *, notice: str, reason: str, at: datetime,
+                         actor: dict[str, str]) -> None:
+        self.notice_not_sent = {"notice": notice, "reason": reason, "at": at}
         self.updated_at = at
 
     def record_delivery_failure(
@@ -549,14 +635,19 @@ class Ticket(Aggregate):
         rules: SlaRules,
         items: Iterable[RequiredInfo] = (),
     ) -> None:
-        """Ask the requester for more; the clocks pause until they answer (R14)."""
+        """Ask the requester for more, at any time (R16: support may ask for more).
+
+        A running ticket then waits for the requester (R14); one already paused
+        (postponed, waiting for a release, or already waiting for the
+        requester) keeps its pause. Asking is support's reply: the reaction
+        clock stops.
+        """
         self._check_time(at)
         self._require_staff(actor, "request information")
         self._require_open("request information")
-        self._require_not_paused("request information")
         if not text.strip():
             raise InvalidValue("text", "say what information is needed")
-        history = self.history.stop_reaction(at).pause(PauseKind.WAITING_FOR_REQUESTER, at)
+        history = self._history_after_request(at, by_person=True)
         self._information_requested(
             text=_text("text", text),
             items=sorted({item.value for item in items}),
@@ -575,13 +666,23 @@ class Ticket(Aggregate):
         actor: dict[str, str],
         sla: dict[str, Any],
     ) -> None:
-        self.history = self.history.stop_reaction(at).pause(PauseKind.WAITING_FOR_REQUESTER, at)
-        self.status = Status.WAITING_FOR_REQUESTER
-        self.responses += 1
-        if self.first_response_at is None:
-            self.first_response_at = at
+        # The system's request for missing details at receipt is no reply from
+        # support: it neither stops the reaction clock nor counts as a response.
+        by_person = actor.get("kind") != ActorKind.SYSTEM.value
+        self.history = self._history_after_request(at, by_person=by_person)
+        self.status = self._running_status()
+        if by_person:
+            self.responses += 1
+            if self.first_response_at is None:
+                self.first_response_at = at
         self._record_schedule(sla)
         self.updated_at = at
+
+    def _history_after_request(self, at: datetime, *, by_person: bool) -> SlaHistory:
+        history = self.history
+        if history.open_pause is None:
+            history = history.pause(PauseKind.WAITING_FOR_REQUESTER, at)
+        return history.stop_reaction(at) if by_person else history
 
     def record_requester_reply(
         self,
@@ -593,36 +694,38 @@ class Ticket(Aggregate):
         product_version: str = "",
         device: str = "",
         message_id: str = "",
+        entered_by: str = "",
     ) -> None:
-        """The requester wrote back: a wait for them ends and a new wait for support begins."""
+        """The requester wrote back: a wait for them ends and a new wait for support begins.
+
+        R10: whatever the status — on a postponed ticket or one waiting for a
+        release the status stays, but the reaction clock starts and can breach.
+        A message a staff member typed in (told on the phone) is recorded with
+        the requester as ``actor`` and the staff member as ``entered_by``.
+        """
         self._check_time(at)
         if actor.kind not in (ActorKind.REQUESTER, ActorKind.STAFF, ActorKind.INTEGRATION):
             raise RuleViolated("requester_reply", "a requester reply is recorded by a person")
         self._require_open("record a reply")
+        text = _text("text", text)
         if not text.strip():
             raise InvalidValue("text", "a reply needs text")
-        version = product_version.strip() or self.product_version
-        dev = device.strip() or self.device
+        version = _line("product_version", product_version, LIMITS.version) or self.product_version
+        dev = _line("device", device, LIMITS.device) or self.device
         description = self.description or text
         missing = missing_information(self.product, description, version, dev)
-        history = self._history_after_reply(at)
+        history = self.history.requester_wrote(at)
         self._requester_replied(
-            text=_text("text", text),
+            text=text,
             product_version=version,
             device=dev,
             missing=[m.value for m in missing],
-            message_id=message_id,
+            message_id=check_length("message_id", message_id.strip(), LIMITS.intake_key),
             at=at,
             actor=actor.as_dict(),
             sla=rules.schedule(history).as_dict(),
+            entered_by=check_length("entered_by", entered_by.strip(), LIMITS.name),
         )
-
-    def _history_after_reply(self, at: datetime) -> SlaHistory:
-        history = self.history
-        pause = history.open_pause
-        if pause is not None and pause.kind is PauseKind.WAITING_FOR_REQUESTER:
-            history = history.unpause(at)
-        return history.restart_reaction(at)
 
     @event("RequesterReplied")
     def _requester_replied(
@@ -636,8 +739,9 @@ class Ticket(Aggregate):
         at: datetime,
         actor: dict[str, str],
         sla: dict[str, Any],
+        entered_by: str = "",
     ) -> None:
-        self.history = self._history_after_reply(at)
+        self.history = self.history.requester_wrote(at)
         self.product_version = product_version
         self.device = device
         if not self.description:
@@ -646,6 +750,160 @@ class Ticket(Aggregate):
         self.status = self._running_status()
         self._record_schedule(sla)
         self.updated_at = at
+
+    # -- contacts and third-party letters (R19) ---------------------------------
+
+    @property
+    def contacts(self) -> tuple[str, ...]:
+        """Addresses whose letters thread as the requester's: the requester's, then the others."""
+        own = (self.requester.email,) if self.requester.email else ()
+        return (*own, *self.extra_contacts)
+
+    def is_contact(self, address: str, *, trust_domain: bool = False) -> bool:
+        """Whether a letter from ``address`` threads as the requester's (R19).
+
+        Strictly: the requester's address or a recorded contact. With
+        ``trust_domain`` (a configuration choice, off by default) also any
+        address of a contact's own organisation domain — never of a public
+        mail service, where a shared domain says nothing about who writes.
+        """
+        if any(same_address(address, known) for known in self.contacts):
+            return True
+        if not trust_domain:
+            return False
+        domain = _domain_of(address)
+        return bool(domain) and domain not in PUBLIC_MAIL_DOMAINS and any(
+            _domain_of(known) == domain for known in self.contacts)
+
+    def add_contact(self, *, email: str, at: datetime, actor: Actor) -> bool:
+        """Staff trust another address for this ticket; False when it already is a contact."""
+        self._check_time(at)
+        self._require_staff(actor, "add a contact")
+        address = check_email("email", email)
+        if self.is_contact(address):
+            return False
+        self._contact_added(email=address, at=at, actor=actor.as_dict())
+        return True
+
+    @event("ContactAdded")
+    def _contact_added(self, *, email: str, at: datetime, actor: dict[str, str]) -> None:
+        self.extra_contacts = [*self.extra_contacts, email]
+        self.updated_at = at
+
+    def receive_third_party_message(
+        self,
+        *,
+        channel: Channel,
+        intake_key: str,
+        sender: str,
+        text: str,
+        at: datetime,
+        actor: Actor,
+        attachments: Sequence[dict[str, Any]] = (),
+    ) -> str | None:
+        """Keep a letter about this ticket from someone who is not a contact (R19).
+
+        It is kept for staff to review and changes no status and no clock; its
+        files are not the requester's until staff accept it. Returns the
+        letter's ID on the ticket (``L-…``, stable for the channel and intake
+        key), or None when that letter is already kept.
+        """
+        self._check_time(at)
+        if actor.kind is ActorKind.REQUESTER:
+            raise RuleViolated("forbidden", "third-party letters are recorded by the intake")
+        key = check_length("intake_key", intake_key.strip(), LIMITS.intake_key)
+        if not key:
+            raise InvalidValue("intake_key", "name the letter (its Message-ID or intake key)")
+        who = _line("sender", sender, LIMITS.sender)
+        if not who:
+            raise InvalidValue("sender", "say who sent the letter")
+        body = _text("text", text)
+        items = [_attachment(item) for item in attachments]
+        message_id = letter_id(channel.value, key)
+        if self._third_party(message_id) is not None:
+            return None
+        self._third_party_message_received(
+            message_id=message_id, channel=channel.value, intake_key=key, sender=who, text=body,
+            attachments=items, at=at, actor=actor.as_dict(),
+        )
+        return message_id
+
+    @event("ThirdPartyMessageReceived")
+    def _third_party_message_received(
+        self,
+        *,
+        message_id: str,
+        channel: str,
+        intake_key: str,
+        sender: str,
+        text: str,
+        attachments: list[dict[str, Any]],
+        at: datetime,
+        actor: dict[str, str],
+    ) -> None:
+        letter = {"message_id": message_id, "channel": channel, "intake_key": intake_key,
+                  "sender": sender, "text": text, "attachments": attachments,
+                  "received_at": at, "accepted_at": None, "accepted_by": None}
+        self.third_party_messages = [*self.third_party_messages, letter]
+        self.updated_at = at
+
+    def accept_third_party_message(
+        self, *, message_id: str, at: datetime, actor: Actor, rules: SlaRules
+    ) -> None:
+        """Staff vouch for a third-party letter: from now on it counts as the requester's
+        message — the reaction clock starts, a wait for the requester ends (R10) — and its
+        files join the ticket's attachments."""
+        self._check_time(at)
+        self._require_staff(actor, "accept a third-party letter")
+        self._require_open("accept a third-party letter")
+        letter = self._third_party(message_id.strip())
+        if letter is None:
+            raise RuleViolated("unknown_message",
+                               f"{self.ticket_id} has no third-party letter {message_id!r}")
+        if letter["accepted_at"] is not None:
+            raise RuleViolated("already_accepted", f"letter {message_id!r} was already accepted")
+        history = self.history.requester_wrote(at)
+        self._third_party_message_accepted(
+            message_id=letter["message_id"], at=at, actor=actor.as_dict(),
+            sla=rules.schedule(history).as_dict(),
+        )
+
+    @event("ThirdPartyMessageAccepted")
+    def _third_party_message_accepted(
+        self, *, message_id: str, at: datetime, actor: dict[str, str], sla: dict[str, Any]
+    ) -> None:
+        kept = []
+        for letter in self.third_party_messages:
+            if letter["message_id"] == message_id:
+                letter = {**letter, "accepted_at": at, "accepted_by": actor.get("id")}
+                if letter["attachments"]:
+                    self.attachments = [
+                        *self.attachments,
+                        *({**a, "source": letter["intake_key"]} for a in letter["attachments"]),
+                    ]
+            kept.append(letter)
+        self.third_party_messages = kept
+        self.history = self.history.requester_wrote(at)
+        self.status = self._running_status()
+        self._record_schedule(sla)
+        self.updated_at = at
+
+    def _third_party(self, message_id: str) -> dict[str, Any] | None:
+        for letter in self.third_party_messages:
+            if letter["message_id"] == message_id:
+                return letter
+        return None
+
+    @property
+    def pending_third_party_messages(self) -> list[dict[str, Any]]:
+        return [m for m in self.third_party_messages if m["accepted_at"] is None]
+
+    @property
+    def call_requester(self) -> bool:
+        """R16: details are missing, nobody can write to the requester and nobody has
+        asked yet: an agent should call them (the reaction clock runs meanwhile)."""
+        return (bool(self.missing) and not self.requester.email
+                and self.status in (Status.NEW, Status.OPEN))
 
     # -- development (R13) -----------------------------------------------------
 
@@ -964,6 +1222,34 @@ class Ticket(Aggregate):
             )
 
 
+PUBLIC_MAIL_DOMAINS = frozenset({
+    "gmail.com", "googlemail.com", "yandex.ru", "ya.ru", "yandex.com", "mail.ru", "bk.ru",
+    "inbox.ru", "list.ru", "internet.ru", "rambler.ru", "lenta.ru", "outlook.com", "hotmail.com",
+    "live.com", "msn.com", "yahoo.com", "icloud.com", "me.com", "proton.me", "protonmail.com",
+    "gmx.com", "gmx.de", "aol.com", "zoho.com",
+})
+"""Mail services whose users share nothing but the service: never trusted as a domain."""
+
+
+def _domain_of(address: str) -> str:
+    return address.strip().rpartition("@")[2].casefold()
+
+
+def _contacts(addresses: Sequence[str], requester: Requester) -> list[str]:
+    """The original letter's other recipients, checked, once each, without the requester."""
+    kept: list[str] = []
+    for address in addresses:
+        if not address.strip():
+            continue
+        checked = check_email("contacts", address)
+        known = [requester.email, *kept] if requester.email else kept
+        if not any(same_address(checked, k) for k in known):
+            kept.append(checked)
+    if len(kept) > 50:
+        raise InvalidValue("contacts", "more than 50 contacts on one letter")
+    return kept
+
+
 def _links(links: Sequence[str]) -> list[str]:
     cleaned = [link.strip() for link in links if link.strip()]
     for link in cleaned:
@@ -1041,6 +1327,10 @@ def _restore_state(ticket: Ticket) -> None:
     # Snapshots taken before attachments and delivery failures were recorded.
     state.setdefault("attachments", [])
     state.setdefault("delivery_failures", [])
+    # ... and before contacts, third-party letters and notices not sent.
+    state.setdefault("extra_contacts", [])
+    state.setdefault("third_party_messages", [])
+    state.setdefault("notice_not_sent", None)
 
 
 def _history_to_dict(history: SlaHistory) -> dict[str, Any]:

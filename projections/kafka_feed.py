@@ -32,7 +32,8 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
 from kafka import KafkaConsumer
@@ -53,7 +54,23 @@ from projections.tickets import Projection, TicketEvent
 
 if TYPE_CHECKING:
     from domain.sla import WorkingTime
-    from services.settings import Settings
+
+
+class FeedSettings(Protocol):
+    """The part of the service's settings the Kafka feed needs (services/settings.py)."""
+
+    @property
+    def projections_sqlite_path(self) -> Path | None: ...
+    @property
+    def projections_batch_size(self) -> int: ...
+    @property
+    def kafka_bootstrap_servers(self) -> str: ...
+    @property
+    def kafka_client_id(self) -> str: ...
+    @property
+    def kafka_ticket_events_topic(self) -> str: ...
+    def eventsourcing_env(self) -> dict[str, str]: ...
+
 
 log = logging.getLogger("pass24.projections.kafka")
 
@@ -256,7 +273,7 @@ DEFAULT_GROUP = "pass24-desk-projections"
 
 
 def build_kafka_feed(
-    settings: Settings,
+    settings: FeedSettings,
     *,
     calendar: WorkingTime,
     group: str = DEFAULT_GROUP,

@@ -115,14 +115,17 @@ class QueueView:
         self.store = store
         self.calendar = calendar
 
-    def page(self, now: datetime, *, filters: dict[str, str | None], limit: int,
+    def page(self, now: datetime, *, filters: dict[str, str | Sequence[str] | None], limit: int,
              offset: int) -> tuple[list[dict[str, Any]], int]:
         where, params = ["is_open = 1"], []
-        for column in ("level", "product", "assignee", "status"):
+        for column in ("level", "product", "assignee", "status", "category"):
             value = filters.get(column)
-            if value is not None:
+            if isinstance(value, str):
                 where.append(f"{column} = ?")
                 params.append(value)
+            elif value:  # several values: any of them
+                where.append(f"{column} IN ({','.join('?' * len(value))})")
+                params.extend(value)
         clause = " AND ".join(where)
         total = self.store.query(f"SELECT COUNT(*) AS n FROM {TABLE} WHERE {clause}", params)  # noqa: S608
         rows = self.store.query(
@@ -132,7 +135,11 @@ class QueueView:
         return [self.item(row, now) for row in rows], int(total[0]["n"])
 
     def item(self, row: dict[str, Any], now: datetime) -> dict[str, Any]:
-        state = evaluate(SlaSchedule.from_dict(json.loads(row["schedule"])), now, self.calendar)
+        schedule = SlaSchedule.from_dict(json.loads(row["schedule"]))
+        sla = evaluate(schedule, now, self.calendar).as_dict()
+        for name in ("reaction", "resolution"):  # "met at ..." needs the instant the clock stopped
+            stopped = getattr(schedule, name).stopped_at
+            sla[name]["stopped_at"] = stopped.isoformat() if stopped else None
         return {
             "id": row["ticket_id"],
             "status": row["status"],
@@ -147,5 +154,5 @@ class QueueView:
             "updated_at": row["updated_at"],
             "version": row["version"],
             "arrival_position": row["arrival"],
-            "sla": state.as_dict(),
+            "sla": sla,
         }

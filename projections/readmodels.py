@@ -7,6 +7,7 @@ evaluated at ``clock.now()`` on every query, so they move as time passes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -14,6 +15,7 @@ from typing import Any, Protocol
 from domain.sla import WorkingTime
 from projections.history import EventTexts, HistoryView
 from projections.queue import QueueView
+from projections.review import ThirdPartyReviewView
 from projections.runner import TRACKING
 from projections.sla_stats import SlaStatsView
 from projections.sla_timers import Alert, SlaTimersView
@@ -42,14 +44,17 @@ class ReadModels:
         self._timers = SlaTimersView(store, calendar)
         self._history = HistoryView(store, event_texts)
         self._stats = SlaStatsView(store)
+        self._review = ThirdPartyReviewView(store)
 
     def queue(self, *, level: str | None = None, product: str | None = None,
-              assignee: str | None = None, status: str | None = None,
-              limit: int = 50, offset: int = 0) -> Page:
-        """Open tickets in handling order (R11): confirmed emergencies first, then by arrival."""
+              assignee: str | None = None, status: str | Sequence[str] | None = None,
+              category: str | None = None, limit: int = 50, offset: int = 0) -> Page:
+        """Open tickets in handling order (R11): confirmed emergencies first, then by arrival;
+        ``status`` may name several statuses (any of them)."""
         items, total = self._queue.page(
             self.clock.now(),
-            filters={"level": level, "product": product, "assignee": assignee, "status": status},
+            filters={"level": level, "product": product, "assignee": assignee, "status": status,
+                     "category": category},
             limit=limit, offset=offset,
         )
         return Page(items, total, limit, offset)
@@ -72,6 +77,12 @@ class ReadModels:
         """Per level and product, over tickets received in ``[since, until)``."""
         return self._stats.rows(self.clock.now(), level=level, product=product, since=since,
                                 until=until)
+
+    def third_party_letters(self, *, pending: bool = True, limit: int = 50,
+                            offset: int = 0) -> Page:
+        """Letters from non-contacts kept on tickets (R19): waiting for staff, or decided."""
+        items, total = self._review.page(pending=pending, limit=limit, offset=offset)
+        return Page(items, total, limit, offset)
 
     def due_alerts(self, now: datetime | None = None) -> list[Alert]:
         """SLA alerts due at ``now`` (default: the clock) and not yet recorded: the watcher's input."""

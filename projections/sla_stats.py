@@ -252,7 +252,9 @@ class SlaStatsProjection:
             row["is_open"], row["resolved_at"], row["resolution_seconds"] = 1, None, None
         elif name == "Closed":
             row["is_open"] = 0
-        if name in _FIRST_REPLY and row["first_reply_seconds"] is None:
+        # The system's request for missing details at receipt is no reply from support.
+        by_system = (fields.get("actor") or {}).get("kind") == "system"
+        if name in _FIRST_REPLY and row["first_reply_seconds"] is None and not by_system:
             row["first_reply_seconds"] = self._used(fields["sla"], at, ClockName.REACTION)
         if "sla" in fields:
             row["late_ts"] = late_ts(fields["sla"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from eventsourcing.application import Application
 
@@ -12,20 +12,27 @@ from projections.follower import NotificationFollower
 from projections.history import EventTexts, HistoryProjection
 from projections.queue import QueueProjection
 from projections.readmodels import Clock, ReadModels
+from projections.review import ThirdPartyReviewProjection
 from projections.runner import ProjectionRunner
 from projections.sla_stats import SlaStatsProjection
 from projections.sla_timers import SlaTimersProjection
 from projections.store import ReadStore, store_for
 from projections.tickets import JsonColumns, Projection, dumps
 
-if TYPE_CHECKING:
-    from services.settings import Settings
+class StoreSettings(Protocol):
+    """The part of the service's settings the read models need (services/settings.py)."""
+
+    @property
+    def projections_sqlite_path(self) -> Path | None: ...
+    @property
+    def projections_batch_size(self) -> int: ...
+    def eventsourcing_env(self) -> dict[str, str]: ...
 
 
 def all_projections(calendar: WorkingTime) -> list[Projection]:
     shared = JsonColumns()  # the models of one batch serialise each schedule once
     return [QueueProjection(shared), SlaTimersProjection(shared), HistoryProjection(),
-            SlaStatsProjection(calendar, shared)]
+            SlaStatsProjection(calendar, shared), ThirdPartyReviewProjection()]
 
 
 def build_projections(
@@ -33,7 +40,7 @@ def build_projections(
     *,
     calendar: WorkingTime,
     clock: Clock,
-    settings: Settings | None = None,
+    settings: StoreSettings | None = None,
     env: dict[str, str] | None = None,
     store: ReadStore | None = None,
     sqlite_path: Path | str | None = None,

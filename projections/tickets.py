@@ -40,12 +40,12 @@ TICKET_TOPIC = "domain.ticket:Ticket."
 ENVELOPE = frozenset({"timestamp", "at", "actor", "originator_topic"})
 OPEN_STATUSES = frozenset({"new", "open", "waiting_for_requester", "waiting_for_release", "postponed"})
 _PAUSE_STARTS = {
-    "InformationRequested": "waiting_for_requester",
     "Escalated": "waiting_for_release",
     "Postponed": "postponed",
 }
 _PAUSE_ENDS = frozenset({"FixReleased", "Resumed", "Resolved"})
-_RUNNING_AGAIN = frozenset({"RequesterReplied", "FixReleased", "Resumed", "Reopened"})
+_REQUESTER_WROTE = frozenset({"RequesterReplied", "ThirdPartyMessageAccepted"})
+_RUNNING_AGAIN = frozenset({*_REQUESTER_WROTE, "FixReleased", "Resumed", "Reopened"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +171,14 @@ def step_lifecycle(
 ) -> tuple[str, str | None, str | None]:
     """``(status, level, open pause)`` after one event, as ``Ticket``'s event bodies decide them."""
     if name == "Received":
-        pause = "waiting_for_requester" if fields["missing"] else None
+        # Received events stored before ``waiting_for_requester`` existed always waited.
+        waits = fields["missing"] and fields.get("waiting_for_requester", True)
+        pause = "waiting_for_requester" if waits else None
         return running_status(pause, None), None, pause
+    if name == "InformationRequested":
+        # Asking a paused ticket (postponed, waiting for a release) keeps its pause.
+        pause = pause or "waiting_for_requester"
+        return running_status(pause, level), level, pause
     if name in ("Classified", "Reclassified"):
         level = fields["level"]
         if name == "Classified" and status == "new":
@@ -181,7 +187,7 @@ def step_lifecycle(
     if name in _PAUSE_STARTS:
         pause = _PAUSE_STARTS[name]
         return pause, level, pause
-    if name == "RequesterReplied" and pause == "waiting_for_requester":
+    if name in _REQUESTER_WROTE and pause == "waiting_for_requester":
         pause = None
     elif name in _PAUSE_ENDS:
         pause = None

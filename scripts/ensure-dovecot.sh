@@ -4,7 +4,8 @@
 # package's own service is not used: the fixture starts a private server per test.
 set -euo pipefail
 
-if [[ -x /usr/sbin/dovecot && -x /usr/lib/dovecot/imap ]]; then
+# openssl makes the fixture's self-signed certificate for the IMAP-over-TLS tests.
+if [[ -x /usr/sbin/dovecot && -x /usr/lib/dovecot/imap ]] && command -v openssl >/dev/null; then
     exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -21,5 +22,5 @@ else
 fi
 export DEBIAN_FRONTEND=noninteractive
 "${as_root[@]}" apt-get update -qq
-"${as_root[@]}" apt-get install -y -qq --no-install-recommends dovecot-imapd >/dev/null
+"${as_root[@]}" apt-get install -y -qq --no-install-recommends dovecot-imapd openssl >/dev/null
 echo "ensure-dovecot: installed dovecot-imapd"

@@ -28,6 +28,7 @@ from domain.ids import intake_uuid, new_ticket_id, normalise_ticket_id, ticket_u
 from domain.intake import IntakeRecord
 from domain.sla import ClockName, SlaPolicy, SlaRules, SlaState
 from domain.ticket import Ticket, TicketSnapshot
+from domain.versions import LatestVersions
 from domain.values import (
     Actor,
     Category,
@@ -73,6 +74,7 @@ class SupportDesk(AuditedApplication[UUID]):
         clock: Clock | None = None,
         rng: random.Random | None = None,
         attempts: int = 5,
+        latest_versions: LatestVersions | None = None,
     ) -> None:
         # Commands trust the cached ticket and let the store's version check catch a
         # write from another process (the cache entry is then dropped and the command
@@ -85,6 +87,7 @@ class SupportDesk(AuditedApplication[UUID]):
         self.clock: Clock = clock or SystemClock()
         self._rng = rng or random.SystemRandom()
         self.attempts = attempts
+        self.latest_versions = latest_versions or LatestVersions()
 
     # -- intake ----------------------------------------------------------------
 
@@ -100,9 +103,13 @@ class SupportDesk(AuditedApplication[UUID]):
         product_version: str = "",
         device: str = "",
         intake_key: str = "",
+        contacts: Sequence[str] = (),
         at: datetime | None = None,
     ) -> Receipt:
         """Register a request; the same intake key always answers with the same ticket.
+
+        ``contacts``: the original letter's other recipients (Cc), whose later
+        letters thread as the requester's (R19).
 
         The intake key is claimed by an ``IntakeRecord`` saved in the same
         transaction as the ticket, so a second delivery fails on the record's
@@ -122,6 +129,7 @@ class SupportDesk(AuditedApplication[UUID]):
                 product_version=product_version,
                 device=device,
                 intake_key=key,
+                contacts=contacts,
                 at=at,
                 actor=actor,
                 rules=self.rules,
@@ -135,14 +143,15 @@ class SupportDesk(AuditedApplication[UUID]):
                 recordings = self.save(ticket, *claims)
             except RecordConflictError:
                 if key:
-                    existing = self._ticket_for_intake_key(channel, key)
+                    existing = self.ticket_for_intake_key(channel, key)
                     if existing is not None:
                         return Receipt(existing, created=False, position=None)
                 continue  # a ticket ID collision: draw another
             return Receipt(ticket.ticket_id, created=True, position=_position(recordings))
         raise ConcurrencyConflict("new ticket", self.attempts)
 
-    def _ticket_for_intake_key(self, channel: Channel, key: str) -> str | None:
+    def ticket_for_intake_key(self, channel: Channel, key: str) -> str | None:
+        """The ticket a request with this intake key went to, if one was recorded."""
         try:
             record: IntakeRecord = self.repository.get(intake_uuid(channel.value, key))
         except AggregateNotFoundError:
@@ -253,13 +262,16 @@ class SupportDesk(AuditedApplication[UUID]):
         product_version: str = "",
         device: str = "",
         message_id: str = "",
+        entered_by: str = "",
         at: datetime | None = None,
     ) -> CommandResult:
+        """``entered_by``: the staff member who typed in what the requester said (``actor``)."""
         return self._update(
             ticket_id,
             lambda t, now: t.record_requester_reply(
                 text=text, product_version=product_version, device=device,
-                message_id=message_id, at=now, actor=actor, rules=self.rules,
+                message_id=message_id, entered_by=entered_by, at=now, actor=actor,
+                rules=self.rules,
             ),
             at,
         )
@@ -275,6 +287,7 @@ class SupportDesk(AuditedApplication[UUID]):
         reopen_reason: str = "",
         product_version: str = "",
         device: str = "",
+        entered_by: str = "",
         at: datetime | None = None,
     ) -> Receipt:
         """A requester's reply that arrives by a channel with its own key (an email Message-ID).
@@ -283,21 +296,59 @@ class SupportDesk(AuditedApplication[UUID]):
         events, so the same letter delivered twice is one reply. With
         ``reopen_reason`` a resolved or closed ticket is reopened by the same save.
         """
-        key = intake_key.strip()
-        if not key:
-            raise InvalidValue("intake_key", "a reply recorded once needs its intake key")
-        for _ in range(self.attempts):
-            existing = self._ticket_for_intake_key(channel, key)
-            if existing is not None:
-                return Receipt(existing, created=False, position=None)
-            ticket = self.get_ticket(ticket_id)
-            now = at or self.clock.now()
+
+        def reply(ticket: Ticket, now: datetime, key: str) -> None:
             if reopen_reason and not ticket.is_open:
                 ticket.reopen(reason=reopen_reason, at=now, actor=actor, rules=self.rules)
             ticket.record_requester_reply(
                 text=text, product_version=product_version, device=device, message_id=key,
-                at=now, actor=actor, rules=self.rules,
+                entered_by=entered_by, at=now, actor=actor, rules=self.rules,
             )
+
+        return self._once(ticket_id, channel, intake_key, reply, at)
+
+    def record_third_party_message_once(
+        self,
+        ticket_id: str,
+        *,
+        channel: Channel,
+        intake_key: str,
+        sender: str,
+        text: str,
+        actor: Actor,
+        attachments: Sequence[dict[str, Any]] = (),
+        at: datetime | None = None,
+    ) -> Receipt:
+        """R19: a message about the ticket from someone who is not its requester or a contact,
+        kept for review (no status, no clock), once per intake key like a reply."""
+
+        def keep(ticket: Ticket, now: datetime, key: str) -> None:
+            ticket.receive_third_party_message(
+                channel=channel, intake_key=key, sender=sender, text=text,
+                attachments=attachments, at=now, actor=actor,
+            )
+
+        return self._once(ticket_id, channel, intake_key, keep, at)
+
+    def _once(
+        self,
+        ticket_id: str,
+        channel: Channel,
+        intake_key: str,
+        command: Callable[[Ticket, datetime, str], None],
+        at: datetime | None,
+    ) -> Receipt:
+        """Run ``command`` on the ticket and claim the intake key with an ``IntakeRecord`` in
+        the same save, so the same message delivered twice is recorded once."""
+        key = intake_key.strip()
+        if not key:
+            raise InvalidValue("intake_key", "a message recorded once needs its intake key")
+        for _ in range(self.attempts):
+            existing = self.ticket_for_intake_key(channel, key)
+            if existing is not None:
+                return Receipt(existing, created=False, position=None)
+            ticket = self.get_ticket(ticket_id)
+            command(ticket, at or self.clock.now(), key)
             claim = IntakeRecord(channel=channel.value, intake_key=key, ticket_id=ticket.ticket_id)
             try:
                 recordings = self.save(ticket, claim)
@@ -305,6 +356,49 @@ class SupportDesk(AuditedApplication[UUID]):
                 continue
             return Receipt(ticket.ticket_id, created=True, position=_position(recordings))
         raise ConcurrencyConflict(normalise_ticket_id(ticket_id), self.attempts)
+
+    def accept_third_party_message(
+        self, ticket_id: str, *, message_id: str, actor: Actor, at: datetime | None = None
+    ) -> CommandResult:
+        """Staff accept a kept letter as the requester's message (R19, then R10).
+
+        On a resolved or closed ticket that is the requester writing again: the
+        same save reopens it, as a reply to a closed ticket does by default.
+        """
+
+        def accept(ticket: Ticket, now: datetime) -> None:
+            if not ticket.is_open:
+                ticket.reopen(reason=f"accepted third-party letter {message_id}", at=now,
+                              actor=actor, rules=self.rules)
+            ticket.accept_third_party_message(message_id=message_id, at=now, actor=actor,
+                                              rules=self.rules)
+
+        return self._update(ticket_id, accept, at)
+
+    def add_contact(
+        self, ticket_id: str, *, email: str, actor: Actor, at: datetime | None = None
+    ) -> CommandResult | None:
+        """Trust another address for this ticket (R19); None when it already was a contact."""
+        recorded: list[bool] = []
+
+        def add(ticket: Ticket, now: datetime) -> None:
+            recorded.append(ticket.add_contact(email=email, at=now, actor=actor))
+
+        result = self._update(ticket_id, add, at)
+        return result if recorded[-1] else None
+
+    def record_notice_not_sent(
+        self, ticket_id: str, *, reason: str, actor: Actor, at: datetime | None = None
+    ) -> CommandResult | None:
+        """R18: no registration notice can be sent (no email address); recorded once,
+        None when already recorded."""
+        recorded: list[bool] = []
+
+        def note(ticket: Ticket, now: datetime) -> None:
+            recorded.append(ticket.record_notice_not_sent(reason=reason, at=now, actor=actor))
+
+        result = self._update(ticket_id, note, at)
+        return result if recorded[-1] else None
 
     def add_attachments(
         self,

@@ -11,7 +11,6 @@ store (SQLite or PostgreSQL), replayed twice, exports the same bytes.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -203,89 +202,15 @@ def write_csv(results: Iterable[dict[str, Any]], out: TextIO) -> int:
 
 # -- the human-readable export -----------------------------------------------------
 
-_PAUSES = {
-    "InformationRequested": "waiting for the requester",
-    "Escalated": "waiting for a development release",
-    "Postponed": "postponed",
-    "Resolved": "resolved",
-}
+def export_ticket(desk: SupportDesk, ticket_id: str, *, language: str = "ru",
+                  as_of: datetime | None = None) -> str:
+    """The full history, one event per paragraph, with every SLA clock change explained,
+    in ``language``, Moscow times to the minute (``services/ticket_report``). Without
+    ``as_of`` the state is told as of the last recorded event, so the same store always
+    exports the same bytes."""
+    from services.ticket_report import build, last_event_at, text
 
-
-def _hours(seconds: float) -> str:
-    sign = "-" if seconds < 0 else "+"
-    minutes = round(abs(seconds) / 60)
-    return f"{sign}{minutes // 60}h{minutes % 60:02d}m"
-
-
-def _explain(name: str, before: dict[str, Any] | None, after: dict[str, Any], event: str,
-             calendar: WorkingTime) -> list[str]:
-    lines: list[str] = []
-    if before is None or before["started_at"] != after["started_at"]:
-        lines.append(f"{name} clock started at {after['started_at']}, due {after['due_at']} "
-                     f"(at risk from {after['at_risk_at']})")
-        if after.get("paused_since"):
-            why = "waiting for the requester: information missing (R16)" if event == "Received" \
-                else _PAUSES.get(event, event)
-            lines.append(f"{name} clock paused at {after['paused_since']} ({why})")
-        return lines
-    if after.get("stopped_at") and not before.get("stopped_at"):
-        due = datetime.fromisoformat(after["due_at"])
-        stopped = datetime.fromisoformat(after["stopped_at"])
-        verdict = "met" if stopped <= due else "breached"
-        lines.append(f"{name} clock stopped at {after['stopped_at']}: {verdict} (due {after['due_at']})")
-    if after.get("paused_since") and not before.get("paused_since"):
-        why = _PAUSES.get(event, event)
-        lines.append(f"{name} clock paused at {after['paused_since']} ({why})")
-    if before.get("paused_since") and not after.get("paused_since"):
-        lasted = float(after.get("paused_seconds", 0)) - float(before.get("paused_seconds", 0))
-        lines.append(f"{name} clock resumed after {_hours(lasted)} of working time paused")
-    if before["due_at"] != after["due_at"]:
-        moved = calendar.working_time_between(datetime.fromisoformat(before["due_at"]),
-                                              datetime.fromisoformat(after["due_at"]))
-        lines.append(f"{name} due moved from {before['due_at']} to {after['due_at']} "
-                     f"({_hours(moved.total_seconds())} working time)")
-    return lines
-
-
-def export_ticket(desk: SupportDesk, ticket_id: str) -> str:
-    """The full history, one event per paragraph, with every SLA clock change explained."""
-    out = io.StringIO()
-    write_export(desk, ticket_id, out)
-    return out.getvalue()
-
-
-def write_export(desk: SupportDesk, ticket_id: str, out: TextIO) -> None:
-    """``export_ticket``, written to ``out`` event by event."""
-    events = desk.ticket_events(ticket_id)
-    first = events[0]
-    out.write(f"Ticket {first.ticket_id}  ({len(events)} events)\n")  # type: ignore[attr-defined]
-    previous: dict[str, Any] | None = None
-    for event in events:
-        fields = vars(event)
-        name = type(event).__qualname__.rsplit(".", 1)[-1]
-        actor = fields.get("actor") or {}
-        at = fields.get("at")
-        when = at.isoformat() if isinstance(at, datetime) else "?"
-        out.write(f"\n#{event.originator_version} {when}  {name}  by {actor.get('kind', '?')}:{actor.get('id', '?')}\n")
-        for key in sorted(fields):
-            if key in ("originator_id", "originator_version", "originator_topic", "timestamp", "at",
-                       "actor", "sla"):
-                continue
-            value = fields[key]
-            if value in ("", None, [], {}):
-                continue
-            text = json.dumps(value, ensure_ascii=False, default=str)
-            out.write(f"    {key}: {text if len(text) <= 200 else text[:197] + '...'}\n")
-        sla = fields.get("sla")
-        if isinstance(sla, dict):
-            if previous is None or previous.get("level") != sla.get("level"):
-                out.write(f"  SLA level {sla.get('level')} (policy {sla.get('policy_version')}, "
-                          f"calendar {sla.get('calendar_version')})\n")
-            for clock in ("reaction", "resolution"):
-                before = previous[clock] if previous else None
-                for line in _explain(clock, before, sla[clock], name, desk.calendar):
-                    out.write(f"  -> {line}\n")
-            previous = sla
+    return text(build(desk, ticket_id, as_of or last_event_at(desk, ticket_id), language))
 
 
 class Outcomes:
@@ -320,5 +245,5 @@ def _count(counts: dict[str, int], result: dict[str, Any]) -> None:
 
 __all__ = [
     "Outcomes", "WhatIf", "export_ticket", "outcome_summary", "progress_bar", "received_tickets",
-    "replay", "replay_ticket", "ticket_ids", "write_csv", "write_export", "write_jsonl",
+    "replay", "replay_ticket", "ticket_ids", "write_csv", "write_jsonl",
 ]

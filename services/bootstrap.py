@@ -20,6 +20,7 @@ def build_desk(settings: Settings | None = None, *, clock: Clock | None = None) 
         calendar=load_calendar(settings.calendar_file),
         clock=clock,
         attempts=settings.command_attempts,
+        latest_versions=settings.latest(),
     )
 
 
@@ -28,13 +29,18 @@ class Services:
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None,
                  watcher_interval: float | None = None) -> None:
+        from adapters.chatbot.http import build_chatbot_router
         from adapters.email.http import build_quarantine_router
-        from adapters.email.wiring import build_mail
+        from adapters.form.fields import load_field_map
+        from adapters.form.guard import FormGuard
         from adapters.form.http import build_form_router
         from adapters.phone.http import build_phone_router
+        from adapters.signing import ReplayCache, WebhookVerifier
         from projections.system import build_projections
         from services.api.attachments import build_attachments_router
-        from services.api.auth import READERS
+        from services.api.auth import READERS, STAFF
+        from services.api.deps import require
+        from services.mail import build_mail
         from services.watcher import SlaWatcher
 
         self.settings = settings
@@ -45,12 +51,35 @@ class Services:
         self.watcher = SlaWatcher(self.desk, self.read_models, self.desk.clock,
                                   interval=watcher_interval or settings.watcher_interval)
         self.mail = build_mail(self.desk, settings)
-        # (router, roles): None means the router authenticates its callers itself
-        # (signed form posts and telephony webhooks; the form page is public).
+        gate, email = self.mail.gate.submit, settings.support_email
+        # One replay cache for every signed channel (its keys name the channel), durable in
+        # the mail database; the form's single-use page tokens live there too.
+        replays = ReplayCache(settings.mail_db_path)
+
+        def verifier(secret: str, channel: str) -> WebhookVerifier:
+            return WebhookVerifier(secret, replays=replays, channel=channel,
+                                   max_age=settings.webhook_max_age_seconds)
+
+        form_secret = settings.form_secret.get_secret_value()
+        phone_secret = settings.phone_secret.get_secret_value()
+        chatbot_secret = settings.chatbot_secret.get_secret_value()
+        # (router, roles): the API's role guards; None means the router authenticates its
+        # callers itself (signed webhooks; the form page is public). Every intake router
+        # is a translator into the one gate.
         self.routers: list[tuple[Any, frozenset[Any] | None]] = [
-            (build_form_router(self.desk, settings, mail=self.mail), None),
-            (build_phone_router(self.desk, settings, mail=self.mail), None),
-            (build_quarantine_router(self.mail.quarantine), READERS),
+            (build_form_router(gate, secret=form_secret, support_email=email,
+                               field_map=load_field_map(settings.form_field_map_file),
+                               language=settings.locale, verifier=verifier(form_secret, "form"),
+                               guard=FormGuard(replays, per_client=settings.form_client_rate_limit,
+                                               per_address=settings.form_address_rate_limit,
+                                               storage=settings.rate_limit_storage)),
+             None),
+            (build_phone_router(gate, secret=phone_secret, support_email=email,
+                                verifier=verifier(phone_secret, "phone")), None),
+            (build_chatbot_router(gate, secret=chatbot_secret, support_email=email,
+                                  verifier=verifier(chatbot_secret, "chatbot")), None),
+            (build_quarantine_router(self.mail.quarantine, self.mail.intake.retry,
+                                     retry_guard=require(STAFF)), READERS),
             (build_attachments_router(self.mail.attachments), READERS),
         ]
         self._stop = threading.Event()
@@ -74,7 +103,11 @@ class Services:
                                           daemon=True)
                 thread.start()
                 self._threads.append(thread)
-        for name, target in (("outbox", self.mail.worker.run), ("responses", self.mail.mailer.run)):
+        loops: list[tuple[str, Any]] = [("outbox", self.mail.worker.run),
+                                        ("responses", self.mail.mailer.run)]
+        if self.mail.alerter is not None:
+            loops.append(("staff-alerts", self.mail.alerter.run))
+        for name, target in loops:
             thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
             thread.start()
             self._threads.append(thread)

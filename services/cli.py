@@ -20,7 +20,7 @@ from services.logging import configure as configure_logging
 from services.settings import Settings
 
 AREAS = ("services.cli_api", "services.cli_projections", "services.cli_kafka", "services.cli_intake",
-         "services.cli_audit")
+         "services.cli_audit", "services.cli_people")
 # Which area registers a command: a command imports only its own area (start-up stays
 # short: `audit verify` needs no web framework, no Kafka client). Commands not listed
 # here (and `--help`) register every area.
@@ -98,7 +98,7 @@ def _show(settings: Settings, ticket_id: str, at: str | None) -> int:
     desk = build_desk(settings)
     ticket = desk.get_ticket(ticket_id)
     moment = _instant(at) if at else desk.clock.now()
-    view = ticket_view(ticket, moment, desk.calendar)
+    view = ticket_view(ticket, moment, desk.calendar, desk.latest_versions)
     print(json.dumps(view, ensure_ascii=False, indent=2))
     return 0
 

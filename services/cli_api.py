@@ -47,6 +47,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from services.api import create_app
+    from services.api.edge import EdgeLimits
     from services.bootstrap import build_services
     from services.demo import seed_live_demo
     from services.api.health import StorePositions
@@ -69,14 +70,24 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     runner = services.runner if workers else StorePositions(services.read_models)
     app = create_app(services.desk, tokens=tokens, read_models=services.read_models,
                      runner=runner, catch_up_timeout=settings.catch_up_timeout,
-                     ready_max_lag=settings.ready_max_lag, extra_routers=services.routers)
+                     ready_max_lag=settings.ready_max_lag, extra_routers=services.routers,
+                     gate=services.mail.gate, language=settings.locale,
+                     edge=EdgeLimits.from_settings(settings))
     app.state.relay_position = relay_position(settings, services.desk)
+    if settings.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        # Its own port and thread: scrapes never queue behind API requests, and the port
+        # can be left out of the Service that faces clients.
+        start_http_server(settings.metrics_port, addr=host, registry=app.state.metrics_registry)
+        print(f"metrics on http://{host}:{settings.metrics_port}/metrics", flush=True)
     print(f"pass24-desk API on http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs, "
           f"dashboard: http://{host}:{port}/dashboard)", flush=True)
     services.start_when_listening(host, port, workers=workers)
     try:
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
-                    log_config=uvicorn_config(settings.log_level))
+                    log_config=uvicorn_config(settings.log_level), proxy_headers=True,
+                    forwarded_allow_ips=settings.forwarded_allow_ips)
     finally:
         services.stop()
     return 0

@@ -59,6 +59,10 @@ def register(subparsers: Any) -> None:
     export = add_audit_command("export", "a ticket's full history, readable, every SLA clock change explained")
     export.add_argument("--ticket", required=True)
     export.add_argument("--output", type=Path)
+    export.add_argument("--format", choices=["text", "html"], default="text",
+                        help="html: one self-contained page with the SLA timeline picture")
+    export.add_argument("--lang", choices=["ru", "en"], help="default: PASS24_LOCALE")
+    export.add_argument("--as-of", help="ISO instant with offset (default: now)")
     export.set_defaults(handler=_export)
 
 
@@ -167,19 +171,21 @@ def _table(results: Iterable[dict[str, Any]], out: TextIO, what_if: bool) -> Non
 
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
-    from services.audit_replay import write_export
+    from services.audit_replay import export_ticket
+    from services.ticket_report import build, document, last_event_at
 
     desk = build_desk(settings)
     try:
-        if args.output:
-            try:
-                with args.output.open("w", encoding="utf-8") as out:
-                    write_export(desk, args.ticket, out)
-            except BaseException:
-                args.output.unlink(missing_ok=True)  # no half-written export
-                raise
+        language = args.lang or settings.locale
+        as_of = _instant(args.as_of, desk) if args.as_of else None
+        if args.format == "html":
+            text = document(build(desk, args.ticket, as_of or last_event_at(desk, args.ticket), language))
         else:
-            write_export(desk, args.ticket, sys.stdout)
+            text = export_ticket(desk, args.ticket, language=language, as_of=as_of)
     finally:
         desk.close()
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
     return 0

@@ -41,10 +41,13 @@ def register(sub: Any) -> None:
     q_show = q_sub.add_parser("show", help="one letter's raw bytes on stdout")
     q_show.add_argument("entry_id", type=int)
     q_show.set_defaults(handler=_quarantine_show)
+    q_retry = q_sub.add_parser("retry", help="hand a letter to the desk again; released when it goes in")
+    q_retry.add_argument("entry_id", type=int)
+    q_retry.set_defaults(handler=_quarantine_retry)
 
 
 def _components(settings: Settings) -> Any:
-    from adapters.email.wiring import build_mail
+    from services.mail import build_mail
     from services.bootstrap import build_desk
 
     desk = build_desk(settings)
@@ -92,7 +95,7 @@ def _imap_poll(settings: Settings, args: argparse.Namespace) -> int:
     poller = ImapPoller(ImapAccount(
         host=settings.imap_host, port=settings.imap_port, username=settings.imap_username,
         password=settings.imap_password.get_secret_value(), mailbox=settings.imap_mailbox,
-        use_ssl=settings.imap_ssl), mail.intake)
+        use_ssl=settings.imap_ssl, ca_file=settings.imap_ca_file), mail.intake)
     if args.once:
         for delivery in poller.poll_once():
             print(json.dumps({"outcome": delivery.outcome.value, "ticket_id": delivery.ticket_id,
@@ -151,3 +154,17 @@ def _quarantine_show(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     sys.stdout.buffer.write(letter.raw)
     return 0
+
+
+def _quarantine_retry(settings: Settings, args: argparse.Namespace) -> int:
+    desk, mail = _components(settings)
+    try:
+        delivery = mail.intake.retry(args.entry_id)
+    except LookupError as missing:
+        print(f"pass24-desk: {missing}", file=sys.stderr)
+        return 1
+    finally:
+        desk.close()
+    print(json.dumps({"outcome": delivery.outcome.value, "ticket_id": delivery.ticket_id,
+                      "detail": delivery.detail}, ensure_ascii=False))
+    return 0 if delivery.outcome.value != "quarantined" else 2

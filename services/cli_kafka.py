@@ -88,7 +88,10 @@ def run_intake_consumer(settings: Settings, args: argparse.Namespace) -> int:
     desk = build_desk(settings)
     consumer = config.consumer(settings.kafka_intake_topic, group_id=settings.kafka_intake_group)
     dlq = config.producer()
-    worker = IntakeConsumer(desk, consumer, dlq, dlq_topic=settings.kafka_intake_dlq_topic)
+    from services.mail import build_gate
+
+    worker = IntakeConsumer(build_gate(desk, settings).submit, consumer, dlq,
+                            dlq_topic=settings.kafka_intake_dlq_topic)
     try:
         worker.run(_stop_on_signals())
     finally:

@@ -3,7 +3,8 @@
 Kubernetes and Docker collect stderr; a log shipper then indexes the fields
 (``ts``, ``level``, ``logger``, ``msg`` and any ``extra=`` keys) without
 parsing free text. ``PASS24_LOG_FORMAT=text`` keeps the classic line format
-for a terminal. Uvicorn's own loggers (server errors, access log) are routed
+for a terminal. Credentials (tokens, bearer values, ``?token=``) are replaced by
+``[redacted]`` in every line, whichever logger wrote it. Uvicorn's own loggers (server errors, access log) are routed
 through the same handler, so an API pod writes one format only.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import datetime, timezone
 from typing import Any
@@ -38,12 +40,43 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+# A credential in a message: our token format, a bearer value, a credential-named query
+# parameter (the API refuses those, but the access log still names the refused URL).
+_CREDENTIALS = re.compile(
+    r"(p24_[A-Za-z0-9_\-]{8,})"
+    r"|((?:bearer|basic)\s+)[^\s\"',]+"
+    r"|((?:^|[?&;\s])(?:token|access_token|api_key|apikey|bearer|authorization|session|form_token)=)"
+    r"[^&\s\"']*",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str) -> str:
+    """``text`` without credentials: each is replaced by ``[redacted]``."""
+    def keep_prefix(match: re.Match[str]) -> str:
+        return (match.group(2) or match.group(3) or "") + "[redacted]"
+
+    return _CREDENTIALS.sub(keep_prefix, text)
+
+
+class RedactCredentials(logging.Filter):
+    """Rewrites every record's message (uvicorn's access log included) without credentials."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
 class DeskHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The stderr handler ``configure`` installs (told apart from, e.g., pytest's)."""
 
 
 def handler(log_format: str) -> logging.Handler:
     stream = DeskHandler(sys.stderr)
+    stream.addFilter(RedactCredentials())
     stream.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
     return stream
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.audit.seal import DEVELOPMENT_KEY
+from domain.versions import LatestVersions
 
 
 class Settings(BaseSettings):
@@ -58,6 +59,38 @@ class Settings(BaseSettings):
     api_workers: bool = True
     """``serve`` also runs the projections and the SLA watcher in process; false where they run
     as their own deployments (deploy/k8s)."""
+    # The HTTP edge (services/api/edge.py, docs: README "Settings")
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest request body the API reads, counted while it streams in; bigger is 413."""
+    max_multipart_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    """Largest ``multipart/form-data`` body (forms with files)."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose X-Forwarded-For/-Proto ``serve`` believes (comma-separated, or ``*``): the
+    form's per-client limit and the session cookie's Secure flag need the real client."""
+    waits_per_token: int = Field(default=8, ge=1)
+    """``?min_position=`` waits one token may hold at once; more are 429 with Retry-After."""
+    session_secret: SecretStr = SecretStr("")
+    """Signs dashboard session cookies; empty derives one from PASS24_AUDIT_KEY."""
+    session_max_age: int = Field(default=12 * 3600, ge=60)
+    metrics_token: SecretStr = SecretStr("")
+    """When set, ``/metrics`` needs ``Authorization: Bearer <it>``."""
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """When set, ``serve`` serves ``/metrics`` on this port only (not on the API port)."""
+    metrics_cache_seconds: float = Field(default=10.0, ge=0)
+    """The store-derived gauges are recomputed at most this often, off the scrape path."""
+    webhook_max_age_seconds: int = Field(default=300, ge=1)
+    """Signed webhooks (X-Pass24-Timestamp) older or newer than this are refused."""
+    form_client_rate_limit: str = "10/minute;60/hour"
+    """Public form submissions per client IP address (``limits`` notation)."""
+    form_address_rate_limit: str = "3/hour;10/day"
+    """Public form submissions per requester email or phone."""
+    rate_limit_storage: str = "memory://"
+    """Where the ``limits`` counters live: ``memory://`` (per process) or a shared store such
+    as ``redis://host:6379`` (needs the redis client) so replicas count together."""
+    notice_rate_limit: str = "3/hour;10/day"
+    """Registration notices per recipient address: an auto-responder cannot loop."""
+    letter_max_attachments: int = Field(default=20, ge=0)
+    """Attachments kept per letter; the rest are recorded as refused."""
     # Logs (services/logging.py)
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -77,6 +110,9 @@ class Settings(BaseSettings):
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
     letter_max_bytes: int = Field(default=30 * 1024 * 1024, ge=1024)
     reply_to_closed: Literal["reopen", "new_ticket"] = "reopen"
+    trust_requester_domain: bool = False
+    """R19: letters naming a ticket thread as the requester's also from anyone at the
+    requester's email domain; off (strict: the requester and recorded contacts only)."""
     smtp_listen_host: str = "127.0.0.1"
     smtp_listen_port: int = Field(default=8025, ge=1, le=65535)
     smtp_accept_domains: str = "pass24online.ru"
@@ -92,6 +128,9 @@ class Settings(BaseSettings):
     imap_host: str = "127.0.0.1"
     imap_port: int = Field(default=993, ge=1, le=65535)
     imap_ssl: bool = True
+    # PEM file of the CA (or the server's self-signed certificate) to trust for IMAP over TLS;
+    # empty: the system's trusted CAs.
+    imap_ca_file: str = ""
     imap_username: str = ""
     imap_password: SecretStr = SecretStr("")
     imap_mailbox: str = "INBOX"
@@ -99,8 +138,39 @@ class Settings(BaseSettings):
     form_secret: SecretStr = SecretStr("")
     form_field_map_file: Path | None = None
     phone_secret: SecretStr = SecretStr("")
+    chatbot_secret: SecretStr = SecretStr("")
     holiday_channels: str = "email"
     """Channels open on public holidays (R6), comma-separated."""
+    latest_versions: str = ""
+    """R2: the latest supported version per product, e.g. ``pass24_online=3.4,pass24_control=2.8``;
+    a ticket naming an older one is flagged ``outdated_version`` in its view."""
+
+    @field_validator("latest_versions")
+    @classmethod
+    def _latest_versions(cls, value: str) -> str:
+        LatestVersions.parse(value)  # refuse a typo at start-up, not on the first ticket
+        return value
+
+    def latest(self) -> LatestVersions:
+        return LatestVersions.parse(self.latest_versions)
+
+    # People (docs/LETTERS.md): language, letters, staff alerts
+    locale: Literal["ru", "en"] = "ru"
+    """Default language of the pages, API problems, letters and ``audit export``."""
+    templates_dir: Path | None = None
+    """An operator directory of letter templates (``<lang>/<name>.txt.j2``) overriding ours."""
+    notice_from_name: str = "Техподдержка PASS24.online"
+    """The sender name of the desk's letters (the address is ``support_email``)."""
+    public_url: str = ""
+    """The desk's address as staff open it, e.g. https://desk.pass24online.ru (links in alerts)."""
+    alert_supervisors: str = ""
+    """Comma-separated addresses told of SLA alerts on unassigned tickets."""
+    alert_staff_addresses: str = ""
+    """Assignee name → address: ``agent.kim=kim@pass24online.ru,...``."""
+    alert_staff_domain: str = ""
+    """Assignees not listed above are mailed at ``name@<this domain>``."""
+    alert_webhook_url: str = ""
+    alert_webhook_secret: SecretStr = SecretStr("")
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -18,3 +18,22 @@ REQUESTER = Actor.requester("olga@example.ru")
 def msk(text: str) -> datetime:
     """A Moscow wall-clock instant, e.g. msk("2025-04-28 10:00")."""
     return datetime.fromisoformat(text).replace(tzinfo=MSK)
+
+
+_signed_at: dict[tuple[str, bytes], int] = {}
+
+
+def webhook_headers(secret: str, raw: bytes) -> dict[str, str]:
+    """``X-Pass24-Timestamp`` and ``X-Pass24-Signature`` as a sender computes them. A sender
+    retrying the same body signs it again at another second (the same signature twice is a
+    replay): a repeat here is signed a second earlier than the last, still well inside the
+    five minutes."""
+    import time
+
+    from adapters.signing import signed_headers
+
+    now = int(time.time())
+    earlier = _signed_at.get((secret, raw))
+    at = now if earlier is None else min(now, earlier - 1)
+    _signed_at[(secret, raw)] = at
+    return signed_headers(secret, raw, at)

@@ -6,9 +6,16 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from adapters.email.message import AttachedFile
+
+class FileLike(Protocol):
+    @property
+    def filename(self) -> str: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def content(self) -> bytes: ...
 
 
 class AttachmentStore:
@@ -21,7 +28,7 @@ class AttachmentStore:
     def path_of(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
 
-    def store(self, file: AttachedFile) -> dict[str, Any]:
+    def store(self, file: FileLike) -> dict[str, Any]:
         """Keep the file if within the limit; answer the metadata the ticket records."""
         digest = hashlib.sha256(file.content).hexdigest()
         meta: dict[str, Any] = {

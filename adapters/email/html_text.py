@@ -1,9 +1,28 @@
-"""HTML mail bodies as readable plain text (standard library only)."""
+"""HTML mail bodies as readable plain text.
+
+``inscriptis`` lays out what mail clients send (tables of details side by side, lists,
+links kept as ``[text](url)``); the standard-library collector below is the fallback
+for HTML that lxml cannot take at all.
+"""
 
 from __future__ import annotations
 
 import re
+from html import unescape
 from html.parser import HTMLParser
+
+from inscriptis import get_text
+from inscriptis.model.config import ParserConfig
+
+_CONFIG = ParserConfig(display_links=True)
+# Past this size (a pasted report, a log as HTML) the layout engine takes seconds; regular
+# expressions strip it in a fraction of that, without laying tables out side by side.
+_LAYOUT_LIMIT = 300_000
+_INVISIBLE = re.compile(r"<(script|style|head|title)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_BREAK = re.compile(r"<(?:br|hr|/p|/div|/tr|/li|/h[1-6]|/table|/blockquote)\b[^>]*>", re.IGNORECASE)
+_CELL = re.compile(r"</t[dh]\s*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
+_BULLET = re.compile(r"^\s*[*\u2022]\s+", re.MULTILINE)
 
 _BLOCK = frozenset({"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6",
                     "blockquote", "pre", "table", "ul", "ol", "hr", "section", "article"})
@@ -44,6 +63,29 @@ class _TextCollector(HTMLParser):
 
 def html_to_text(html: str) -> str:
     """Text a person would read: block elements become line breaks, scripts and styles vanish."""
+    if len(html) > _LAYOUT_LIMIT:
+        return _stripped(html)
+    try:
+        text = get_text(html, _CONFIG)
+    except Exception:  # lxml refuses some hostile markup: read it with the plain collector
+        return _collected(html)
+    text = _BULLET.sub("- ", text.replace("\xa0", " "))
+    lines = [line.rstrip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _stripped(html: str) -> str:
+    text = _TAG.sub("", _CELL.sub(" ", _BREAK.sub("\n", _INVISIBLE.sub(" ", html))))
+    return _tidy(unescape(text))
+
+
+def _tidy(text: str) -> str:
+    text = text.replace("\xa0", " ")
+    lines = [re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _collected(html: str) -> str:
     collector = _TextCollector()
     collector.feed(html)
     collector.close()

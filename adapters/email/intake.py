@@ -1,33 +1,34 @@
-"""One letter in, one outcome out: a new ticket, a reply on a ticket, a bounce, or quarantine.
+"""One letter in, one outcome out: the email channel's translator into the intake gate.
 
 Every source (SMTP listener, IMAP poller) hands raw bytes to ``EmailIntake.deliver``.
-Each step is idempotent by the letter's Message-ID, so a letter delivered again,
-e.g. after a crash between steps, completes what is missing and duplicates nothing.
+The letter becomes an ``IntakeRequest`` (its Message-ID is the intake key, its
+In-Reply-To/References the threading hints, its Cc the contacts); the gate decides.
+Only what is particular to mail stays here: bounces of our own notices, and the
+quarantine for what cannot be handled. ``deliver`` never raises while the
+quarantine can keep the letter: each step of the gate is idempotent by Message-ID,
+so a letter delivered again (or retried from the quarantine) completes what is missing.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Protocol
 
-from adapters.email.attachments import AttachmentStore
-from adapters.email.details import extract_details
 from adapters.email.message import Letter, UnreadableLetter, parse_letter
 from adapters.email.noise import Bounce, auto_reply_reason, bounce_of
 from adapters.email.quarantine import Quarantine
-from adapters.outbox.notices import Notices
-from adapters.outbox.store import Outbox
-from adapters.outbox.worker import OutboxWorker
-from domain.errors import DeskError, InvalidValue, RuleViolated, TicketNotFound
-from domain.ids import find_ticket_ids
-from domain.ticket import Ticket
-from domain.values import Actor, Channel, Requester, Status
-from services.application import SupportDesk
+from adapters.outbox.store import Outbox, OutboxEntry
+from domain.errors import DeskError
+from domain.intake import Decision, IncomingFile, IntakeOutcome, IntakeRequest
+from domain.values import Actor, Channel
 
 log = logging.getLogger(__name__)
+
+Gate = Callable[[IntakeRequest], IntakeOutcome]
 
 
 class Outcome(StrEnum):
@@ -36,9 +37,21 @@ class Outcome(StrEnum):
     REPLIED = "replied"
     REOPENED = "reopened"
     LINKED = "linked_new_ticket"
+    THIRD_PARTY = "third_party"
     AUTO_REPLY = "ignored_auto_reply"
     BOUNCE = "bounce_recorded"
     QUARANTINED = "quarantined"
+
+
+_OUTCOMES = {
+    Decision.CREATED: Outcome.CREATED,
+    Decision.DUPLICATE: Outcome.DUPLICATE,
+    Decision.REPLIED: Outcome.REPLIED,
+    Decision.REOPENED: Outcome.REOPENED,
+    Decision.LINKED: Outcome.LINKED,
+    Decision.THIRD_PARTY: Outcome.THIRD_PARTY,
+    Decision.IGNORED: Outcome.AUTO_REPLY,
+}
 
 
 @dataclass(frozen=True)
@@ -48,34 +61,51 @@ class Delivery:
     detail: str = ""
 
 
+class BounceSink(Protocol):
+    """Records that a message the desk sent did not arrive (the outbox worker)."""
+
+    def bounced(self, entry: OutboxEntry, reason: str) -> None: ...
+
+
 class EmailIntake:
     def __init__(
         self,
-        desk: SupportDesk,
+        gate: Gate,
         *,
         quarantine: Quarantine,
-        attachments: AttachmentStore,
         outbox: Outbox,
-        notices: Notices,
-        worker: OutboxWorker | None = None,
-        reply_to_closed: str = "reopen",
+        bounces: BounceSink | None = None,
         max_letter_bytes: int = 30 * 1024 * 1024,
-        now: Callable[[], float] = time.time,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        if reply_to_closed not in ("reopen", "new_ticket"):
-            raise ValueError("reply_to_closed must be 'reopen' or 'new_ticket'")
-        self.desk = desk
+        self.gate = gate
         self.quarantine = quarantine
-        self.attachments = attachments
         self.outbox = outbox
-        self.notices = notices
-        self.worker = worker
-        self.reply_to_closed = reply_to_closed
+        self.bounces = bounces
         self.max_letter_bytes = max_letter_bytes
         self.now = now
 
     def deliver(self, raw: bytes, *, source: str = "smtp") -> Delivery:
-        """Take a letter. Never raises for bad input: what cannot be used is quarantined."""
+        """Take a letter. Never raises while the quarantine works: what cannot be handled
+        is quarantined with its bytes and the reason."""
+        try:
+            return self._deliver(raw, source)
+        except Exception as error:  # noqa: BLE001 - the letter is kept, the sender is not failed
+            log.exception("letter from %s could not be handled", source)
+            return self._quarantine(raw, f"could not be handled: {type(error).__name__}: {error}",
+                                    source)
+
+    def retry(self, entry_id: int) -> Delivery:
+        """Hand a quarantined letter to the desk again (after a fix); released when it goes in."""
+        letter = self.quarantine.get(entry_id)
+        if letter is None:
+            raise LookupError(f"no quarantined letter #{entry_id}")
+        delivery = self._deliver(letter.raw, f"retry:{letter.source}")
+        if delivery.outcome is not Outcome.QUARANTINED:
+            self.quarantine.release(entry_id)
+        return delivery
+
+    def _deliver(self, raw: bytes, source: str) -> Delivery:
         if len(raw) > self.max_letter_bytes:
             return self._quarantine(raw, f"letter larger than {self.max_letter_bytes} bytes", source)
         try:
@@ -85,93 +115,15 @@ class EmailIntake:
         bounce = bounce_of(letter.message)
         if bounce is not None:
             return self._bounce(raw, letter, source, bounce)
-        reason = auto_reply_reason(letter.message, letter.sender_email)
-        if reason is not None:
-            log.info("ignored auto-reply %s from %s: %s", letter.message_id, letter.sender_email,
-                     reason)
-            return Delivery(Outcome.AUTO_REPLY, detail=reason)
-        try:
-            return self._request(letter)
-        except (InvalidValue, RuleViolated) as error:
-            return self._quarantine(raw, f"not accepted by the desk: {error}", source)
-
-    # -- requests and replies -------------------------------------------------
-
-    def _request(self, letter: Letter) -> Delivery:
-        ticket = self._thread_target(letter)
-        actor = Actor.requester(letter.sender_email)
-        text = letter.text or letter.subject
-        details = extract_details(letter.subject, letter.text)
-        if ticket is not None:
-            closed = ticket.status is Status.CLOSED
-            if closed and self.reply_to_closed == "new_ticket":
-                return self._new_ticket(letter, linked_to=ticket.ticket_id)
-            receipt = self.desk.record_reply_once(
-                ticket.ticket_id, channel=Channel.EMAIL, intake_key=letter.message_id,
-                text=text, actor=actor, product_version=details.product_version,
-                device=details.device,
-                reopen_reason="" if ticket.is_open else f"the requester wrote again ({letter.message_id})",
-            )
-            self._attach(receipt.ticket_id, letter, actor)
-            if not receipt.created:
-                return Delivery(Outcome.DUPLICATE, receipt.ticket_id)
-            return Delivery(Outcome.REPLIED if ticket.is_open else Outcome.REOPENED,
-                            receipt.ticket_id)
-        return self._new_ticket(letter)
-
-    def _new_ticket(self, letter: Letter, *, linked_to: str = "") -> Delivery:
-        actor = Actor.requester(letter.sender_email)
-        details = extract_details(letter.subject, letter.text)
-        description = letter.text
-        if linked_to:
-            description = f"Follow-up to {linked_to} (closed).\n\n{description}"
-        receipt = self.desk.receive(
-            channel=Channel.EMAIL,
-            requester=Requester(name=letter.sender_name[:200], email=letter.sender_email),
-            subject=letter.subject[:500],
-            description=description,
-            actor=actor,
-            product=details.product,
-            product_version=details.product_version,
-            device=details.device,
-            intake_key=letter.message_id,
-        )
-        self._attach(receipt.ticket_id, letter, actor)
-        self._acknowledge(receipt.ticket_id)
-        if not receipt.created:
-            return Delivery(Outcome.DUPLICATE, receipt.ticket_id)
-        return Delivery(Outcome.LINKED if linked_to else Outcome.CREATED, receipt.ticket_id,
-                        detail=f"linked to {linked_to}" if linked_to else "")
-
-    def _thread_target(self, letter: Letter) -> Ticket | None:
-        """R19: the ticket named in the subject, or the one our earlier letter belonged to."""
-        candidates = find_ticket_ids(letter.subject)
-        for message_id in letter.thread_ids:
-            candidates += find_ticket_ids(message_id)
-        for ticket_id in dict.fromkeys(candidates):
-            try:
-                return self.desk.get_ticket(ticket_id)
-            except (TicketNotFound, InvalidValue):
-                continue
-        return None
-
-    def _attach(self, ticket_id: str, letter: Letter, actor: Actor) -> None:
-        if not letter.attachments:
-            return
-        metadata = [self.attachments.store(file) for file in letter.attachments]
-        self.desk.add_attachments(ticket_id, source=letter.message_id, attachments=metadata,
-                                  actor=actor)
-
-    def _acknowledge(self, ticket_id: str) -> None:
-        """Queue the registration notice (once per ticket); the outbox worker sends it."""
-        ticket = self.desk.get_ticket(ticket_id)
-        if ticket.acknowledged_at is not None:
-            return
-        mail = self.notices.acknowledgement(ticket, now=self.desk.clock.now())
-        if mail is not None:
-            self.outbox.enqueue(mail, now=self.now())
-
-    # -- noise -------------------------------------------------------------------
+        if not letter.sender_email:
+            # The parser lets a mail system's report through without an address; one that is
+            # not a bounce after all has nobody to answer.
+            return self._quarantine(raw, "no sender address (From): "
+                                    + "; ".join(letter.sender_notes), source)
+        outcome = self.gate(request_of(letter))
+        if outcome.decision in (Decision.REFUSED, Decision.INVALID):
+            return self._quarantine(raw, f"not accepted by the desk: {outcome.detail}", source)
+        return Delivery(_OUTCOMES[outcome.decision], outcome.ticket_id, outcome.detail)
 
     def _bounce(self, raw: bytes, letter: Letter, source: str, bounce: Bounce) -> Delivery:
         if not bounce.permanent:
@@ -181,16 +133,40 @@ class EmailIntake:
             if entry is None:
                 continue
             reason = " ".join(filter(None, (bounce.status, bounce.diagnostic))) or "bounced"
-            if self.worker is None:
+            if self.bounces is None:
                 raise RuntimeError("bounces need the outbox worker")
             try:
-                self.worker.bounced(entry, reason)
+                self.bounces.bounced(entry, reason)
             except DeskError as error:
                 return self._quarantine(raw, f"bounce could not be recorded: {error}", source)
             return Delivery(Outcome.BOUNCE, entry.ticket_id, detail=reason)
-        return self._quarantine(raw, "bounce for a message the desk did not send", source)
+        # Not ours (or the copy of ours was cut off): nothing to fall back on, but it is a
+        # bounce, not an unreadable letter, so it is recorded as one instead of quarantined.
+        detail = (f"bounce for a message the desk did not send ({bounce.read_as}): "
+                  f"{', '.join(bounce.recipients) or 'recipient unknown'} {bounce.status}").strip()
+        log.info("unmatched bounce %s: %s", letter.message_id, detail)
+        return Delivery(Outcome.BOUNCE, detail=detail)
 
     def _quarantine(self, raw: bytes, reason: str, source: str) -> Delivery:
-        entry = self.quarantine.put(raw, reason=reason, source=source, at=self.desk.clock.now())
+        entry = self.quarantine.put(raw, reason=reason, source=source, at=self.now())
         log.warning("quarantined letter #%d from %s: %s", entry, source, reason)
         return Delivery(Outcome.QUARANTINED, detail=f"#{entry}: {reason}")
+
+
+def request_of(letter: Letter) -> IntakeRequest:
+    """The letter as the gate's channel-neutral request."""
+    return IntakeRequest(
+        channel=Channel.EMAIL,
+        intake_key=letter.message_id,
+        actor=Actor.requester(letter.sender_email),
+        name=letter.sender_name,
+        email=letter.sender_email,
+        subject=letter.subject,
+        text=letter.text,
+        reply_text=letter.new_text if letter.new_text != letter.text else "",
+        attachments=tuple(IncomingFile(f.filename, f.content_type, f.content)
+                          for f in letter.attachments),
+        contacts=letter.cc,
+        thread_hints=letter.thread_ids,
+        noise=auto_reply_reason(letter.message, letter.sender_email) or "",
+    )

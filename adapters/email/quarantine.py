@@ -61,6 +61,12 @@ class Quarantine:
         conn.close()
         return int(row[0])
 
+    def release(self, entry_id: int) -> None:
+        """Forget a letter that has now been handled."""
+        with self._lock, self._connect() as conn:
+            conn.execute("DELETE FROM quarantine WHERE id = ?", (entry_id,))
+        conn.close()
+
     def list(self, *, limit: int = 50, offset: int = 0) -> list[QuarantinedLetter]:
         """Newest first, without the raw bytes."""
         with self._connect() as conn:

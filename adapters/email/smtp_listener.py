@@ -1,18 +1,27 @@
 """Direct delivery: an SMTP server (aiosmtpd) whose every accepted letter goes to the intake.
 
 The server answers 250 only after the intake has stored the outcome (a ticket,
-a reply or a quarantine entry); if the desk itself fails it answers 451, so the
+a reply or a quarantine entry, also for a letter whose handling failed half-way);
+only when not even the quarantine could keep it does it answer 451, so the
 sending server keeps the letter and tries again. Nothing is acknowledged and lost.
+
+The letter's lines are spooled to a temporary file while they arrive (in memory
+up to ``SPOOL_IN_MEMORY`` bytes, on disk past it), not collected as a list of
+lines and joined as aiosmtpd does: a 30 MB letter costs one copy of itself when
+the intake reads it, not three while it is received, and a letter over the size
+limit costs nothing (its lines are counted and dropped; 552).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from collections.abc import Sequence
+from typing import IO, Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import Envelope, Session, SMTP
+from aiosmtpd.smtp import MISSING, Envelope, Session, SMTP
 
 from adapters.email.intake import EmailIntake
 
@@ -35,8 +44,13 @@ class IntakeHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content or envelope.content
-        data = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "surrogateescape")
+        spool: IO[bytes] | None = getattr(envelope, "spool", None)
+        if spool is not None:
+            spool.seek(0)
+            data = spool.read()
+        else:
+            raw = envelope.original_content or envelope.content
+            data = raw if isinstance(raw, bytes) else str(raw).encode("utf-8", "surrogateescape")
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
         try:
             delivery = await asyncio.get_running_loop().run_in_executor(
@@ -50,13 +64,69 @@ class IntakeHandler:
         return "250 2.0.0 accepted"
 
 
+SPOOL_IN_MEMORY = 1024 * 1024
+
+
+class SpoolingSMTP(SMTP):
+    """aiosmtpd's server with DATA received into a spool file instead of a list of lines."""
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        limit = self.data_size_limit
+        size = 0
+        refusal = ""
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+            while self.transport is not None:
+                try:
+                    line = await self._reader.readuntil(b"\r\n")
+                except asyncio.LimitOverrunError as overrun:
+                    # A line longer than the stream limit: drain it, refuse the letter.
+                    refusal = refusal or "500 Line too long (see RFC5321 4.5.3.1.6)"
+                    await self._reader.read(overrun.consumed)
+                    continue
+                if line == b".\r\n":
+                    break
+                size += len(line)
+                if limit and size > limit:
+                    refusal = refusal or "552 Error: Too much mail data"
+                if refusal:
+                    continue
+                # RFC 5321 4.5.2: a leading dot was doubled by the sender.
+                spool.write(line[1:] if line.startswith(b".") else line)
+            if refusal:
+                await self.push(refusal)
+                self._set_post_data_state()  # type: ignore[no-untyped-call]
+                return
+            envelope: Any = self.envelope
+            envelope.spool = spool
+            envelope.content = envelope.original_content = None
+            status = await self._call_handler_hook("DATA") if "DATA" in self._handle_hooks else MISSING
+            envelope.spool = None
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        await self.push("250 OK" if status is MISSING else status)
+
+
+class SpoolingController(Controller):
+    def factory(self) -> SMTP:
+        return SpoolingSMTP(self.handler, **self.SMTP_kwargs)
+
+
 class SmtpListener:
     """Runs the SMTP server in its own thread (aiosmtpd's Controller)."""
 
     def __init__(self, intake: EmailIntake, *, host: str, port: int,
                  accept_domains: Sequence[str] = (), max_bytes: int = 30 * 1024 * 1024) -> None:
         self.handler = IntakeHandler(intake, accept_domains=accept_domains)
-        self.controller = Controller(self.handler, hostname=host, port=port,
+        self.controller = SpoolingController(self.handler, hostname=host, port=port,
                                      data_size_limit=max_bytes, decode_data=False)
 
     @property

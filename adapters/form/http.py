@@ -1,50 +1,60 @@
-"""``/intake/form``: the Bitrix24 site form's webhook and the project's own HTML form."""
+"""``/intake/form``: the Bitrix24 site form's webhook and the project's own HTML form.
+
+The form, its thanks page and its refusal page are Jinja2 templates beside this
+module, their words from the message catalogue (``adapters.i18n``): Russian by
+default, ``?lang=en`` for English.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import html
 import json
-import re
 import secrets
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from adapters.email.details import extract_details
-from adapters.email.wiring import MailComponents
-from adapters.form.fields import load_field_map, pick
-from adapters.problems import invalid, problem
-from adapters.signing import form_token, form_token_valid, webhook_authentic
-from domain.errors import InvalidValue
-from domain.values import Actor, Channel, Product, Requester
-from services.application import SupportDesk
-from services.channel_policy import ChannelClosed, ChannelPolicy
-from services.settings import Settings
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PHONE = re.compile(r"^\+?[\d\s()\-]{6,20}$")
-_LIMITS = {"name": 200, "email": 254, "phone": 32, "organisation": 200, "subject": 500,
-           "description": 100_000, "product_version": 50, "device": 200, "submission_id": 200}
+from adapters.form.fields import pick
+from adapters.i18n import DEFAULT, LANGUAGES, gettext, language_or_default, names, negotiate
+from adapters.problems import invalid, problem, unauthenticated, unreadable
+from adapters.form.guard import FormGuard
+from adapters.signing import ReplayCache, WebhookVerifier, form_token, form_token_valid
+from adapters.webhooks import PROBLEMS, Gate, answer, verifier_for
+from domain.intake import Decision, IntakeRequest
+from domain.values import LIMITS, Actor, Channel, Product
 
 
-def build_form_router(desk: SupportDesk, settings: Settings, *,
-                      mail: MailComponents | None = None,
-                      channels: ChannelPolicy | None = None) -> APIRouter:
+_PAGES = Environment(loader=PackageLoader("adapters.form", "templates"),
+                     autoescape=select_autoescape(["html", "j2"]), undefined=StrictUndefined)
+
+
+def _render(template: str, language: str, **context: Any) -> str:
+    return _PAGES.get_template(template).render(
+        language=language, _=lambda message: gettext(message, language), **context)
+
+
+def build_form_router(gate: Gate, *, secret: str, support_email: str,
+                      field_map: dict[str, tuple[str, ...]], language: str = DEFAULT,
+                      verifier: WebhookVerifier | None = None,
+                      guard: FormGuard | None = None) -> APIRouter:
+    """The form's translator: fields by their configured names into the intake gate.
+    ``guard`` makes page tokens single-use and limits submissions (see adapters/form/guard.py)."""
     router = APIRouter(prefix="/intake/form", tags=["intake"])
-    secret = settings.form_secret.get_secret_value()
-    mapping = load_field_map(settings.form_field_map_file)
-    policy = channels or (mail.channels if mail else ChannelPolicy.from_names(
-        desk.calendar, settings.support_email, settings.holiday_channels.split(",")))
+    check = verifier_for(secret, "form", verifier)
+    limits = guard or FormGuard(ReplayCache(None), per_client="", per_address="")
 
     @router.get("", response_class=HTMLResponse)
-    def form_page() -> HTMLResponse:
-        """The request form; posts to this same address."""
-        return HTMLResponse(_page(form_token(secret), secrets.token_hex(16), settings.support_email))
+    def form_page(request: Request,
+                  lang: str | None = Query(default=None, pattern="^(" + "|".join(LANGUAGES) + ")$"),
+                  ) -> HTMLResponse:
+        """The request form (``?lang=en`` for English); posts to this same address."""
+        chosen = lang or negotiate(request.headers.get("accept-language"), language)
+        return HTMLResponse(_page(form_token(secret), secrets.token_hex(16), support_email, chosen))
 
-    @router.post("", status_code=201, responses={422: {"content": {"application/problem+json": {}}}})
+    @router.post("", status_code=201, responses=PROBLEMS)
     async def submit(request: Request) -> Response:
         """A form submission (urlencoded, multipart or JSON) becomes a ticket."""
         body = await request.body()
@@ -54,49 +64,50 @@ def build_form_router(desk: SupportDesk, settings: Settings, *,
         headers = {k.lower(): v for k, v in request.headers.items()}
         body_secret = data.get("auth[application_token]", "")
         token = data.get("form_token", "")
-        if not (webhook_authentic(secret, body, headers, body_secret)
-                or (token and form_token_valid(secret, token))):
-            return problem(401, "unauthenticated", "Not signed",
-                           "sign the body (X-Pass24-Signature: sha256=<hmac>) or send the shared secret")
-        now = desk.clock.now()
+        from_page = bool(token) and form_token_valid(secret, token)
+        refusal = None if from_page else check.refusal(body, headers, body_secret)
+        if refusal is not None:
+            return unauthenticated(refusal, instance=request.url.path)
+        # Page tokens come from browsers; signed webhooks from one server for many requesters.
+        if from_page and (limited := limits.over_limit("client", _client(request))):
+            return _too_many(f"more than {limited} form submissions from this address",
+                             support_email, request.url.path)
+        fields = pick(data, field_map)
         try:
-            policy.check(Channel.FORM, now)
-        except ChannelClosed as closed:
-            return problem(403, "channel-closed", "Channel closed on public holidays", str(closed),
-                           support_email=settings.support_email)
-        fields = pick(data, mapping)
-        errors = _validate(fields)
-        if errors:
-            return invalid(errors)
-        details = extract_details(fields.get("subject", ""), fields.get("description", ""))
-        try:
-            given = fields.get("product", "unknown")
-            product = Product(given) if given != "unknown" else details.product
+            product = Product(fields.get("product", "unknown"))
         except ValueError:
             return invalid([{"field": "product", "reason": "unknown product; expected one of: "
-                             + ", ".join(p.value for p in Product)}])
+                             + ", ".join(p.value for p in Product)}], instance=request.url.path)
         key = fields.get("submission_id") or "sha256:" + hashlib.sha256(
-            json.dumps(sorted((k, v) for k, v in fields.items()), ensure_ascii=False).encode()
-        ).hexdigest()
-        try:
-            requester = Requester(name=fields.get("name", ""), email=fields.get("email", ""),
-                                  phone=fields.get("phone", ""),
-                                  organisation=fields.get("organisation", ""))
-            receipt = desk.receive(
-                channel=Channel.FORM, requester=requester, subject=fields.get("subject", ""),
-                description=fields.get("description", ""),
-                actor=Actor.requester(requester.email or requester.phone), product=product,
-                product_version=fields.get("product_version", details.product_version),
-                device=fields.get("device", details.device), intake_key=key, at=now,
-            )
-        except InvalidValue as bad:
-            return invalid([{"field": bad.field, "reason": bad.reason}])
-        if mail is not None:
-            mail.acknowledge_later(desk, receipt.ticket_id)
-        result = {"ticket_id": receipt.ticket_id, "created": receipt.created}
-        if "text/html" in request.headers.get("accept", "") and token:
-            return HTMLResponse(_thanks(receipt.ticket_id), status_code=201 if receipt.created else 200)
-        return JSONResponse(result, status_code=201 if receipt.created else 200)
+            json.dumps(sorted(fields.items()), ensure_ascii=False).encode()).hexdigest()
+        if from_page and limits.token_reused(token, key):
+            return unauthenticated("this form was already submitted; reload the page for a new one",
+                                   instance=request.url.path)
+        requester = fields.get("email") or fields.get("phone", "")
+        if requester and (limited := limits.over_limit("address", requester)):
+            return _too_many(f"more than {limited} requests for {requester}", support_email,
+                             request.url.path)
+        outcome = gate(IntakeRequest(
+            channel=Channel.FORM, intake_key=key,
+            actor=Actor.requester(fields.get("email") or fields.get("phone") or "form"),
+            name=fields.get("name", ""), email=fields.get("email", ""),
+            phone=fields.get("phone", ""), organisation=fields.get("organisation", ""),
+            subject=fields.get("subject", ""), text=fields.get("description", ""),
+            product=product, product_version=fields.get("product_version", ""),
+            device=fields.get("device", ""),
+        ))
+        chosen = language_or_default(data.get("lang"), negotiate(headers.get("accept-language"),
+                                                                 language))
+        if "text/html" in headers.get("accept", "") and token:
+            # A person submitted our own page: answer with a page, not JSON.
+            if outcome.ticket_id:
+                return HTMLResponse(_thanks(outcome.ticket_id, chosen),
+                                    status_code=201 if outcome.created else 200)
+            if outcome.decision in (Decision.INVALID, Decision.REFUSED):
+                return HTMLResponse(_refused(outcome, support_email, chosen),
+                                    status_code=422 if outcome.decision is Decision.INVALID else 403)
+        return answer(outcome, support_email=support_email, instance=request.url.path,
+                      language=chosen)
 
     return router
 
@@ -115,9 +126,22 @@ async def _fields(request: Request, body: bytes) -> tuple[dict[str, str], Respon
             form = await request.form()
             return {k: v for k, v in form.items() if isinstance(v, str)}, None
     except (ValueError, UnicodeDecodeError) as error:
-        return {}, problem(400, "unreadable-body", "Unreadable body", str(error))
-    return {}, problem(415, "unsupported-media-type", "Unsupported media type",
-                       "send application/json, application/x-www-form-urlencoded or multipart/form-data")
+        return {}, unreadable(str(error), instance=request.url.path)
+    except RecursionError:
+        return {}, unreadable("JSON nested too deeply", instance=request.url.path)
+    return {}, problem(415, "Unsupported Media Type",
+                       "send application/json, application/x-www-form-urlencoded or "
+                       "multipart/form-data", slug="unsupported-media-type",
+                       instance=request.url.path)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _too_many(detail: str, support_email: str, instance: str) -> Response:
+    return problem(429, "Too Many Requests", f"{detail}; try later or write to {support_email}",
+                   slug="too-many-requests", instance=instance, headers={"Retry-After": "3600"})
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -134,50 +158,28 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def _validate(fields: dict[str, str]) -> list[dict[str, str]]:
-    errors: list[dict[str, str]] = []
-    for field, limit in _LIMITS.items():
-        if len(fields.get(field, "")) > limit:
-            errors.append({"field": field, "reason": f"longer than {limit} characters"})
-    email, phone = fields.get("email", ""), fields.get("phone", "")
-    if not email and not phone:
-        errors.append({"field": "email", "reason": "give an email address or a phone number"})
-    if email and not _EMAIL.match(email):
-        errors.append({"field": "email", "reason": f"not an email address: {email!r}"})
-    if phone and not _PHONE.match(phone):
-        errors.append({"field": "phone", "reason": f"not a phone number: {phone!r}"})
-    if not fields.get("description") and not fields.get("subject"):
-        errors.append({"field": "description", "reason": "describe the problem"})
-    return errors
+_FIELD_NAMES = {"requester": "Name", "name": "Name", "email": "Email", "phone": "Phone",
+                "organisation": "Organisation", "product": "Product", "subject": "Subject",
+                "description": "Description and steps to reproduce",
+                "product_version": "Product version", "device": "Phone model and OS version"}
 
 
-def _page(token: str, submission_id: str, support_email: str) -> str:
-    return f"""<!doctype html>
-<html lang="ru"><head><meta charset="utf-8"><title>Заявка в техподдержку PASS24.online</title>
-<style>body{{font-family:sans-serif;max-width:40em;margin:2em auto}}label{{display:block;margin-top:1em}}
-input,select,textarea{{width:100%}}</style></head><body>
-<h1>Заявка в техподдержку</h1>
-<form method="post" action="/intake/form">
-<input type="hidden" name="form_token" value="{html.escape(token)}">
-<input type="hidden" name="submission_id" value="{html.escape(submission_id)}">
-<label>Имя <input name="name" maxlength="200"></label>
-<label>Email <input name="email" type="email" maxlength="254"></label>
-<label>Телефон <input name="phone" type="tel" maxlength="32"></label>
-<label>Организация <input name="organisation" maxlength="200"></label>
-<label>Продукт <select name="product">
-<option value="unknown">Не знаю</option><option value="pass24_online">PASS24.online</option>
-<option value="pass24_control">PASS24.control (СКУД)</option>
-<option value="mobile_pass24_online">Мобильное приложение PASS24.online</option>
-<option value="mobile_pass24_key">PASS24.Key</option></select></label>
-<label>Версия продукта <input name="product_version" maxlength="50"></label>
-<label>Модель телефона и версия ОС <input name="device" maxlength="200"></label>
-<label>Тема <input name="subject" maxlength="500" required></label>
-<label>Описание и шаги воспроизведения <textarea name="description" rows="8"></textarea></label>
-<p><button type="submit">Отправить</button></p>
-</form><p>Или напишите на <a href="mailto:{html.escape(support_email)}">{html.escape(support_email)}</a>.</p>
-</body></html>"""
+def _page(token: str, submission_id: str, support_email: str, language: str = DEFAULT) -> str:
+    products = [(code, label) for code, label in names(language)["product"].items() if code != "unknown"]
+    return _render("form.html.j2", language, token=token, submission_id=submission_id,
+                   support_email=support_email, limits=LIMITS, products=products)
 
 
-def _thanks(ticket_id: str) -> str:
-    return (f"<!doctype html><html lang=\"ru\"><meta charset=\"utf-8\"><title>Заявка принята</title>"
-            f"<p>Заявка зарегистрирована, номер <strong>{html.escape(ticket_id)}</strong>.</p></html>")
+def _thanks(ticket_id: str, language: str = DEFAULT) -> str:
+    return _render("thanks.html.j2", language, ticket_id=ticket_id)
+
+
+def _refused(outcome: Any, support_email: str, language: str) -> str:
+    refused = outcome.decision is Decision.REFUSED
+    errors = [] if refused else [
+        (gettext(_FIELD_NAMES.get(field, field), language), gettext(reason, language))
+        for field, reason in (outcome.errors or ((outcome.field, outcome.detail),))]
+    return _render("refused.html.j2", language,
+                   title=gettext("The request was not accepted", language),
+                   detail=outcome.detail if refused else "", errors=errors,
+                   support_email=support_email)

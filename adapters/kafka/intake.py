@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from domain.values import Actor, Channel, Product, Requester
-from services.application import Receipt, SupportDesk
+from domain.intake import IntakeRequest
+from domain.values import Actor, Channel, Product
 
 SCHEMA_ID = "https://pass24online.ru/schemas/desk/intake.v1.json"
 
@@ -42,8 +42,11 @@ class IntakeMessage(BaseModel):
     integration: str = Field(min_length=1, max_length=200,
                              description="the publishing adapter, recorded as the actor")
     requester: IntakeRequester
-    subject: str = Field(default="", max_length=500)
-    body: str = Field(default="", max_length=100_000, description="the problem description")
+    subject: str = Field(default="", max_length=10_000,
+                         description="folded to one line and cut at 500 characters by the desk")
+    body: str = Field(default="", max_length=2_000_000,
+                      description="the problem description; past 100,000 characters the desk "
+                                  "cuts it with a note and keeps the whole text as an attachment")
     product: Product = Product.UNKNOWN
     product_version: str = Field(default="", max_length=100)
     device: str = Field(default="", max_length=300, description="phone model and OS version")
@@ -57,21 +60,23 @@ class IntakeMessage(BaseModel):
         return cls.model_validate_json(payload)
 
 
-def receive(desk: SupportDesk, message: IntakeMessage) -> Receipt:
-    """The receive command for a message; idempotent by (channel, intake key)."""
+def to_request(message: IntakeMessage) -> IntakeRequest:
+    """The message as the intake gate's channel-neutral request."""
     who = message.requester
-    return desk.receive(
+    return IntakeRequest(
         channel=message.channel,
-        requester=Requester(name=who.name, email=who.email, phone=who.phone,
-                            organisation=who.organisation),
-        subject=message.subject,
-        description=message.body,
+        intake_key=message.intake_key,
         actor=Actor.integration(message.integration),
+        name=who.name,
+        email=who.email,
+        phone=who.phone,
+        organisation=who.organisation,
+        subject=message.subject,
+        text=message.body,
         product=message.product,
         product_version=message.product_version,
         device=message.device,
-        intake_key=message.intake_key,
-        at=message.received_at,
+        received_at=message.received_at,
     )
 
 

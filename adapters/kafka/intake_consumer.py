@@ -1,12 +1,13 @@
-"""The intake consumer: ``pass24.intake`` → ``SupportDesk.receive``, in a consumer group.
+"""The intake consumer: ``pass24.intake`` → the intake gate, in a consumer group.
 
 Offsets are committed only after a message's ticket is stored (or the message is
 safely in the dead-letter topic), so a crash re-delivers; ``receive`` is
 idempotent by (channel, intake key), so a re-delivery, a duplicate or an
 out-of-order delivery never makes a second ticket.
 
-A *poison* message — not JSON, not an intake message, or refused by the domain
-(no way to reach the requester, an empty request…) — will never succeed: it goes
+A *poison* message — not JSON, not an intake message, or refused by the gate
+(no way to reach the requester, an empty request, a channel closed on the day it
+was received (R6)…) — will never succeed: it goes
 to ``pass24.intake.dlq`` unchanged, with the reason in its headers, and the
 consumer goes on. Anything else (the database is down, a concurrent write kept
 winning) is transient: the partition is rewound to that message and retried
@@ -26,14 +27,23 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from pydantic import ValidationError
 
-from adapters.kafka.intake import IntakeMessage, receive
+from adapters.kafka.intake import IntakeMessage, to_request
 from domain.errors import InvalidValue, RuleViolated
-from services.application import SupportDesk
+from domain.intake import Decision, IntakeOutcome, IntakeRequest
 
 log = logging.getLogger("pass24.intake")
 
 POISON = (ValueError, InvalidValue, RuleViolated)  # ValidationError and JSON errors are ValueErrors
 """Errors that the same message will raise every time."""
+Gate = Callable[[IntakeRequest], IntakeOutcome]
+
+
+class Refused(Exception):
+    """The gate refused the message (R6, or input the desk does not take): dead-letter it."""
+
+    def __init__(self, outcome: IntakeOutcome) -> None:
+        super().__init__(outcome.detail)
+        self.outcome = outcome
 
 
 @dataclass
@@ -49,7 +59,7 @@ class IntakeConsumer:
 
     def __init__(
         self,
-        desk: SupportDesk,
+        gate: Gate,
         consumer: KafkaConsumer,
         dlq_producer: KafkaProducer,
         *,
@@ -60,7 +70,7 @@ class IntakeConsumer:
         flush_timeout: float = 30.0,
         on_receipt: Callable[[IntakeMessage, bool], None] | None = None,
     ) -> None:
-        self.desk = desk
+        self.gate = gate
         self.consumer = consumer
         self.dlq = dlq_producer
         self.dlq_topic = dlq_topic
@@ -129,19 +139,21 @@ class IntakeConsumer:
         """True when stored, a DLQ send future for poison, None for a transient failure."""
         try:
             message = IntakeMessage.decode(record.value)
-            receipt = receive(self.desk, message)
-        except POISON as error:
+            outcome = self.gate(to_request(message))
+            if outcome.decision in (Decision.REFUSED, Decision.INVALID):
+                raise Refused(outcome)
+        except (*POISON, Refused) as error:
             return self._dead_letter(record, error)
         except Exception:
             log.exception("intake message %s/%d/%d failed; will retry",
                           record.topic, record.partition, record.offset)
             return None
-        if receipt.created:
+        if outcome.created:
             self.stats.created += 1
         else:
             self.stats.duplicates += 1
         if self.on_receipt is not None:
-            self.on_receipt(message, receipt.created)
+            self.on_receipt(message, outcome.created)
         return True
 
     def _dead_letter(self, record: ConsumerRecord, error: Exception):  # type: ignore[no-untyped-def]
@@ -174,4 +186,7 @@ def _reason(error: Exception) -> str:
         return f"refused by the desk: {error.field}: {error.reason}"[:1000]
     if isinstance(error, RuleViolated):
         return f"refused by the desk: {error.rule}: {error}"[:1000]
+    if isinstance(error, Refused):
+        outcome = error.outcome
+        return f"refused by the desk: {outcome.field}: {outcome.detail}"[:1000]
     return f"unreadable: {error}"[:1000]

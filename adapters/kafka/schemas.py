@@ -43,6 +43,10 @@ PUBLISHED: dict[str, int] = {
     "Ticket.SlaBreached": 1,
     "Ticket.DeliveryFailed": 1,
     "Ticket.AttachmentsAdded": 1,
+    "Ticket.NoticeNotSent": 1,
+    "Ticket.ContactAdded": 1,
+    "Ticket.ThirdPartyMessageReceived": 1,
+    "Ticket.ThirdPartyMessageAccepted": 1,
 }
 """Event name → data version of what the relay publishes to ``pass24.ticket-events``."""
 

@@ -13,15 +13,29 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
 from adapters.outbox.smtp_sender import DeliveryError, SmtpSender
 from adapters.outbox.store import Outbox, OutboxEntry
 from domain.errors import RuleViolated, TicketNotFound
 from domain.values import Actor, Channel
-from services.application import SupportDesk
 
+# Letters to staff (alerts, fallbacks) that fail are logged, not recorded on the ticket as R21.
+REQUESTER_NOTICES = ("acknowledgement", "response")
 log = logging.getLogger(__name__)
 SYSTEM = Actor.system("outbox")
+
+
+class OutcomeDesk(Protocol):
+    """Where the worker records what became of a letter (handed in by the composition root)."""
+
+    def acknowledge(self, ticket_id: str, *, actor: Actor, message_id: str = "",
+                    at: datetime | None = None) -> Any: ...
+
+    def record_delivery_failure(self, ticket_id: str, *, notice: str, recipient: str, reason: str,
+                                permanent: bool, message_id: str, fallback: Sequence[Channel],
+                                actor: Actor, at: datetime | None = None) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -41,7 +55,7 @@ class OutboxWorker:
         self,
         outbox: Outbox,
         sender: SmtpSender,
-        desk: SupportDesk,
+        desk: OutcomeDesk,
         *,
         retry: RetryPolicy | None = None,
         fallback: Sequence[Channel] = (Channel.CHATBOT, Channel.PHONE),
@@ -103,7 +117,7 @@ class OutboxWorker:
         try:
             if entry.status == "sent" and entry.kind == "acknowledgement":
                 self.desk.acknowledge(entry.ticket_id, actor=SYSTEM, message_id=entry.message_id)
-            elif entry.status == "failed":
+            elif entry.status == "failed" and entry.kind in REQUESTER_NOTICES:
                 self.record_failure(entry, entry.last_error)
         except RuleViolated as violation:
             if violation.rule != "already_acknowledged":

@@ -107,7 +107,10 @@ class TokenStore:
         self._mtime = self.path.stat().st_mtime
 
     def authenticate(self, token: str) -> Principal | None:
-        digest = token_hash(token)
+        return self.authenticate_digest(token_hash(token))
+
+    def authenticate_digest(self, digest: str) -> Principal | None:
+        """The holder of the token with this SHA-256 (a session cookie carries only that)."""
         fixed = self._fixed.get(digest)
         if fixed is not None:
             return fixed

@@ -63,6 +63,10 @@ class StorePositions:
         self.poll_interval = poll_interval
         self._sleep = threading.Event()
 
+    def position(self) -> int:
+        """What the projection workers have recorded (read by ``PositionWaits``)."""
+        return int(self.read_models.position())
+
     def wait_for(self, position: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while int(self.read_models.position()) < position:

@@ -2,8 +2,10 @@
 
 Request latency is a histogram by method, route *template* (``/tickets/{ticket_id}``,
 never the concrete path, so series stay bounded) and status class. Everything
-else is read at scrape time from the stores, so every API replica reports the
-same truth whichever process does the work:
+else is read from the stores, so every API replica reports the same truth
+whichever process does the work; those gauges are recomputed in the background
+at most every ``PASS24_METRICS_CACHE_SECONDS``, so a scrape costs O(1) whatever
+the number of tickets:
 
 - ``pass24_event_store_head`` and ``pass24_projection_position`` / ``_lag_events``
   (how far the read models are behind the event store's notification log);
@@ -11,19 +13,22 @@ same truth whichever process does the work:
 - ``pass24_sla_open_clocks{clock,status}``: open tickets' clocks by status now;
 - ``pass24_sla_breached_tickets{level}``: tickets that ever breached, per level.
 
-The endpoint is public and outside the OpenAPI schema, as scrapers expect;
-restrict it at the network (deploy/k8s scrapes it in-cluster only).
+The endpoint is outside the OpenAPI schema, as scrapers expect; it is public
+unless ``PASS24_METRICS_TOKEN`` is set (then scrapers send it as a bearer token),
+and ``PASS24_METRICS_PORT`` serves it on its own port instead of the API's.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -37,12 +42,45 @@ UNMATCHED = "<unmatched>"
 
 
 class StoreCollector(Collector):
-    """Gauges computed from the event store and the read models on every scrape."""
+    """Gauges computed from the event store and the read models, off the scrape path.
 
-    def __init__(self, app: FastAPI) -> None:
+    A scrape returns the last computed families at once (O(1)); when they are older
+    than ``max_age`` seconds one background thread recomputes them for the next
+    scrapes. Only the first scrape of a process waits for a computation.
+    """
+
+    def __init__(self, app: FastAPI, *, max_age: float = 10.0) -> None:
         self.app = app
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._families: list[GaugeMetricFamily] | None = None
+        self._computed_at = 0.0
+        self._refreshing = False
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self._lock:
+            families = self._families
+            stale = time.monotonic() - self._computed_at >= self.max_age
+            start = stale and families is not None and not self._refreshing
+            if start:
+                self._refreshing = True
+        if families is None:
+            families = self.refresh()
+        elif start:
+            threading.Thread(target=self.refresh, name="metrics-refresh", daemon=True).start()
+        yield from families
+
+    def refresh(self) -> list[GaugeMetricFamily]:
+        try:
+            families = list(self._compute())
+        except Exception:  # noqa: BLE001 - a scrape must answer even when a store does not
+            log.warning("metrics: store gauges unavailable", exc_info=True)
+            families = []
+        with self._lock:
+            self._families, self._computed_at, self._refreshing = families, time.monotonic(), False
+        return families
+
+    def _compute(self) -> Iterator[GaugeMetricFamily]:
         state = self.app.state
         try:
             head = int(state.desk.recorder.max_notification_id() or 0)
@@ -97,14 +135,17 @@ def _sla_families(models: Any) -> Iterator[GaugeMetricFamily]:
     yield breached
 
 
-def install(app: FastAPI) -> CollectorRegistry:
-    """Time every request and serve ``/metrics``; one registry per app (tests build many)."""
+def install(app: FastAPI, *, max_age: float = 10.0, token: str = "",
+            serve: bool = True) -> CollectorRegistry:
+    """Time every request and serve ``/metrics`` (unless ``serve`` is false: another port
+    serves the registry); one registry per app (tests build many). With ``token``,
+    ``/metrics`` needs ``Authorization: Bearer <token>``."""
     registry = CollectorRegistry()
     latency = Histogram(
         "pass24_http_request_duration_seconds", "HTTP request latency by route template.",
         ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=registry,
     )
-    registry.register(StoreCollector(app))
+    registry.register(StoreCollector(app, max_age=max_age))
     app.state.metrics_registry = registry
 
     @app.middleware("http")
@@ -121,11 +162,19 @@ def install(app: FastAPI) -> CollectorRegistry:
             latency.labels(request.method, template, f"{status // 100}xx").observe(
                 time.perf_counter() - started)
 
+    if not serve:
+        return registry
     router = APIRouter()
+    expected = f"Bearer {token}".encode()
 
     @router.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
         """Prometheus text exposition."""
+        if token:
+            given = request.headers.get("authorization", "").encode("utf-8", "surrogateescape")
+            if not hmac.compare_digest(given, expected):
+                raise HTTPException(401, "metrics need the metrics bearer token",
+                                    headers={"WWW-Authenticate": "Bearer"})
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(router)

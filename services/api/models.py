@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import Any
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    field_validator,
+    model_validator,
+)
 
-from domain.values import Category, Channel, Level, PostponeReason, Product, RequiredInfo
+from domain.values import (
+    LIMITS,
+    Category,
+    Channel,
+    Level,
+    PostponeReason,
+    Product,
+    RequiredInfo,
+    check_email,
+    check_phone,
+)
 
 def _iso_text(value: Any) -> Any:
     if not isinstance(value, str) or value.strip().lstrip("+-").replace(".", "", 1).isdigit():
@@ -17,11 +37,26 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
-IsoInstant = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
-"""An instant written as ISO-8601 text with an offset (not a Unix timestamp)."""
+def _plausible(value: datetime) -> datetime:
+    # The working calendar and SLA arithmetic need room around an instant: one at the
+    # end of year 9999 cannot even be moved to Moscow time.
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"expected an instant between {EARLIEST.date()} and {LATEST.date()}")
+    return value
 
-Text = Field(min_length=1, max_length=20_000)
-ShortText = Field(default="", max_length=2_000)
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2999, 12, 31, tzinfo=timezone.utc)
+
+IsoInstant = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_plausible)]
+"""An instant written as ISO-8601 text with an offset (not a Unix timestamp), 1970..2999."""
+
+# Every limit comes from the one table every channel uses (domain.values.LIMITS).
+Text = Field(min_length=1, max_length=LIMITS.text)
+ShortText = Field(default="", max_length=LIMITS.note)
+Line = 10_000
+"""A transport cap for the fields of a request, which the intake gate normalises, cuts to
+the same LIMITS and checks like every channel's (an over-long description is cut, not refused)."""
 
 
 class Body(BaseModel):
@@ -29,16 +64,12 @@ class Body(BaseModel):
 
 
 class RequesterIn(Body):
-    name: str = Field(default="", max_length=200)
-    email: str = Field(default="", max_length=320, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    phone: str = Field(default="", max_length=40, pattern=r"^$|^\+?[0-9 ()\-]{5,40}$")
-    organisation: str = Field(default="", max_length=200)
+    """Checked and normalised by the intake gate, like every channel's requester."""
 
-    @model_validator(mode="after")
-    def _reachable(self) -> RequesterIn:
-        if not self.email and not self.phone:
-            raise ValueError("a requester needs an email or a phone number")
-        return self
+    name: str = Field(default="", max_length=Line)
+    email: str = Field(default="", max_length=Line)
+    phone: str = Field(default="", max_length=Line)
+    organisation: str = Field(default="", max_length=Line)
 
 
 class ReceiveIn(Body):
@@ -46,13 +77,17 @@ class ReceiveIn(Body):
 
     channel: Channel = Channel.PHONE
     requester: RequesterIn
-    subject: str = Field(default="", max_length=300)
-    description: str = Text
+    subject: str = Field(default="", max_length=Line,
+                         description="folded to one line, cut at 500 characters")
+    description: str = Field(default="", max_length=2_000_000, description=(
+        "past 100,000 characters cut with a note; the whole text is kept as an attachment"))
     product: Product = Product.UNKNOWN
-    product_version: str = Field(default="", max_length=100)
-    device: str = Field(default="", max_length=200)
-    intake_key: str = Field(default="", max_length=500,
+    product_version: str = Field(default="", max_length=Line)
+    device: str = Field(default="", max_length=Line)
+    intake_key: str = Field(default="", max_length=Line,
                             description="makes receipt idempotent: same key, same ticket")
+    contacts: list[str] = Field(default_factory=list, max_length=50,
+                                description="R19: other addresses whose letters thread here (Cc)")
 
 
 class ClassifyIn(Body):
@@ -62,7 +97,7 @@ class ClassifyIn(Body):
 
 
 class ReclassifyIn(Body):
-    reason: str = Field(min_length=1, max_length=2_000)
+    reason: str = Field(min_length=1, max_length=LIMITS.note)
     level: Level | None = None
     product: Product | None = None
     category: Category | None = None
@@ -79,11 +114,11 @@ class NoteIn(Body):
 
 
 class AssignIn(Body):
-    assignee: str = Field(min_length=1, max_length=200)
+    assignee: str = Field(min_length=1, max_length=LIMITS.name)
 
 
 class RespondIn(Body):
-    text: str = Field(default="", max_length=20_000)
+    text: str = Field(default="", max_length=LIMITS.text)
     links: list[HttpUrl] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
@@ -99,20 +134,38 @@ class RequestInformationIn(Body):
 
 
 class RequesterReplyIn(Body):
+    """What the requester said, typed in by staff or sent by an integration: recorded with
+    the requester as author and the caller as ``entered_by``."""
+
     text: str = Text
-    product_version: str = Field(default="", max_length=100)
-    device: str = Field(default="", max_length=200)
-    message_id: str = Field(default="", max_length=500)
+    product_version: str = Field(default="", max_length=LIMITS.version)
+    device: str = Field(default="", max_length=LIMITS.device)
+    message_id: str = Field(default="", max_length=LIMITS.intake_key)
+
+
+class ContactIn(Body):
+    """R19: an address whose letters thread as the requester's from now on."""
+
+    email: str = Field(min_length=1, max_length=LIMITS.email)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return check_email("email", value)
+
+
+class EmptyIn(Body):
+    """No fields: the path says it all."""
 
 
 class EscalateIn(Body):
-    summary: str = Field(min_length=1, max_length=5_000)
+    summary: str = Field(min_length=1, max_length=LIMITS.text)
     expected_release: date | None = None
-    issue_ref: str = Field(default="", max_length=200)
+    issue_ref: str = Field(default="", max_length=LIMITS.name)
 
 
 class FixReleaseIn(Body):
-    release: str = Field(min_length=1, max_length=100)
+    release: str = Field(min_length=1, max_length=LIMITS.version)
     notes: str = ShortText
 
 
@@ -122,17 +175,19 @@ class PostponeIn(Body):
 
 
 class ResolveIn(Body):
-    resolution: str = Field(min_length=1, max_length=20_000)
+    resolution: str = Field(min_length=1, max_length=LIMITS.text)
 
 
 class ReopenIn(Body):
-    reason: str = Field(min_length=1, max_length=2_000)
+    reason: str = Field(min_length=1, max_length=LIMITS.note)
 
 
 class Created(BaseModel):
     id: str
     created: bool
     position: int | None = None
+    outcome: str = Field(default="created", description=(
+        "created, duplicate, replied, reopened, linked_new_ticket or third_party"))
 
 
 class CommandOut(BaseModel):
@@ -175,6 +230,25 @@ class TicketOut(BaseModel):
     updated_at: str
     version: int
     sla: SlaOut
+    product_version: str = ""
+    device: str = ""
+    outdated_version: bool = Field(
+        default=False, description="R2: the version is older than the latest supported one")
+    latest_version: str | None = None
+    call_requester: bool = Field(
+        default=False, description="R16: details missing and no email address: call the requester")
+    acknowledged_at: str | None = None
+    notice_not_sent: dict[str, Any] | None = Field(
+        default=None, description="R18: why no registration notice could be sent")
+    delivery_failures: list[dict[str, Any]] = Field(default_factory=list)
+    escalation: dict[str, Any] | None = None
+    releases: list[dict[str, Any]] = Field(default_factory=list)
+    postponement: dict[str, Any] | None = None
+    resolution: str | None = None
+    contacts: list[str] = Field(
+        default_factory=list, description="R19: addresses whose letters thread as the requester's")
+    third_party_messages: list[dict[str, Any]] = Field(
+        default_factory=list, description="R19: letters from others, kept for staff to accept")
 
 
 class EventOut(BaseModel):

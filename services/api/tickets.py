@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 
-from domain.values import Requester
+from adapters.webhooks import answer
+from domain.intake import Decision, IntakeRequest
+from domain.values import Actor, Requester
 from services.api import models as m
 from services.api.auth import INTAKE, READERS, STAFF, SUPERVISORS, Principal
 from services.api.deps import Desk, require
-from services.api.problems import problem_responses
+from services.api.problems import language, problem_responses
 from services.api.views import event_view, ticket_view
-from services.application import CommandResult
+from services.application import CommandResult, SupportDesk
+from services.intake import IntakeService
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 
@@ -31,32 +36,52 @@ def _out(result: CommandResult) -> m.CommandOut:
     return m.CommandOut(id=result.ticket_id, version=result.version, position=result.position)
 
 
+_BODY_FIELDS = {"requester": "body.requester", "email": "body.requester.email",
+                "phone": "body.requester.phone", "channel": "body.channel"}
+
+
+def get_gate(request: Request) -> IntakeService:
+    gate: IntakeService = request.app.state.gate
+    return gate
+
+
+Gate = Annotated[IntakeService, Depends(get_gate)]
+
+
 @router.post("", status_code=201, response_model=m.Created,
              responses=problem_responses(400, 401, 403, 409, 422))
-def receive(body: m.ReceiveIn, desk: Desk, caller: Intake, response: Response) -> m.Created:
-    """Register a request; the same intake key returns the same ticket (200 instead of 201)."""
-    receipt = desk.receive(
-        channel=body.channel,
-        requester=Requester(**body.requester.model_dump()),
-        subject=body.subject,
-        description=body.description,
-        product=body.product,
-        product_version=body.product_version,
-        device=body.device,
-        intake_key=body.intake_key,
-        actor=caller.actor,
-    )
-    response.headers["Location"] = f"/tickets/{receipt.ticket_id}"
-    if not receipt.created:
-        response.status_code = 200
-    return m.Created(id=receipt.ticket_id, created=receipt.created, position=receipt.position)
+def receive(body: m.ReceiveIn, gate: Gate, caller: Intake, request: Request,
+            response: Response) -> m.Created | JSONResponse:
+    """Register a request through the intake gate, like every channel: the same intake key
+    answers with the same ticket (200), a subject naming a ticket threads onto it (200; 202
+    when the sender is not its requester or a contact), a channel closed today is 403 (R6)."""
+    who = body.requester
+    outcome = gate.submit(IntakeRequest(
+        channel=body.channel, intake_key=body.intake_key, actor=caller.actor,
+        name=who.name, email=who.email, phone=who.phone, organisation=who.organisation,
+        subject=body.subject, text=body.description, product=body.product,
+        product_version=body.product_version, device=body.device,
+        contacts=tuple(body.contacts),
+        entered_by=caller.name if caller.actor.kind.value == "staff" else "",
+    ))
+    if outcome.decision in (Decision.REFUSED, Decision.INVALID) or outcome.ticket_id is None:
+        # The gate names fields plainly; the API names them where they are in the body.
+        outcome = replace(outcome, errors=tuple((_BODY_FIELDS.get(f, f"body.{f}"), r)
+                                                for f, r in outcome.errors))
+        return cast(JSONResponse, answer(outcome, support_email=gate.support_email,
+                                         instance=request.url.path, language=language(request)))
+    response.headers["Location"] = f"/tickets/{outcome.ticket_id}"
+    response.status_code = {Decision.CREATED: 201, Decision.LINKED: 201,
+                            Decision.THIRD_PARTY: 202}.get(outcome.decision, 200)
+    return m.Created(id=outcome.ticket_id, created=outcome.created, position=outcome.position,
+                     outcome=outcome.decision.value)
 
 
 @router.get("/{ticket_id}", response_model=m.TicketOut, responses=problem_responses(401, 403, 404, 422))
 def get_ticket(ticket_id: TicketId, desk: Desk, _: Reader) -> dict[str, Any]:
     """The ticket now, with both SLA clocks."""
     ticket = desk.get_ticket(ticket_id)
-    return ticket_view(ticket, desk.clock.now(), desk.calendar)
+    return ticket_view(ticket, desk.clock.now(), desk.calendar, desk.latest_versions)
 
 
 @router.get("/{ticket_id}/history", response_model=m.HistoryOut,
@@ -75,7 +100,7 @@ def history(
     if ticket is None:
         assert as_of is not None
         raise HTTPException(404, f"ticket {ticket_id} was not yet received at {as_of.isoformat()}")
-    state = ticket_view(ticket, as_of or desk.clock.now(), desk.calendar)
+    state = ticket_view(ticket, as_of or desk.clock.now(), desk.calendar, desk.latest_versions)
     return {
         "id": state["id"],
         "as_of": as_of.isoformat() if as_of else None,
@@ -151,11 +176,47 @@ def _request_info(desk: Desk, tid: str, who: Principal, b: m.RequestInformationI
     return desk.request_information(tid, text=b.text, items=b.items, actor=who.actor)
 
 
-@_command("requester-reply", m.RequesterReplyIn, Staff,
-          "Record what the requester answered (e.g. on the phone)")
+@_command("requester-reply", m.RequesterReplyIn, Intake,
+          "Record what the requester said (e.g. on the phone): the requester is the author, "
+          "the caller is recorded as entered_by")
 def _reply(desk: Desk, tid: str, who: Principal, b: m.RequesterReplyIn) -> CommandResult:
     return desk.record_requester_reply(tid, text=b.text, product_version=b.product_version,
-                                       device=b.device, message_id=b.message_id, actor=who.actor)
+                                       device=b.device, message_id=b.message_id,
+                                       actor=_requester_of(desk, tid), entered_by=who.name)
+
+
+def _requester_of(desk: SupportDesk, ticket_id: str) -> Actor:
+    requester = desk.get_ticket(ticket_id).requester
+    return Actor.requester(requester.email or requester.phone or requester.name)
+
+
+def _unchanged(desk: SupportDesk, ticket_id: str, result: CommandResult | None) -> CommandResult:
+    """An idempotent command that changed nothing answers with the ticket as it is."""
+    if result is not None:
+        return result
+    ticket = desk.get_ticket(ticket_id)
+    return CommandResult(ticket.ticket_id, ticket.version, None)
+
+
+@_command("contacts", m.ContactIn, Staff,
+          "Trust another address: its letters thread as the requester's (R19)")
+def _contact(desk: Desk, tid: str, who: Principal, b: m.ContactIn) -> CommandResult:
+    return _unchanged(desk, tid, desk.add_contact(tid, email=b.email, actor=who.actor))
+
+
+LetterId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^L-[0-9A-F]+$",
+                               description="a kept letter's ID, e.g. L-3F2A9C0B1D4E")]
+
+
+@router.post("/{ticket_id}/third-party-messages/{message_id}/accept", response_model=m.CommandOut,
+             responses=COMMAND_ERRORS)
+def accept_third_party_message(ticket_id: TicketId, message_id: LetterId, desk: Desk,
+                               caller: Staff) -> m.CommandOut:
+    """Accept a letter from a non-contact as the requester's message (R19): the reaction
+    clock starts, a wait for the requester ends, its files join the ticket's; a resolved
+    or closed ticket is reopened."""
+    return _out(desk.accept_third_party_message(ticket_id, message_id=message_id,
+                                                actor=caller.actor))
 
 
 @_command("escalate", m.EscalateIn, Staff, "Hand over to development (R13)")

@@ -8,11 +8,16 @@ from typing import Any
 from adapters.kafka.envelope import plain
 from domain.sla import WorkingTime
 from domain.ticket import Ticket
+from domain.versions import LatestVersions
 
 _ENVELOPE = {"originator_id", "originator_version", "timestamp", "at", "actor"}
 
 
-def ticket_view(ticket: Ticket, at: datetime, calendar: WorkingTime) -> dict[str, Any]:
+def ticket_view(
+    ticket: Ticket, at: datetime, calendar: WorkingTime, latest: LatestVersions | None = None
+) -> dict[str, Any]:
+    """The ticket as staff see it; ``latest`` (R2) flags a version older than the latest."""
+    latest = latest or LatestVersions()
     return {
         "id": ticket.ticket_id,
         "status": ticket.status.value,
@@ -30,6 +35,20 @@ def ticket_view(ticket: Ticket, at: datetime, calendar: WorkingTime) -> dict[str
         "updated_at": ticket.updated_at.isoformat(),
         "version": ticket.version,
         "sla": ticket.sla(at, calendar).as_dict(),
+        "product_version": ticket.product_version,
+        "device": ticket.device,
+        "outdated_version": latest.is_outdated(ticket.product, ticket.product_version),
+        "latest_version": latest.latest.get(ticket.product),
+        "call_requester": ticket.call_requester,
+        "acknowledged_at": plain(ticket.acknowledged_at),
+        "notice_not_sent": plain(ticket.notice_not_sent),
+        "delivery_failures": plain(ticket.delivery_failures),
+        "escalation": plain(ticket.escalation),
+        "releases": plain(ticket.releases),
+        "postponement": plain(ticket.postponement),
+        "resolution": ticket.resolution,
+        "contacts": list(ticket.contacts),
+        "third_party_messages": plain(ticket.third_party_messages),
     }
 
 

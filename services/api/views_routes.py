@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from domain.values import Level, Product, Status
+from domain.values import Category, Level, Product, Status
 from services.api.auth import READERS, Principal
 from services.api.deps import caught_up, read_models, require
 from services.api.models import IsoInstant, PageOut, StatsOut
@@ -19,7 +19,7 @@ Models = Annotated[Any, Depends(read_models)]
 CaughtUp = Annotated[None, Depends(caught_up)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
-ERRORS = problem_responses(401, 403, 422, 503)
+ERRORS = problem_responses(401, 403, 422, 429, 503)
 
 
 def _page(page: Any, models: Any) -> dict[str, Any]:
@@ -32,13 +32,27 @@ def queue(
     _: Reader, models: Models, __: CaughtUp,
     level: Level | None = None, product: Product | None = None,
     assignee: Annotated[str | None, Query(max_length=200)] = None,
-    status: Status | None = None, limit: Limit = 50, offset: Offset = 0,
+    status: Annotated[list[Status] | None, Query(
+        description="one or more, e.g. status=new&status=open")] = None,
+    category: Category | None = None, limit: Limit = 50, offset: Offset = 0,
 ) -> dict[str, Any]:
     """Open tickets in handling order (R11): confirmed emergencies first, then by arrival."""
     page = models.queue(level=level.value if level else None,
                         product=product.value if product else None, assignee=assignee,
-                        status=status.value if status else None, limit=limit, offset=offset)
+                        status=[s.value for s in status] if status else None,
+                        category=category.value if category else None,
+                        limit=limit, offset=offset)
     return _page(page, models)
+
+
+@router.get("/review/third-party", response_model=PageOut, responses=ERRORS)
+def third_party_review(
+    _: Reader, models: Models, __: CaughtUp,
+    pending: bool = True, limit: Limit = 50, offset: Offset = 0,
+) -> dict[str, Any]:
+    """Letters that carried a ticket's ID from someone who is not its contact (R19), oldest
+    first: waiting for staff to accept them (``pending=false``: those already accepted)."""
+    return _page(models.third_party_letters(pending=pending, limit=limit, offset=offset), models)
 
 
 @router.get("/sla/timers", response_model=PageOut, responses=ERRORS)

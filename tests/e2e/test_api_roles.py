@@ -15,13 +15,16 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
     ("POST", "/tickets"): {A, S, I},
     ("GET", "/tickets/{ticket_id}"): READERS,
     ("GET", "/tickets/{ticket_id}/history"): READERS,
+    ("GET", "/tickets/{ticket_id}/report"): READERS,
     ("POST", "/tickets/{ticket_id}/classify"): STAFF,
     ("POST", "/tickets/{ticket_id}/reclassify"): {S},
     ("POST", "/tickets/{ticket_id}/confirm-emergency"): {S},
     ("POST", "/tickets/{ticket_id}/assign"): STAFF,
     ("POST", "/tickets/{ticket_id}/respond"): STAFF,
     ("POST", "/tickets/{ticket_id}/request-information"): STAFF,
-    ("POST", "/tickets/{ticket_id}/requester-reply"): STAFF,
+    ("POST", "/tickets/{ticket_id}/requester-reply"): {A, S, I},
+    ("POST", "/tickets/{ticket_id}/contacts"): STAFF,
+    ("POST", "/tickets/{ticket_id}/third-party-messages/{message_id}/accept"): STAFF,
     ("POST", "/tickets/{ticket_id}/escalate"): STAFF,
     ("POST", "/tickets/{ticket_id}/fix-release"): STAFF,
     ("POST", "/tickets/{ticket_id}/postpone"): STAFF,
@@ -32,8 +35,12 @@ ALLOWED: dict[tuple[str, str], set[Role]] = {
     ("GET", "/queue"): READERS,
     ("GET", "/sla/timers"): READERS,
     ("GET", "/sla/stats"): READERS,
+    ("GET", "/review/third-party"): READERS,
 }
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
+# Opening a session takes any valid token (the cookie then carries that token's role);
+# closing one only clears the cookie.
+SESSION = {("POST", "/session"), ("DELETE", "/session")}
 
 
 def routes(api: Api) -> set[tuple[str, str]]:
@@ -42,14 +49,14 @@ def routes(api: Api) -> set[tuple[str, str]]:
 
 
 def test_the_matrix_covers_every_endpoint(api: Api) -> None:
-    assert routes(api) == set(ALLOWED) | PUBLIC
+    assert routes(api) == set(ALLOWED) | PUBLIC | SESSION
 
 
 @pytest.mark.parametrize("role", list(Role))
 def test_each_role_reaches_exactly_its_endpoints(api: Api, role: Role) -> None:
     ticket_id = api.receive()
     for (method, template), allowed in ALLOWED.items():
-        path = template.replace("{ticket_id}", ticket_id)
+        path = template.replace("{ticket_id}", ticket_id).replace("{message_id}", "L-0")
         # An empty body: allowed callers get past authorisation (and fail validation
         # or a rule), the others are stopped at 403 before anything is read.
         response = api.client.request(method, path, json={}, headers=api.headers(role))
@@ -63,7 +70,7 @@ def test_each_role_reaches_exactly_its_endpoints(api: Api, role: Role) -> None:
 def test_no_token_or_an_unknown_token_is_401(api: Api) -> None:
     ticket_id = api.receive()
     for (method, template) in ALLOWED:
-        path = template.replace("{ticket_id}", ticket_id)
+        path = template.replace("{ticket_id}", ticket_id).replace("{message_id}", "L-0")
         bare = api.client.request(method, path, json={})
         assert bare.status_code == 401, (method, template)
         assert bare.headers["www-authenticate"].startswith("Bearer")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,13 +15,14 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from adapters.email.http import build_quarantine_router
-from adapters.email.wiring import MailComponents, build_mail
+from adapters.form.fields import DEFAULT_MAP
 from adapters.form.http import build_form_router
 from adapters.phone.http import build_phone_router
-from adapters.signing import sign
+from adapters.signing import signed_headers
 from domain.values import Channel, Product
 from services.application import SupportDesk
 from services.clock import ManualClock
+from services.mail import MailComponents, build_mail
 from services.settings import Settings
 from tests.fixtures.http_server import serving
 from tests.fixtures.mail import MailCatcher, mail_catcher  # noqa: F401
@@ -50,18 +52,21 @@ def stack(tmp_path: Path, mail_catcher: MailCatcher) -> Iterator[Stack]:  # noqa
     desk = SupportDesk(env=settings.eventsourcing_env(), clock=clock)
     mail = build_mail(desk, settings)
     app = FastAPI()
-    app.include_router(build_form_router(desk, settings, mail=mail))
-    app.include_router(build_phone_router(desk, settings, mail=mail))
+    email = settings.support_email
+    app.include_router(build_form_router(mail.gate.submit, secret=FORM_SECRET, support_email=email,
+                                         field_map=DEFAULT_MAP))
+    app.include_router(build_phone_router(mail.gate.submit, secret=PHONE_SECRET,
+                                          support_email=email))
     app.include_router(build_quarantine_router(mail.quarantine))
     with serving(app) as url:
         yield Stack(url, desk, clock, mail)
     desk.close()
 
 
-def signed(body: dict[str, object], secret: str) -> dict[str, object]:
+def signed(body: dict[str, object], secret: str, now: float | None = None) -> dict[str, object]:
     raw = json.dumps(body, ensure_ascii=False).encode()
     return {"content": raw, "headers": {"Content-Type": "application/json",
-                                        "X-Pass24-Signature": sign(secret, raw)}}
+                                        **signed_headers(secret, raw, now)}}
 
 
 def test_bitrix24_webhook_with_hmac_becomes_a_form_ticket_and_is_acknowledged_by_mail(
@@ -76,8 +81,12 @@ def test_bitrix24_webhook_with_hmac_becomes_a_form_ticket_and_is_acknowledged_by
     ticket = stack.desk.get_ticket(ticket_id)
     assert ticket.channel is Channel.FORM and ticket.product is Product.ONLINE
     assert ticket.product_version == "5.12" and ticket.requester.name == "Ольга"
-    again = httpx.post(f"{stack.url}/intake/form", **signed(body, FORM_SECRET))  # type: ignore[arg-type]
-    assert again.status_code == 200 and again.json() == {"ticket_id": ticket_id, "created": False}
+    # The sender retries, signing anew (the same signature twice would be a replay).
+    again = httpx.post(f"{stack.url}/intake/form",
+                       **signed(body, FORM_SECRET, time.time() + 1))  # type: ignore[arg-type]
+    assert again.status_code == 200
+    assert again.json() == {"ticket_id": ticket_id, "created": False, "outcome": "duplicate"}
+    stack.mail.mailer.run_once()  # the registration notice follows Received, for every channel
     stack.mail.worker.run_once()
     (notice,) = mail_catcher.to("olga@example.ru")
     assert ticket_id in str(notice.message["Subject"])
@@ -116,7 +125,8 @@ def test_validation_problems_name_every_field(stack: Stack) -> None:
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
     assert {"type", "title", "status", "detail", "errors"} <= problem.keys()
-    assert {e["field"] for e in problem["errors"]} == {"name", "email", "phone", "description"}
+    # an over-long name is cut to the limit, not refused; what cannot be cut is named
+    assert {e["field"] for e in problem["errors"]} == {"email", "phone", "description"}
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-Pass24-Signature": "sha256=" + "0" * 64},
@@ -138,7 +148,7 @@ def test_on_a_public_holiday_form_and_phone_refuse_and_point_to_email(stack: Sta
     for response in (form, call):
         assert response.status_code == 403
         assert "support@pass24online.ru" in response.json()["detail"]
-    assert stack.mail.channels.refusals == {"form": 1, "phone": 1}
+    assert stack.mail.gate.channels.refusals == {"form": 1, "phone": 1}
     assert stack.desk.recorder.max_notification_id() in (None, 0)
 
 
@@ -148,10 +158,11 @@ def test_phone_call_events_make_one_ticket_per_call_and_the_agent_acknowledges(s
                                       "caller": "+7 (916) 000-11-22"}, PHONE_SECRET))
     assert first.status_code == 201
     ticket_id = first.json()["ticket_id"]
-    for event in ("answered", "ended", "ended"):
+    # A repeated event is the telephony's retry: signed anew (a second later).
+    for n, event in enumerate(("answered", "ended", "ended")):
         again = httpx.post(url, **signed({"event": event, "call_id": "call-77",  # type: ignore[arg-type]
                                           "caller": "+7 (916) 000-11-22", "agent": "agent.ivanova"},
-                                         PHONE_SECRET))
+                                         PHONE_SECRET, time.time() + n))
         assert again.status_code == 200 and again.json()["ticket_id"] == ticket_id
     ticket = stack.desk.get_ticket(ticket_id)
     assert ticket.channel is Channel.PHONE and ticket.requester.phone == "+7 (916) 000-11-22"
@@ -159,8 +170,9 @@ def test_phone_call_events_make_one_ticket_per_call_and_the_agent_acknowledges(s
     # the agent logs the same call with details: same ticket, notes added once
     log = {"call_id": "call-77", "agent": "agent.ivanova", "caller_phone": "+7 (916) 000-11-22",
            "subject": "Не работает PASS24.Key", "description": "Версия 2.4.0, iPhone 12, iOS 16.1"}
-    for _ in range(2):
-        logged = httpx.post(f"{stack.url}/intake/phone/calls", **signed(log, PHONE_SECRET))  # type: ignore[arg-type]
+    for n in range(2):
+        logged = httpx.post(f"{stack.url}/intake/phone/calls",
+                            **signed(log, PHONE_SECRET, time.time() + n))  # type: ignore[arg-type]
         assert logged.status_code == 200 and logged.json()["ticket_id"] == ticket_id
     ticket = stack.desk.get_ticket(ticket_id)
     assert ticket.product_version == "2.4.0" and ticket.device == "iPhone 12, iOS 16.1"
@@ -185,7 +197,12 @@ def test_phone_validation_problems_name_the_fields(stack: Stack) -> None:
         {"event": "ringing", "caller": "x"}, PHONE_SECRET))
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
-    assert {e["field"] for e in response.json()["errors"]} == {"event", "call_id", "caller"}
+    assert {e["field"] for e in response.json()["errors"]} == {"event", "call_id"}
+    # the number itself is checked by the intake gate, with the same rule as every channel
+    bad_number = httpx.post(f"{stack.url}/intake/phone/events", **signed(  # type: ignore[arg-type]
+        {"event": "incoming", "call_id": "c-x", "caller": "x"}, PHONE_SECRET))
+    assert bad_number.status_code == 422
+    assert [e["field"] for e in bad_number.json()["errors"]] == ["phone"]
 
 
 def test_quarantine_is_visible_over_http(stack: Stack) -> None:
@@ -198,3 +215,26 @@ def test_quarantine_is_visible_over_http(stack: Stack) -> None:
     assert raw.content.endswith(b"no sender")
     missing = httpx.get(f"{stack.url}/intake/quarantine/999")
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+
+
+def test_the_form_and_its_answers_speak_russian_first_english_on_request(stack: Stack) -> None:
+    page = httpx.get(f"{stack.url}/intake/form")
+    assert "Заявка в техподдержку" in page.text and "мобильное приложение PASS24.key" in page.text
+    english = httpx.get(f"{stack.url}/intake/form", params={"lang": "en"})
+    assert "Request to technical support" in english.text and 'name="lang" value="en"' in english.text
+    hidden = dict(re.findall(r'name="(form_token|submission_id|lang)" value="([^"]+)"', english.text))
+    # No way to reach the requester: a person gets a page saying so, in their language.
+    refused = httpx.post(f"{stack.url}/intake/form", headers={"Accept": "text/html"},
+                         data={**hidden, "name": "Anna", "subject": "Key", "description": "Gate"})
+    assert refused.status_code == 422 and refused.headers["content-type"].startswith("text/html")
+    assert "The request was not accepted" in refused.text
+    assert "give an email address or a phone number" in refused.text and "/intake/form?lang=en" in refused.text
+    hidden = dict(re.findall(r'name="(form_token|submission_id)" value="([^"]+)"',
+                             httpx.get(f"{stack.url}/intake/form").text))
+    refused = httpx.post(f"{stack.url}/intake/form", headers={"Accept": "text/html"},
+                         data={**hidden, "name": "Анна", "subject": "Ключ", "description": "Ворота"})
+    assert "Заявка не принята" in refused.text and "укажите адрес электронной почты или телефон" in refused.text
+    thanks = httpx.post(f"{stack.url}/intake/form", headers={"Accept": "text/html"},
+                        data={**hidden, "name": "Анна", "phone": "+7 900 123-45-67", "subject": "Ключ",
+                              "description": "Ворота"})
+    assert thanks.status_code == 201 and "Заявка зарегистрирована, номер" in thanks.text

@@ -49,7 +49,16 @@ def test_replay_what_if_and_export_from_the_cli(store: list[str], tmp_path: Path
 
     assert main(["audit", "export", "--ticket", store[4]]) == 0
     text = capsys.readouterr().out
-    assert "Postponed" in text and "clock paused at 2025-05-06T16:05:00+03:00 (postponed)" in text
+    assert "Отложена" in text and "на паузе с 06.05.2025 16:05 МСК (отложена)" in text
+
+    page = tmp_path / "ticket.html"
+    assert main(["audit", "export", "--ticket", store[4], "--format", "html", "--lang", "en",
+                 "--output", str(page)]) == 0
+    html = page.read_text(encoding="utf-8")
+    # One self-contained file: styles inline, the timeline inline SVG, nothing to fetch.
+    assert html.startswith("<!doctype html>") and "<style>" in html and "<svg" in html
+    assert "<script" not in html and 'src="' not in html and "href=\"/" not in html
+    assert "Postponed" in html and 'data-reason="postponed"' in html
 
 
 def test_replay_refuses_a_naive_instant(store: list[str]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import io
 import random
 from collections.abc import Iterator
@@ -130,10 +132,21 @@ def test_as_of_before_receipt_leaves_the_ticket_out(sqlite_demo: tuple[SupportDe
 def test_export_explains_every_clock_change(sqlite_demo: tuple[SupportDesk, list[str]]) -> None:
     desk, ids = sqlite_demo
     text = export_ticket(desk, ids[1])  # missing version, reply, escalation, release, resolve
-    assert text.startswith(f"Ticket {ids[1]}")
-    assert "resolution clock paused at 2025-04-28T11:00:00+03:00 (waiting for the requester" in text
-    assert "resolution clock resumed after" in text
-    assert "waiting for a development release" in text
-    assert "due moved from" in text
-    assert "resolution clock stopped at 2025-05-06T10:30:00+03:00: met" in text
-    assert "SLA level standard" in text
+    # Russian by default, Moscow times to the minute, labelled, never an ISO offset or microseconds.
+    assert text.startswith(f"Заявка {ids[1]}")
+    assert "срок «решение» на паузе с 28.04.2025 11:00 МСК (ждём заявителя)" in text
+    assert "срок «решение» снова идёт после паузы" in text
+    assert "ждём релиза разработки" in text
+    assert "сдвинут с" in text
+    assert "срок «решение» остановлен 06.05.2025 10:30 МСК: выполнен" in text
+    assert "Уровень SLA: стандартный" in text
+    assert "+03:00" not in text and not re.search(r"\d:\d\d\.\d", text)
+
+    english = export_ticket(desk, ids[1], language="en")
+    assert english.startswith(f"Ticket {ids[1]}")
+    assert "resolution clock paused at 28.04.2025 11:00 MSK (waiting for the requester)" in english
+    assert "resolution clock resumed after" in english
+    assert "waiting for a development release" in english
+    assert "due moved from" in english
+    assert "resolution clock stopped at 06.05.2025 10:30 MSK: met" in english
+    assert "SLA level standard" in english

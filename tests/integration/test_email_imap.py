@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
+
+import pytest
 
 from adapters.email.imap_poller import IMPORTED, ImapAccount, ImapPoller
 from adapters.email.intake import Outcome
@@ -34,6 +37,7 @@ def test_poller_imports_new_letters_and_a_restart_does_not_reimport(
     imap_server.append(corpus("cp1251_base64.eml"))
     (delivery,) = poller_for(imap_server, restarted.intake).poll_once()
     assert delivery.outcome is Outcome.CREATED
+    restarted.mailer.run_once()
     assert len({e.ticket_id for e in restarted.outbox.entries()}) == 3
     restarted.desk.close()
 
@@ -52,4 +56,33 @@ def test_a_letter_whose_flag_was_lost_is_offered_again_and_stays_one_ticket(
     (again,) = poller.poll_once()
     assert first.outcome is Outcome.CREATED and again.outcome is Outcome.DUPLICATE
     assert again.ticket_id == first.ticket_id
+    built.desk.close()
+
+
+def tls_poller_for(server: ImapServer, intake: object, ca_file: str) -> ImapPoller:
+    account = ImapAccount(host="localhost", port=server.tls_port, username=server.username,
+                          password=server.password, use_ssl=True, ca_file=ca_file, timeout=10)
+    return ImapPoller(account, intake)  # type: ignore[arg-type]
+
+
+def test_poller_reads_over_tls_trusting_the_servers_own_certificate(
+    imap_server: ImapServer, tmp_path: Path, mail_catcher: MailCatcher,  # noqa: F811
+) -> None:
+    imap_server.append(corpus("utf8_qp_key_app.eml"))
+    imap_server.append(corpus("cp1251_base64.eml"))
+    built = build_email_desk(tmp_path, mail_catcher)
+    deliveries = tls_poller_for(imap_server, built.intake, imap_server.ca_file).poll_once()
+    assert [d.outcome for d in deliveries] == [Outcome.CREATED, Outcome.CREATED]
+    assert all(IMPORTED in flags for flags in imap_server.flags())
+    built.desk.close()
+
+
+def test_poller_refuses_a_certificate_it_was_not_told_to_trust(
+    imap_server: ImapServer, tmp_path: Path, mail_catcher: MailCatcher,  # noqa: F811
+) -> None:
+    imap_server.append(corpus("utf8_qp_key_app.eml"))
+    built = build_email_desk(tmp_path, mail_catcher)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        tls_poller_for(imap_server, built.intake, ca_file="").poll_once()
+    assert built.outbox.entries() == []  # nothing was read
     built.desk.close()

@@ -45,6 +45,7 @@ def smtp_send(listener: SmtpListener, raw: bytes, sender: str = "olga@example.ru
 
 
 def only_ticket(desk: EmailDesk) -> str:
+    desk.mailer.run_once()  # queues the registration notice of each new ticket
     ids = {e.ticket_id for e in desk.outbox.entries()}
     assert len(ids) == 1
     return ids.pop()
@@ -62,7 +63,7 @@ def test_letter_by_smtp_becomes_a_ticket_and_the_requester_gets_the_id(
     assert ticket.device == "iPhone 13, iOS 17.2" and ticket.missing == ()
     assert ticket.acknowledged_at is None  # not accepted until the notice is out (R18)
 
-    assert email_desk.worker.run_once() == 1
+    assert email_desk.send_mail() == 1
     (notice,) = mail_catcher.to("olga@example.ru")
     message = notice.message
     assert ticket_id in str(message["Subject"])
@@ -71,7 +72,7 @@ def test_letter_by_smtp_becomes_a_ticket_and_the_requester_gets_the_id(
     assert message["In-Reply-To"] == "<utf8-qp-001@example.ru>"
     assert message["Auto-Submitted"] == "auto-replied"
     assert email_desk.desk.get_ticket(ticket_id).acknowledged_at is not None
-    assert email_desk.worker.run_once() == 0  # sent once
+    assert email_desk.send_mail() == 0  # sent once
 
 
 def test_same_letter_twice_is_one_ticket_and_one_notice(
@@ -79,7 +80,7 @@ def test_same_letter_twice_is_one_ticket_and_one_notice(
 ) -> None:
     smtp_send(listener, corpus("cp1251_base64.eml"))
     smtp_send(listener, corpus("cp1251_base64.eml"))
-    email_desk.worker.run_once()
+    email_desk.send_mail()
     assert len(email_desk.outbox.entries()) == 1
     assert len(mail_catcher.to("ivan@zavod.ru")) == 1
     assert email_desk.intake.deliver(corpus("cp1251_base64.eml")).outcome is Outcome.DUPLICATE
@@ -92,7 +93,7 @@ def test_reply_threads_onto_the_ticket_and_resumes_the_wait(
     smtp_send(listener, plain_letter(message_id="<first@example.ru>", subject="Не работает",
                                      text="Журнал PASS24.online падает"))
     ticket_id = only_ticket(email_desk)
-    email_desk.worker.run_once()
+    email_desk.send_mail()
     assert email_desk.desk.get_ticket(ticket_id).status is Status.WAITING_FOR_REQUESTER
     ack = ack_message_id(ticket_id, "pass24online.ru")
     reply = {
@@ -162,13 +163,13 @@ def test_auto_replies_make_no_ticket_and_get_no_notice(
     email_desk: EmailDesk, listener: SmtpListener, mail_catcher: MailCatcher, name: str,  # noqa: F811
 ) -> None:
     smtp_send(listener, corpus(name))
-    email_desk.worker.run_once()
+    email_desk.send_mail()
     assert email_desk.outbox.entries() == []
     assert mail_catcher.received == []
     assert email_desk.quarantine.count() == 0
 
 
-@pytest.mark.parametrize("name,reason", [("broken_no_boundary.eml", "broken MIME"),
+@pytest.mark.parametrize("name,reason", [("broken_mime_unreadable.eml", "broken MIME"),
                                          ("no_sender.eml", "no sender")])
 def test_unreadable_letters_are_quarantined_with_their_bytes(
     email_desk: EmailDesk, listener: SmtpListener, name: str, reason: str,
@@ -215,13 +216,13 @@ def test_permanent_rejection_records_the_failure_and_offers_the_fallback(
     ticket_id = email_desk.intake.deliver(plain_letter(
         message_id="<n1@example.ru>", sender="nobody@example.ru", subject="Помогите",
         text="Версия 1.0")).ticket_id or ""
-    email_desk.worker.run_once()
+    email_desk.send_mail()
     ticket = email_desk.desk.get_ticket(ticket_id)
     assert ticket.acknowledged_at is None
     (failure,) = ticket.delivery_failures
     assert failure["notice"] == "acknowledgement" and failure["permanent"]
     assert failure["reason"].startswith("550") and failure["fallback"] == ["chatbot", "phone"]
-    assert email_desk.worker.run_once() == 0
+    assert email_desk.send_mail() == 0
 
 
 def test_temporary_failure_is_retried_with_backoff_then_delivered(
@@ -231,14 +232,14 @@ def test_temporary_failure_is_retried_with_backoff_then_delivered(
     ticket_id = email_desk.intake.deliver(plain_letter(
         message_id="<g1@example.ru>", sender="grey@example.ru", subject="Вопрос",
         text="Версия 1.0")).ticket_id or ""
-    assert email_desk.worker.run_once() == 1
+    assert email_desk.send_mail() == 1
     (entry,) = email_desk.outbox.entries()
     assert entry.status == "pending" and entry.attempts == 1 and "451" in entry.last_error
     assert entry.next_attempt_at >= email_desk.now[0] + 5  # base 10 s, jitter in the upper half
-    assert email_desk.worker.run_once() == 0  # not due yet
+    assert email_desk.send_mail() == 0  # not due yet
     del mail_catcher.answer["grey@example.ru"]
     email_desk.now[0] = entry.next_attempt_at
-    assert email_desk.worker.run_once() == 1
+    assert email_desk.send_mail() == 1
     assert len(mail_catcher.to("grey@example.ru")) == 1
     assert email_desk.desk.get_ticket(ticket_id).acknowledged_at is not None
 
@@ -252,7 +253,7 @@ def test_unreachable_server_gives_up_after_the_attempts_and_records_it(
     ticket_id = email_desk.intake.deliver(plain_letter(
         message_id="<d1@example.ru>", subject="Вопрос", text="Версия 1.0")).ticket_id or ""
     for _ in range(3):
-        email_desk.worker.run_once()
+        email_desk.send_mail()
         email_desk.now[0] += 10_000
     (failure,) = email_desk.desk.get_ticket(ticket_id).delivery_failures
     assert "gave up after 3 attempts" in failure["reason"]
@@ -263,7 +264,7 @@ def test_bounce_of_the_notice_is_recorded_as_a_delivery_failure(
 ) -> None:
     ticket_id = email_desk.intake.deliver(plain_letter(
         message_id="<b1@example.ru>", subject="Вопрос", text="Версия 1.0")).ticket_id or ""
-    email_desk.worker.run_once()
+    email_desk.send_mail()
     assert email_desk.desk.get_ticket(ticket_id).acknowledged_at is not None
     bounce = corpus("bounce_dsn.eml").replace(CORPUS_TICKET_ID + b".ack.corpus",
                                               ticket_id.encode() + b".ack")
@@ -277,8 +278,13 @@ def test_bounce_of_the_notice_is_recorded_as_a_delivery_failure(
     assert email_desk.quarantine.count() == 0
 
 
-def test_bounce_for_mail_we_never_sent_is_quarantined(email_desk: EmailDesk) -> None:
-    assert email_desk.intake.deliver(corpus("bounce_plain_mailer_daemon.eml")).outcome is Outcome.QUARANTINED
+def test_bounce_for_mail_we_never_sent_is_recorded_as_such_not_quarantined(
+    email_desk: EmailDesk,
+) -> None:
+    delivery = email_desk.intake.deliver(corpus("bounce_plain_mailer_daemon.eml"))
+    assert delivery.outcome is Outcome.BOUNCE and delivery.ticket_id is None
+    assert "did not send" in delivery.detail
+    assert email_desk.quarantine.count() == 0
 
 
 def test_staff_response_is_mailed_in_the_thread(
@@ -286,14 +292,14 @@ def test_staff_response_is_mailed_in_the_thread(
 ) -> None:
     ticket_id = email_desk.intake.deliver(plain_letter(
         message_id="<s1@example.ru>", subject="Вопрос", text="Версия 1.0")).ticket_id or ""
-    email_desk.worker.run_once()
+    email_desk.send_mail()
     email_desk.intake.deliver(plain_letter(message_id="<s2@example.ru>",
                                            subject=f"Re: [{ticket_id}]", text="Ещё деталь"))
     email_desk.desk.respond(ticket_id, text="Обновите до 1.1", links=["https://pass24online.ru/faq"],
                             actor=AGENT)
     assert email_desk.mailer.run_once() > 0
     assert email_desk.mailer.run_once() == 0  # position kept
-    email_desk.worker.run_once()
+    email_desk.send_mail()
     answer = mail_catcher.to("olga@example.ru")[-1].message
     assert answer["Subject"] == f"Re: [{ticket_id}] Вопрос"
     assert "Обновите до 1.1" in answer.get_content() and "https://pass24online.ru/faq" in answer.get_content()
@@ -321,9 +327,64 @@ def test_outbox_survives_a_restart_without_losing_or_repeating(
         message_id="<p1@example.ru>", subject="Вопрос", text="Версия 1.0")).ticket_id or ""
     first.desk.close()
     second = build_email_desk(root, mail_catcher)  # a new process over the same files
-    assert second.worker.run_once() == 1
-    assert second.worker.run_once() == 0
+    assert second.send_mail() == 1
+    assert second.send_mail() == 0
     assert len(mail_catcher.to("olga@example.ru")) == 1
     assert second.desk.get_ticket(ticket_id).acknowledged_at is not None
     wait_for(lambda: True)
     second.desk.close()
+
+
+class FailingOnce:
+    """A file store whose disk is full the first time (then the real store again)."""
+
+    def __init__(self, real: object) -> None:
+        self.real = real
+        self.failed = False
+
+    def store(self, file: object) -> dict[str, object]:
+        if not self.failed:
+            self.failed = True
+            raise OSError(28, "No space left on device")
+        return self.real.store(file)  # type: ignore[attr-defined, no-any-return]
+
+
+def test_a_failure_after_the_ticket_is_saved_quarantines_the_letter_and_a_retry_completes_it(
+    email_desk: EmailDesk, listener: SmtpListener,
+) -> None:
+    email_desk.gate.files = FailingOnce(email_desk.attachments)
+    smtp_send(listener, corpus("mixed_attachments.eml"))  # the SMTP client sees no error
+    (entry,) = email_desk.quarantine.list()
+    assert "No space left on device" in entry.reason
+    delivery = email_desk.intake.retry(entry.id)
+    assert delivery.outcome is Outcome.DUPLICATE and delivery.ticket_id
+    ticket = email_desk.desk.get_ticket(delivery.ticket_id)
+    pdf, png = ticket.attachments
+    assert pdf["filename"] == "отчёт.pdf" and pdf["stored"] and png["content_type"] == "image/png"
+    assert email_desk.quarantine.count() == 0
+    names = [type(e).__qualname__ for e in email_desk.desk.ticket_events(ticket.ticket_id)]
+    assert names.count("Ticket.Received") == 1 and names.count("Ticket.AttachmentsAdded") == 1
+
+
+def test_a_ticket_without_an_email_address_records_once_why_no_notice_was_sent(
+    tmp_path: object, mail_catcher: MailCatcher,  # noqa: F811
+) -> None:
+    from pathlib import Path
+
+    from domain.intake import IntakeRequest
+    from domain.values import Actor, Channel
+    from tests.fixtures.email_desk import build_email_desk
+
+    root = Path(str(tmp_path))
+    first = build_email_desk(root, mail_catcher)
+    ticket_id = first.gate.submit(IntakeRequest(
+        channel=Channel.PHONE, intake_key="call-1", actor=Actor.requester("+79160001122"),
+        phone="+79160001122", subject="Не открывается шлагбаум")).ticket_id or ""
+    first.mailer.run_once()
+    first.desk.close()
+    again = build_email_desk(root, mail_catcher)  # a restarted process over the same stores
+    again.mailer.run_once()
+    names = [type(e).__qualname__ for e in again.desk.ticket_events(ticket_id)]
+    assert names.count("Ticket.NoticeNotSent") == 1 and "Ticket.Acknowledged" not in names
+    assert again.outbox.entries() == [] and mail_catcher.received == []
+    again.desk.close()

@@ -16,6 +16,8 @@ from adapters.kafka.intake_consumer import IntakeConsumer
 from adapters.kafka.intake_publisher import IntakePublisher
 from adapters.kafka.relay import Backoff
 from services.application import SupportDesk
+from services.channel_policy import ChannelPolicy
+from services.intake import IntakeService
 from tests.fixtures.kafka import KafkaBroker, TestTopics, read_topic
 from tests.helpers import CLIENT, REQUESTER, msk
 
@@ -27,6 +29,12 @@ def _message(n: int) -> IntakeMessage:
         "subject": f"Заявка {n}", "body": "Не печатаются пропуска", "product": "pass24_online",
         "product_version": "2025.4", "received_at": msk("2025-04-28 10:00").isoformat(),
     })
+
+
+def gate(env: dict[str, str]) -> IntakeService:
+    """The intake gate over its own desk on the shared store, as each consumer process has."""
+    desk = SupportDesk(env)
+    return IntakeService(desk, channels=ChannelPolicy(desk.calendar))
 
 
 POISON = {
@@ -52,7 +60,7 @@ def members(kafka_config: KafkaConfig, kafka_topics: TestTopics,
     threads = []
     for _ in range(2):
         consumer = kafka_config.consumer(kafka_topics.intake, group_id=kafka_topics.group)
-        worker = IntakeConsumer(SupportDesk(sqlite_env), consumer, kafka_config.producer(),
+        worker = IntakeConsumer(gate(sqlite_env).submit, consumer, kafka_config.producer(),
                                 dlq_topic=kafka_topics.intake_dlq, retry_pause=0.2)
         workers.append(worker)
         threads.append(threading.Thread(target=worker.run, args=(stop,), daemon=True))
@@ -117,7 +125,7 @@ def test_offsets_are_committed_so_a_restarted_group_member_gets_nothing_again(
     producer.close()
 
     for expected_created, expected_seen in ((5, 5), (0, 0)):
-        worker = IntakeConsumer(SupportDesk(sqlite_env),
+        worker = IntakeConsumer(gate(sqlite_env).submit,
                                 kafka_config.consumer(kafka_topics.intake, group_id=kafka_topics.group),
                                 kafka_config.producer(), dlq_topic=kafka_topics.intake_dlq)
         seen = 0
@@ -138,7 +146,7 @@ def test_broker_stopped_during_intake_then_started_loses_no_request(
     topics = ["intake", "intake-dlq"]
     ensure_topics(config, topics, partitions=3)
     stop = threading.Event()
-    worker = IntakeConsumer(SupportDesk(sqlite_env), config.consumer("intake", group_id="desk"),
+    worker = IntakeConsumer(gate(sqlite_env).submit, config.consumer("intake", group_id="desk"),
                             config.producer(), dlq_topic="intake-dlq", retry_pause=0.2)
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     thread.start()

@@ -119,4 +119,4 @@ def test_a_reply_to_a_closed_ticket_without_reopening_is_refused_and_not_claimed
     with pytest.raises(RuleViolated):
         desk.record_reply_once(ticket_id, channel=Channel.EMAIL, intake_key="<r3@x>",
                                text="ещё", actor=REQUESTER, at=AT + timedelta(days=1))
-    assert desk._ticket_for_intake_key(Channel.EMAIL, "<r3@x>") is None
+    assert desk.ticket_for_intake_key(Channel.EMAIL, "<r3@x>") is None

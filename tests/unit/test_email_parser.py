@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from adapters.email.details import extract_details
+from domain.details import extract_details
 from adapters.email.message import UnreadableLetter, parse_letter
 from adapters.email.noise import auto_reply_reason, bounce_of
 from domain.values import Product
@@ -85,7 +85,7 @@ def test_missing_message_id_gets_a_stable_one_from_the_content() -> None:
 
 
 @pytest.mark.parametrize("name,reason", [
-    ("broken_no_boundary.eml", "broken MIME structure"),
+    ("broken_mime_unreadable.eml", "broken MIME structure"),
     ("no_sender.eml", "no sender address"),
 ])
 def test_unreadable_letters_raise_with_a_reason(name: str, reason: str) -> None:

@@ -8,7 +8,8 @@ from tests.helpers import CLIENT, REQUESTER, msk
 
 def _receive(desk: SupportDesk, key: str) -> str:
     return desk.receive(channel=Channel.EMAIL, requester=CLIENT, subject="Gate",
-                        description="Gate does not open", actor=REQUESTER, intake_key=key,
+                        description="Gate does not open", product_version="3.1",
+                        actor=REQUESTER, intake_key=key,
                         at=msk("2025-04-28 10:00")).ticket_id
 
 

@@ -55,3 +55,26 @@ def test_uvicorn_logs_go_through_the_same_handler() -> None:
     assert all(logger["propagate"] and not logger["handlers"]
                for logger in config["loggers"].values())
     assert {"uvicorn.error", "uvicorn.access"} <= set(config["loggers"])
+
+
+def test_credentials_never_reach_a_log_line() -> None:
+    from services.logging import handler
+
+    stream = io.StringIO()
+    out = handler("json")
+    out.setStream(stream)  # type: ignore[attr-defined]
+    access = logging.getLogger("uvicorn.access.test")
+    access.addHandler(out)
+    access.propagate = False
+    try:
+        access.warning('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET",
+                       "/dashboard?token=p24_SECRETSECRETSECRET&x=1", "1.1", 400)
+        access.warning("Authorization: Bearer p24_OTHERSECRETVALUE rejected")
+        access.warning("form_token=1750000000.ab.cd posted; api_key=k1 and Basic dXNlcjpwYXNz")
+    finally:
+        access.removeHandler(out)
+    text = stream.getvalue()
+    for secret in ("SECRETSECRETSECRET", "OTHERSECRETVALUE", "1750000000.ab.cd", "k1 ", "dXNlcjpwYXNz"):
+        assert secret not in text
+    assert text.count("[redacted]") >= 5
+    assert "/dashboard?token=[redacted]&x=1" in text

@@ -1,66 +1,49 @@
-// The SLA dashboard: polls the API with the reader's bearer token and redraws.
-// Values are the server's (working time at the desk clock's now); nothing is extrapolated.
+// The SLA dashboard. Data comes from the API with the reader's token in an Authorization header;
+// the page redraws when the server says something changed (server-sent events, read with fetch so
+// the header goes along) and falls back to polling when that stream is unavailable.
+// Remaining times are the server's (working time at the desk clock's now); nothing is extrapolated.
 "use strict";
 
-const TOKEN_KEY = "pass24.dashboard.token";
 const LEVELS = ["emergency", "standard", "consultation", "unclassified"];
 const LEVEL_COLOURS = { emergency: "#c62828", standard: "#1565c0", consultation: "#2e7d32", unclassified: "#777" };
 const WEEKS = 8;
-const CHART_EVERY = 12; // redraw charts every N polls (stats cost more than the queue)
+const LIMIT = 500;
+const CHART_EVERY_SECONDS = 60;
 
 let refreshSeconds = 5;
-let timer = null;
-let polls = 0;
+let pollTimer = null;
+let stream = null;        // AbortController of the live stream
 let lastBreached = null;
+let lastChart = 0;
+let pending = null;
 const $ = (id) => document.getElementById(id);
-
-function takeToken() {
-  const url = new URL(window.location.href);
-  const given = url.searchParams.get("token");
-  if (given) {
-    sessionStorage.setItem(TOKEN_KEY, given);
-    url.searchParams.delete("token");
-    history.replaceState(null, "", url.pathname + url.search + url.hash);
-  }
-  return sessionStorage.getItem(TOKEN_KEY);
-}
-
-class ApiError extends Error {
-  constructor(status, detail) { super(detail); this.status = status; }
-}
-
-async function api(path, params) {
-  const query = new URLSearchParams();
-  for (const [key, value] of Object.entries(params || {})) {
-    if (value !== "" && value !== null && value !== undefined) query.set(key, value);
-  }
-  const response = await fetch(path + (query.toString() ? "?" + query : ""), {
-    headers: { Authorization: "Bearer " + sessionStorage.getItem(TOKEN_KEY), Accept: "application/json" },
-    cache: "no-store",
-  });
-  if (!response.ok) {
-    let detail = response.statusText;
-    try { detail = (await response.json()).detail || detail; } catch (_) { /* not JSON */ }
-    throw new ApiError(response.status, detail);
-  }
-  return response.json();
-}
 
 function filters() {
   const form = $("filters");
-  return { level: form.level.value, product: form.product.value, assignee: form.assignee.value.trim() };
+  const statuses = [...form.querySelectorAll("#statuses input:checked")].map((box) => box.value);
+  return { level: form.level.value, product: form.product.value, category: form.category.value,
+           assignee: form.assignee.value.trim().toLowerCase(), unassigned: form.unassigned.checked,
+           statuses, order: form.order.value, sla: form.sla.value };
 }
 
-function duration(seconds) {
-  const total = Math.max(0, Math.round(seconds / 60));
-  const days = Math.floor(total / (60 * 24)), hours = Math.floor((total % (60 * 24)) / 60), minutes = total % 60;
-  if (days) return `${days}d ${hours}h ${String(minutes).padStart(2, "0")}m`;
-  return `${hours}h ${String(minutes).padStart(2, "0")}m`;
-}
-
-function when(iso) {
-  // The instant as the desk wrote it (its own offset, Moscow time), without seconds.
-  return iso ? iso.slice(0, 16).replace("T", " ") : "";
+function fillChoices() {
+  const form = $("filters");
+  for (const [field, kind] of [["level", "level"], ["product", "product"], ["category", "category"]]) {
+    const select = form[field];
+    for (const [code, label] of Object.entries(desk.names[kind] || {})) {
+      if (field === "level" && code === "unclassified") continue;
+      select.append(new Option(label, code));
+    }
+  }
+  const box = $("statuses");
+  for (const [code, label] of Object.entries(desk.names.status || {})) {
+    if (code === "closed") continue;
+    const item = document.createElement("label");
+    const input = document.createElement("input");
+    input.type = "checkbox"; input.name = "status"; input.value = code;
+    item.append(input, " " + label);
+    box.append(item);
+  }
 }
 
 function clockCell(clock) {
@@ -71,22 +54,23 @@ function clockCell(clock) {
   left.className = "left";
   const note = document.createElement("small");
   if (clock.status === "breached") {
-    left.textContent = "overdue " + duration(-clock.remaining_seconds);
-    note.textContent = "breached · was due " + when(clock.due_at);
+    left.textContent = t("overdue %(span)s", { span: workingSpan(-clock.remaining_seconds) });
+    note.textContent = t("was due %(at)s", { at: when(clock.due_at) });
   } else if (clock.status === "met") {
-    left.textContent = "met";
-    note.textContent = "due " + when(clock.due_at);
+    left.textContent = clock.stopped_at ? t("met at %(at)s", { at: when(clock.stopped_at) }) : t("met");
+    note.textContent = t("due %(at)s", { at: when(clock.due_at) });
   } else {
-    left.textContent = duration(clock.remaining_seconds) + (clock.status === "paused" ? " (paused)" : "");
-    note.textContent = "working time left · due " + when(clock.due_at);
+    left.textContent = workingSpan(clock.remaining_seconds) + (clock.status === "paused" ? " · " + t("paused") : "");
+    note.textContent = t("left · due %(at)s", { at: when(clock.due_at) });
   }
   td.append(left, note);
   return td;
 }
 
-function cell(text) {
+function cell(text, className) {
   const td = document.createElement("td");
   td.textContent = text == null ? "" : String(text);
+  if (className) { td.className = className; td.title = td.textContent; }
   return td;
 }
 
@@ -97,62 +81,90 @@ function rowStatus(item) {
   return "on_track";
 }
 
+const URGENCY = { breached: 0, at_risk: 1, on_track: 2 };
+
+function select(items, f) {
+  // The server filtered by category and status already; assignee (any case, part of the name)
+  // and unassigned are applied here, over the open tickets loaded (up to LIMIT).
+  return items.filter((item) =>
+    (!f.category || item.category === f.category) &&
+    (!f.statuses.length || f.statuses.includes(item.status)) &&
+    (!f.unassigned || !item.assignee) &&
+    (!f.assignee || (item.assignee || "").toLowerCase().includes(f.assignee)));
+}
+
 function drawQueue(page) {
-  const body = $("queue").querySelector("tbody");
-  const counts = { at_risk: 0, breached: 0 };
-  const rows = page.items.map((item, index) => {
+  const f = filters();
+  const chosen = select(page.items, f);
+  const counts = { at_risk: 0, breached: 0, unassigned: 0 };
+  for (const item of chosen) {
     const status = rowStatus(item);
     if (status in counts) counts[status] += 1;
+    if (!item.assignee) counts.unassigned += 1;
+  }
+  let shown = chosen.map((item, index) => ({ item, index, status: rowStatus(item) }));
+  if (f.sla === "unassigned") shown = shown.filter((row) => !row.item.assignee);
+  else if (f.sla) shown = shown.filter((row) => row.status === f.sla);
+  if (f.order === "urgency") shown.sort((a, b) => URGENCY[a.status] - URGENCY[b.status] || a.index - b.index);
+  $("order-note").textContent = f.order === "urgency"
+    ? t("(breached first, then at risk, then the rest; within each, the regulation's handling order)")
+    : t("(handling order: confirmed emergencies first, then by arrival)");
+  const rows = shown.map(({ item, status, index }, position) => {
     const tr = document.createElement("tr");
     tr.className = status;
     tr.dataset.ticket = item.id;
     tr.dataset.sla = status;
-    const level = cell(item.level || "unclassified");
+    const link = document.createElement("a");
+    link.href = "/ui/tickets/" + encodeURIComponent(item.id);
+    link.textContent = item.id;
+    const idCell = document.createElement("td");
+    idCell.append(link);
+    const level = cell(humanName("level", item.level));
     if (item.emergency_confirmed) {
       const badge = document.createElement("span");
       badge.className = "badge";
-      badge.textContent = "confirmed";
+      badge.textContent = t("confirmed");
       level.append(" ", badge);
     }
-    tr.append(cell(index + 1), cell(item.id), level, cell(item.product), cell(item.subject),
-      cell(item.assignee || "—"), cell(item.status), clockCell(item.sla.reaction), clockCell(item.sla.resolution));
+    const rank = cell(position + 1);
+    if (f.order === "urgency" && index !== position) {
+      // Beside the urgency rank, the ticket's place in the regulation's handling order.
+      const handling = document.createElement("small");
+      handling.className = "handling";
+      handling.textContent = t("#%(n)s in order", { n: index + 1 });
+      rank.append(handling);
+    }
+    tr.dataset.handling = index + 1;
+    tr.append(rank, idCell, level, cell(humanName("product", item.product)),
+      cell(item.subject, "subject"), cell(item.assignee || "—"), cell(humanName("status", item.status)),
+      clockCell(item.sla.reaction), clockCell(item.sla.resolution));
     return tr;
   });
-  body.replaceChildren(...rows);
+  $("queue").querySelector("tbody").replaceChildren(...rows);
   $("empty").hidden = rows.length > 0;
-  $("count-open").textContent = page.total;
+  $("truncated").hidden = page.total <= page.items.length;
+  $("truncated").textContent = t("Showing the first %(shown)s of %(total)s open tickets.", { shown: page.items.length, total: page.total });
+  $("count-open").textContent = chosen.length;
   $("count-at_risk").textContent = counts.at_risk;
   $("count-breached").textContent = counts.breached;
+  $("count-unassigned").textContent = counts.unassigned;
+  document.querySelectorAll("#summary .pill").forEach((pill) => pill.classList.toggle("active", pill.dataset.sla === f.sla));
   return counts;
 }
 
-// --- weeks in the desk's own offset (Moscow: +03:00 all year) -----------------------------
-
-function offsetMinutes(iso) {
-  const match = /([+-])(\d\d):(\d\d)$/.exec(iso);
-  if (!match) return 0;
-  const minutes = Number(match[2]) * 60 + Number(match[3]);
-  return match[1] === "-" ? -minutes : minutes;
-}
-
-function isoAt(epochMs, offset) {
-  const local = new Date(epochMs + offset * 60000);
-  const sign = offset < 0 ? "-" : "+", abs = Math.abs(offset);
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${local.getUTCFullYear()}-${pad(local.getUTCMonth() + 1)}-${pad(local.getUTCDate())}` +
-    `T00:00:00${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
-}
+// --- weeks in Moscow time (+03:00 all year) ------------------------------------------------
 
 function weeks(nowIso) {
-  const offset = offsetMinutes(nowIso);
+  const offset = 180;
   const local = new Date(Date.parse(nowIso) + offset * 60000);
   const sinceMonday = (local.getUTCDay() + 6) % 7;
   const mondayLocal = Date.UTC(local.getUTCFullYear(), local.getUTCMonth(), local.getUTCDate() - sinceMonday);
-  const mondayEpoch = mondayLocal - offset * 60000;
+  const pad = (n) => String(n).padStart(2, "0");
+  const iso = (ms) => { const d = new Date(ms); return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T00:00:00+03:00`; };
   const result = [];
   for (let i = WEEKS - 1; i >= 0; i -= 1) {
-    const start = mondayEpoch - i * 7 * 86400000;
-    result.push({ since: isoAt(start, offset), until: isoAt(start + 7 * 86400000, offset) });
+    const start = mondayLocal - i * 7 * 86400000;
+    result.push({ since: iso(start), until: iso(start + 7 * 86400000), label: iso(start).slice(8, 10) + "." + iso(start).slice(5, 7) });
   }
   return result;
 }
@@ -165,18 +177,16 @@ async function loadCompliance() {
     api("/sla/stats", { level, product, since: week.since, until: week.until })));
   const series = {};
   answers.forEach((answer, index) => {
-    const perLevel = {};
     for (const row of answer.rows) {
-      const entry = perLevel[row.level] || (perLevel[row.level] = { received: 0, breached: 0 });
+      const name = row.level || "unclassified";
+      const list = series[name] || (series[name] = buckets.map(() => null));
+      const entry = list[index] || (list[index] = { received: 0, breached: 0 });
       entry.received += row.received;
       entry.breached += row.breached;
     }
-    for (const [name, entry] of Object.entries(perLevel)) {
-      (series[name] || (series[name] = new Array(buckets.length).fill(null)))[index] =
-        entry.received ? { value: 1 - entry.breached / entry.received, ...entry } : null;
-    }
   });
   drawChart(buckets, series);
+  lastChart = Date.now();
 }
 
 function svg(name, attributes, text) {
@@ -187,38 +197,38 @@ function svg(name, attributes, text) {
 }
 
 function drawChart(buckets, series) {
-  const width = 860, height = 260, left = 44, right = 150, top = 12, bottom = 34;
+  // Grouped bars: one bar per level in every week, so no level hides another.
+  const levels = LEVELS.filter((level) => level in series);
+  const width = 1000, height = 250, left = 44, right = 170, top = 14, bottom = 30;
   const plotW = width - left - right, plotH = height - top - bottom;
-  const x = (i) => left + (buckets.length === 1 ? plotW / 2 : (i * plotW) / (buckets.length - 1));
+  const groupW = plotW / buckets.length;
+  const barW = Math.min(22, (groupW - 10) / Math.max(levels.length, 1));
   const y = (v) => top + (1 - v) * plotH;
-  const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img",
-    "aria-label": "SLA compliance per level and week" });
+  const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": t("Compliance per week") });
   for (const v of [0, 0.25, 0.5, 0.75, 1]) {
     root.append(svg("line", { class: "grid", x1: left, x2: left + plotW, y1: y(v), y2: y(v) }));
     root.append(svg("text", { x: left - 6, y: y(v) + 4, "text-anchor": "end" }, `${v * 100}%`));
   }
   root.append(svg("line", { class: "axis", x1: left, x2: left + plotW, y1: y(0), y2: y(0) }));
-  buckets.forEach((week, i) => root.append(
-    svg("text", { x: x(i), y: height - bottom + 16, "text-anchor": "middle" }, week.since.slice(5, 10))));
-  let legend = 0;
-  for (const name of LEVELS.filter((level) => level in series)) {
+  buckets.forEach((week, i) => root.append(svg("text", { x: left + groupW * (i + 0.5), y: height - bottom + 16,
+    "text-anchor": "middle" }, week.label)));
+  levels.forEach((name, li) => {
     const colour = LEVEL_COLOURS[name];
-    const points = series[name].map((point, i) => (point ? [x(i), y(point.value), point] : null));
-    let path = "";
-    points.forEach((p) => { if (p) path += (path ? " L" : "M") + p[0].toFixed(1) + " " + p[1].toFixed(1); });
-    root.append(svg("path", { d: path, fill: "none", stroke: colour, "stroke-width": 2, "data-level": name }));
-    for (const p of points.filter(Boolean)) {
-      const dot = svg("circle", { cx: p[0], cy: p[1], r: 3.5, fill: colour });
-      dot.append(svg("title", {}, `${name}: ${Math.round(p[2].value * 100)}% ` +
-        `(${p[2].received - p[2].breached} of ${p[2].received} within SLA)`));
-      root.append(dot);
-    }
-    root.append(svg("rect", { x: left + plotW + 16, y: top + legend * 20, width: 12, height: 12, fill: colour }));
-    root.append(svg("text", { x: left + plotW + 34, y: top + legend * 20 + 10 }, name));
-    legend += 1;
-  }
-  if (!legend) root.append(svg("text", { x: left + plotW / 2, y: top + plotH / 2, "text-anchor": "middle" },
-    "no tickets received in these weeks"));
+    series[name].forEach((entry, i) => {
+      if (!entry || !entry.received) return;
+      const value = 1 - entry.breached / entry.received;
+      const x = left + groupW * i + (groupW - barW * levels.length) / 2 + li * barW;
+      const bar = svg("rect", { x: x + 1, y: y(value), width: barW - 2, height: Math.max(y(0) - y(value), 1.5),
+        fill: colour, "data-level": name, "data-week": buckets[i].since });
+      bar.append(svg("title", {}, `${humanName("level", name)}, ${buckets[i].label}: ${Math.round(value * 100)}% ` +
+        t("(%(ok)s of %(received)s within SLA)", { ok: entry.received - entry.breached, received: entry.received })));
+      root.append(bar);
+    });
+    root.append(svg("rect", { x: left + plotW + 16, y: top + li * 20, width: 12, height: 12, fill: colour }));
+    root.append(svg("text", { x: left + plotW + 34, y: top + li * 20 + 10 }, humanName("level", name)));
+  });
+  if (!levels.length) root.append(svg("text", { x: left + plotW / 2, y: top + plotH / 2, "text-anchor": "middle" },
+    t("no tickets received in these weeks")));
   $("chart").replaceChildren(root);
 }
 
@@ -228,36 +238,83 @@ function showError(error) {
   const box = $("error");
   if (!error) { box.hidden = true; return; }
   box.textContent = error.status === 401 || error.status === 403
-    ? `The token was refused (${error.status}): ${error.message}`
-    : `Could not refresh: ${error.message}`;
+    ? t("The token was refused (%(status)s): %(detail)s", { status: error.status, detail: error.message })
+    : t("Could not refresh: %(detail)s", { detail: error.message });
   box.hidden = false;
-  if (error.status === 401 || error.status === 403) { showLogin(); }
+  if (error.status === 401 || error.status === 403) showLogin();
 }
 
+let lastPage = null;
+
 async function refresh(withCharts) {
-  if (!sessionStorage.getItem(TOKEN_KEY)) return showLogin();
+  if (!token()) return showLogin();
   try {
-    const { level, product, assignee } = filters();
-    const counts = drawQueue(await api("/queue", { level, product, assignee, limit: 500 }));
+    // Level, product, category and statuses are the server's filters; assignee (any case, any
+    // part of the name) and "unassigned" are applied in the page.
+    const { level, product, category, statuses } = filters();
+    lastPage = await api("/queue", { level, product, category, status: statuses, limit: LIMIT });
+    const counts = drawQueue(lastPage);
     // A new breach changes this week's compliance: redraw now rather than at the next chart turn.
     const breachMoved = lastBreached !== null && counts.breached !== lastBreached;
     lastBreached = counts.breached;
-    if (withCharts || breachMoved || polls % CHART_EVERY === 0) await loadCompliance();
-    polls += 1;
-    $("updated").textContent = "updated " + new Date().toLocaleTimeString();
+    if (withCharts || breachMoved || Date.now() - lastChart > CHART_EVERY_SECONDS * 1000) await loadCompliance();
+    $("updated").textContent = t("updated %(at)s", { at: when(new Date().toISOString(), true) });
     showError(null);
   } catch (error) {
     showError(error);
   }
 }
 
-function schedule() {
-  clearInterval(timer);
-  timer = setInterval(() => refresh(false), refreshSeconds * 1000);
+function refreshSoon() {
+  // Several changes in a burst make one redraw.
+  if (pending) return;
+  pending = setTimeout(() => { pending = null; refresh(false); }, 150);
+}
+
+function poll() {
+  clearInterval(pollTimer);
+  pollTimer = setInterval(() => refresh(false), refreshSeconds * 1000);
+  $("live").textContent = t("polling every %(n)s s", { n: refreshSeconds });
+  $("live").dataset.mode = "polling";
+}
+
+async function listen() {
+  // Server-sent events read with fetch (EventSource cannot send the Authorization header).
+  if (stream) stream.abort();
+  const controller = new AbortController();
+  stream = controller;
+  try {
+    const response = await fetch("/dashboard/events", { headers: { Authorization: "Bearer " + token(),
+      Accept: "text/event-stream" }, signal: controller.signal, cache: "no-store" });
+    if (!response.ok || !response.body) throw new Error(String(response.status));
+    clearInterval(pollTimer);
+    $("live").textContent = t("live");
+    $("live").dataset.mode = "live";
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value.replace(/\r\n/g, "\n");
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        if (/^event: ?changed$/m.test(block)) refreshSoon();
+      }
+    }
+  } catch (error) {
+    if (controller.signal.aborted) return;
+  }
+  if (stream !== controller) return;
+  // The stream ended or is unavailable: poll, and try the stream again later.
+  poll();
+  setTimeout(() => { if (stream === controller && token()) listen(); }, 30000);
 }
 
 function showLogin() {
-  clearInterval(timer);
+  clearInterval(pollTimer);
+  if (stream) { stream.abort(); stream = null; }
   $("board").hidden = true;
   $("login").hidden = false;
 }
@@ -267,19 +324,34 @@ async function start() {
   $("board").hidden = false;
   try { refreshSeconds = (await api("/dashboard/clock")).refresh_seconds || refreshSeconds; } catch (_) { /* keep default */ }
   await refresh(true);
-  schedule();
+  listen();
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+document.addEventListener("DOMContentLoaded", async () => {
+  dropTokenFromAddress();
+  await loadLanguage();
+  fillChoices();
+  document.querySelectorAll(".langs a").forEach((link) => link.addEventListener("click", () => localStorage.setItem(LANG_KEY, link.dataset.lang)));
   $("login").addEventListener("submit", (event) => {
     event.preventDefault();
-    sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
+    setToken($("token").value.trim());
     $("token").value = "";
     start();
   });
-  $("filters").addEventListener("change", () => refresh(true));
-  $("filters").addEventListener("submit", (event) => { event.preventDefault(); refresh(true); });
+  const form = $("filters");
+  form.addEventListener("change", (event) => {
+    // Level and product are asked of the server (and change the chart); the rest filter in the page.
+    if (["level", "product"].includes(event.target.name)) refresh(true);
+    else if (["category", "status"].includes(event.target.name)) refresh(false);
+    else if (lastPage) drawQueue(lastPage);
+  });
+  form.assignee.addEventListener("input", () => { if (lastPage) drawQueue(lastPage); });
+  form.addEventListener("submit", (event) => { event.preventDefault(); refresh(true); });
+  document.querySelectorAll("#summary .pill").forEach((pill) => pill.addEventListener("click", () => {
+    form.sla.value = form.sla.value === pill.dataset.sla ? "" : pill.dataset.sla;
+    if (lastPage) drawQueue(lastPage);
+  }));
   $("refresh").addEventListener("click", () => refresh(true));
-  $("forget").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); showLogin(); });
-  if (takeToken()) start(); else showLogin();
+  $("forget").addEventListener("click", () => { forgetToken(); showLogin(); });
+  if (token()) start(); else showLogin();
 });

@@ -283,6 +283,15 @@ LETTERS["unknown_charset.eml"] = letter([
     b"Content-Transfer-Encoding: 8bit",
 ], "Текст в UTF-8 под чужой меткой.".encode())
 
+# A multipart without a boundary whose body is nothing but encoded bytes: nothing to salvage.
+LETTERS["broken_mime_unreadable.eml"] = letter([
+    b"From: Broken <broken@example.ru>",
+    b"To: support@pass24online.ru",
+    b"Message-ID: <broken-017@example.ru>",
+    b"MIME-Version: 1.0",
+    b"Content-Type: multipart/mixed",
+], b64(bytes(range(256)) * 2) + b"\n")
+
 LETTERS["no_message_id.eml"] = letter([
     b"From: Nina <nina@example.ru>",
     b"To: support@pass24online.ru",
