@@ -216,12 +216,23 @@ class SlaStatsProjection:
                 bucket = cached[key] = Bucket()
                 if key in stored:
                     bucket.add_row(stored[key])
-        rows = []
+        rows, emptied = [], []
         for key, delta in deltas.items():
             bucket = cached[key]
             bucket.add(delta)
+            if bucket.counts[0] == 0:
+                # No ticket left here (all moved to another level or product): no row, so
+                # the table is the same whatever the batches were (store or Kafka fed).
+                emptied.append(key)
+                del cached[key]
+                continue
             rows.append((*key, *bucket.counts, encode_hist(bucket.hists[0]),
                          encode_hist(bucket.hists[1])))
+        if emptied:
+            cursor.executemany(f"DELETE FROM {BUCKETS} WHERE week = ? AND level = ? "  # noqa: S608
+                               "AND product = ?", emptied)
+        if not rows:
+            return
         names = ", ".join(BUCKET_COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in BUCKET_COLUMNS[3:])
         cursor.executemany(

@@ -188,9 +188,9 @@ def test_incremental_statistics_equal_a_full_scan(store_env: dict[str, str]) -> 
         before = store.query("SELECT * FROM rm_sla_buckets ORDER BY week, level, product")
         world.runner.follower.batch_size = world.runner.catch_up_batch = 1000
         world.runner.rebuild()
-        after = store.query("SELECT * FROM rm_sla_buckets WHERE received <> 0 "
-                            "ORDER BY week, level, product")
-        assert after == [b for b in before if b["received"] != 0]
+        after = store.query("SELECT * FROM rm_sla_buckets ORDER BY week, level, product")
+        assert after == before
+        assert all(b["received"] > 0 for b in after)  # emptied buckets leave no row
 
 
 def test_late_instant_encodes_the_running_late_rule() -> None:
