@@ -25,9 +25,18 @@ AREAS = ("services.cli_api", "services.cli_projections", "services.cli_kafka", "
          "services.cli_audit", "services.cli_workers", "services.cli_health",
          "services.cli_people")
 DEMO_STORE = Path("var/demo.sqlite")
+# Which area registers a command: a command imports only its own area (start-up stays
+# short: `audit verify` needs no web framework, no Kafka client). Commands not listed
+# here (and `--help`) register every area.
+COMMAND_AREAS = {
+    "serve": "services.cli_api", "token": "services.cli_api",
+    "projections": "services.cli_projections", "watcher": "services.cli_projections",
+    "audit": "services.cli_audit", "check": "services.cli_health",
+    "worker": "services.cli_workers", "parked": "services.cli_workers",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pass24-desk", description="PASS24.online support desk",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,7 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="also list every working day as an ISO date, one a line")
     cal_show.set_defaults(handler=_calendar_show)
 
-    for name in AREAS:
+    command = next((a for a in (argv or ()) if not a.startswith("-")), None)
+    wanted: tuple[str, ...] = (COMMAND_AREAS[command],) if command in COMMAND_AREAS else AREAS
+    if command in ("demo", "show", "history", "calendar"):
+        wanted = ()
+    for name in wanted:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as missing:
@@ -88,7 +101,9 @@ def commands(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    args = build_parser(argv).parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as error:
