@@ -39,7 +39,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from kafka import KafkaConsumer
@@ -80,6 +80,7 @@ class FeedSettings(Protocol):
     @property
     def poison_tries(self) -> int: ...
     def eventsourcing_env(self) -> dict[str, str]: ...
+    def kafka_security(self) -> dict[str, Any]: ...
 
 
 log = logging.getLogger("pass24.projections.kafka")
