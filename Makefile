@@ -50,6 +50,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/relay.py
 	$(BIN)/python bench/edge.py
 	$(BIN)/python bench/mail_parse.py
+	$(BIN)/python bench/scale.py --sizes 10000,100000
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .hypothesis

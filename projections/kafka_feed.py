@@ -53,9 +53,10 @@ from adapters.kafka.dedup import Deduplicator, Verdict
 from adapters.kafka.envelope import Envelope
 from projections.envelopes import EnvelopeDecoder
 from projections.kafka_tracking import SCHEMA, FeedTracking, PartitionMark, TicketMark
+from projections.kafka_tracking import TABLES as FEED_TABLES
 from projections.parking import Item, ParkingLot, Parked, PoisonGuard, is_transient
+from projections.runner import ensure_schemas
 from projections.schema import lock_schema
-from projections.runner import TRACKING_SCHEMA
 from projections.store import Cursor, ReadStore
 from projections.tickets import Projection, TicketEvent
 
@@ -137,9 +138,16 @@ class KafkaProjectionFeed:
         with store.transaction() as cursor:
             lock_schema(cursor, store.dialect)
             # projection_tracking too, empty, so ReadModels.position() answers (0) here.
-            for statement in (TRACKING_SCHEMA, *SCHEMA,
-                              *(s for p in self.projections for s in p.schema)):
+            for statement in SCHEMA:
                 cursor.execute(statement)
+            if ensure_schemas(cursor, self.projections):
+                # A read model changed shape and was emptied: the feed's offsets cover every
+                # model at once, so all of them start again from the topic's beginning.
+                for projection in self.projections:
+                    for table in projection.tables:
+                        cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+                for table in FEED_TABLES:
+                    cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
         self._next: dict[int, PartitionMark] = self.tracking.offsets()
         consumer.subscribe([topic], listener=_SeekToRecorded(self))
 

@@ -16,19 +16,23 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from domain.errors import DeskError
-from services.api.views import ticket_view
-from services.bootstrap import build_desk
-from services.clock import ManualClock
-from services.demo import format_table, msk, run_demo
 from services.logging import configure as configure_logging
 from services.settings import Settings
 
-
 AREAS = ("services.cli_api", "services.cli_projections", "services.cli_kafka", "services.cli_intake",
          "services.cli_audit", "services.cli_people", "services.cli_workers")
+# Which area registers a command: a command imports only its own area (start-up stays
+# short: `audit verify` needs no web framework, no Kafka client). Commands not listed
+# here (and `--help`) register every area.
+COMMAND_AREAS = {
+    "serve": "services.cli_api", "token": "services.cli_api",
+    "projections": "services.cli_projections", "watcher": "services.cli_projections",
+    "audit": "services.cli_audit",
+    "worker": "services.cli_workers", "parked": "services.cli_workers",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pass24-desk", description="PASS24.online support desk")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -45,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("ticket_id")
     history.set_defaults(handler=lambda settings, args: _history(settings, args.ticket_id))
 
-    for name in AREAS:
+    command = next((a for a in (argv or ()) if not a.startswith("-")), None)
+    wanted: tuple[str, ...] = (COMMAND_AREAS[command],) if command in COMMAND_AREAS else AREAS
+    if command in ("demo", "show", "history"):
+        wanted = ()
+    for name in wanted:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as missing:
@@ -57,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    args = build_parser(argv).parse_args(argv)
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
     try:
@@ -69,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _demo(settings: Settings, as_of: str) -> int:
+    from services.bootstrap import build_desk
+    from services.clock import ManualClock
+    from services.demo import format_table, msk, run_demo
+
     clock = ManualClock(msk("2025-04-28T09:00"))
     desk = build_desk(settings, clock=clock)
     ticket_ids = run_demo(desk, clock, as_of)
@@ -79,6 +93,9 @@ def _demo(settings: Settings, as_of: str) -> int:
 
 
 def _show(settings: Settings, ticket_id: str, at: str | None) -> int:
+    from services.api.views import ticket_view
+    from services.bootstrap import build_desk
+
     desk = build_desk(settings)
     ticket = desk.get_ticket(ticket_id)
     moment = _instant(at) if at else desk.clock.now()
@@ -88,6 +105,8 @@ def _show(settings: Settings, ticket_id: str, at: str | None) -> int:
 
 
 def _history(settings: Settings, ticket_id: str) -> int:
+    from services.bootstrap import build_desk
+
     desk = build_desk(settings)
     for event in desk.ticket_events(ticket_id):
         record = {"version": event.originator_version, "type": type(event).__qualname__}

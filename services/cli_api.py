@@ -84,7 +84,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"metrics on http://{host}:{settings.metrics_port}/metrics", flush=True)
     print(f"pass24-desk API on http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs, "
           f"dashboard: http://{host}:{port}/dashboard)", flush=True)
-    services.start(workers=workers)
+    services.start_when_listening(host, port, workers=workers)
     try:
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
                     log_config=uvicorn_config(settings.log_level), proxy_headers=True,

@@ -10,6 +10,7 @@ import argparse
 import sys
 from datetime import datetime
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 from adapters.audit.checkpoints import CheckpointStore, write_checkpoints
@@ -117,7 +118,7 @@ def _instant(text: str | None, desk: Any) -> datetime:
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
     from services.audit_replay import (
-        WhatIf, outcome_summary, progress_bar, replay, write_csv, write_jsonl,
+        Outcomes, WhatIf, progress_bar, replay, write_csv, write_jsonl,
     )
     from services.config import load_calendar, load_policy
 
@@ -129,8 +130,10 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
             what_if = WhatIf(load_policy(args.policy) if args.policy else desk.policy,
                              load_calendar(args.calendar) if args.calendar else desk.calendar)
         show = sys.stderr.isatty() if args.progress is None else args.progress
-        results = list(replay(desk, as_of, ticket=args.ticket, what_if=what_if,
-                              progress=progress_bar() if show else None))
+        outcomes = Outcomes()
+        # Written as they come: memory stays flat in the length of the history.
+        results = outcomes.counted(replay(desk, as_of, ticket=args.ticket, what_if=what_if,
+                                          progress=progress_bar() if show else None))
         out: TextIO = args.output.open("w", encoding="utf-8", newline="") if args.output else sys.stdout
         try:
             if args.format == "jsonl":
@@ -142,7 +145,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             if args.output:
                 out.close()
-        summary = outcome_summary(results)
+        summary = outcomes.counts
         line = (f"{summary['tickets']} tickets as of {as_of.isoformat()}: {summary['breached']} breached"
                 + (f"; under the what-if rules {summary['whatif_breached']} breached, "
                    f"{summary['changed']} with a different outcome" if what_if else ""))
@@ -152,7 +155,7 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _table(results: list[dict[str, Any]], out: TextIO, what_if: bool) -> None:
+def _table(results: Iterable[dict[str, Any]], out: TextIO, what_if: bool) -> None:
     header = f"{'ticket':<11} {'level':<12} {'status':<22} {'reaction':<9} {'resolution':<10}"
     if what_if:
         header += f" {'what-if reaction':<16} {'what-if resolution':<18}"

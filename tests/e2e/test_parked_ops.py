@@ -29,6 +29,7 @@ def test_readyz_says_degraded_but_stays_200_and_metrics_count_what_is_set_aside(
     clock = ManualClock(msk("2025-04-28 10:00"))
     desk = SupportDesk(clock=clock)
     models, runner = build_projections(desk, calendar=desk.calendar, clock=clock)
+    runner.catch_up()  # ready means caught up
     app = create_app(desk, tokens=TokenStore(None), read_models=models, runner=runner)
     lot = ParkingLot(SQLiteReadStore(tmp_path / "main.sqlite"))
     app.state.parking = lot
