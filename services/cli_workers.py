@@ -74,17 +74,21 @@ def _ref(text: str) -> tuple[str, int]:
 def _read_store_path(settings: Settings, args: argparse.Namespace) -> Path | None:
     """Where the Kafka-fed read models on SQLite set poison aside, if that is not the main
     database (``projections run --from-kafka`` keeps them with its read models)."""
+    from projections.store import pointer_for, read_store_path
+
     chosen: Path | None = getattr(args, "read_store", None)
     if chosen is not None:
-        if not chosen.is_file():
+        if not (chosen.is_file() or pointer_for(chosen).is_file()):
             raise SystemExit(f"pass24-desk parked: no read store at {chosen}")
         return chosen
     if settings.persistence == "postgres":
         return None  # the Kafka-fed read models' store is the main database
     path = settings.projections_sqlite_path
     if path is None and settings.persistence == "sqlite":
-        path = settings.sqlite_path.with_name(settings.sqlite_path.stem + ".read.sqlite")
-    return path if path is not None and path.is_file() else None
+        path = read_store_path(settings.eventsourcing_env())
+    if path is None or not (path.is_file() or pointer_for(path).is_file()):
+        return None
+    return path
 
 
 @contextlib.contextmanager
@@ -92,14 +96,15 @@ def _lots(settings: Settings, args: argparse.Namespace) -> Iterator[dict[str, An
     """``{"main": lot, "read": lot}``: the main database and, on SQLite, the Kafka-fed read
     models' store (when there is one); closed after use."""
     from projections.parking import ParkingLot
-    from projections.store import SQLiteReadStore
+    from projections.store import SQLiteReadStore, pointer_for
     from services.bootstrap import main_store
 
     lots = {"main": ParkingLot(main_store(settings))}
     path = _read_store_path(settings, args)
     main_path = getattr(lots["main"].store, "path", None)
     if path is not None and (main_path is None or Path(main_path).resolve() != path.resolve()):
-        lots[READ] = ParkingLot(SQLiteReadStore(path))
+        # As the feed opens it: following a `projections switch` to a rebuilt file.
+        lots[READ] = ParkingLot(SQLiteReadStore(path, pointer=pointer_for(path)))
     try:
         yield lots
     finally:

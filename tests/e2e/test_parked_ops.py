@@ -183,3 +183,19 @@ def test_parked_takes_a_read_store_path_and_refuses_read_ids_without_one(
     assert main(["parked", "retry", item["ref"], "--by", "ops", "--read-store", str(elsewhere)]) == 0
     with pytest.raises(SystemExit):
         main(["parked", "retry", "main:1"])
+
+
+def test_parked_follows_the_read_store_a_rebuild_switched_to(
+        sqlite_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from projections.store import pointer_for, read_store_path, store_for
+
+    default = read_store_path(sqlite_settings.eventsourcing_env())
+    SQLiteReadStore.write_pointer(pointer_for(default), tmp_path / "rebuilt.read.sqlite")
+    feed_store = store_for(sqlite_settings.eventsourcing_env())  # as the Kafka feed opens it
+    assert Path(feed_store.path).name == "rebuilt.read.sqlite"  # type: ignore[attr-defined]
+    PoisonGuard(ParkingLot(feed_store), "kafka-feed:desk", tries=1).failed(
+        Item(2, "v:1", "v"), ValueError("bad"))
+    feed_store.close()
+    assert main(["parked", "list", "--json"]) == 0
+    (item,) = map(json.loads, capsys.readouterr().out.splitlines())
+    assert (item["worker"], item["ref"]) == ("kafka-feed:desk", f"read:{item['id']}")
