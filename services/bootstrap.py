@@ -120,9 +120,10 @@ class Services:
                                                     tries=settings.poison_tries))
         self.mail = build_mail(self.desk, settings, store=self.store, parking=self.parking)
         gate, email = self.mail.gate.submit, settings.support_email
-        # One replay cache for every signed channel (its keys name the channel), durable in
-        # the mail database; the form's single-use page tokens live there too.
-        replays = ReplayCache(settings.mail_db_path)
+        # One replay cache for every signed channel (its keys name the channel), in the main
+        # database so every replica refuses a signature another one accepted; the form's
+        # single-use page tokens live there too.
+        replays = ReplayCache(self.store)
 
         def verifier(secret: str, channel: str) -> WebhookVerifier:
             return WebhookVerifier(secret, replays=replays, channel=channel,

@@ -146,3 +146,19 @@ def test_a_long_catch_up_does_not_fail_liveness() -> None:
         (container,) = deployments()[name]["spec"]["template"]["spec"]["containers"]
         assert container["livenessProbe"]["exec"]["command"][-1] == "store", name
         assert container["readinessProbe"]["exec"]["command"][-1] == name, name
+def test_no_replica_keeps_mail_state_on_its_own_disk_and_attachments_are_shared() -> None:
+    config = next(d for d in applied() if d["kind"] == "ConfigMap")["data"]
+    # The quarantine and the replay cache are in PostgreSQL: no per-pod mail database.
+    assert "PASS24_MAIL_DB_PATH" not in config
+    (claim,) = [d for d in applied() if d["kind"] == "PersistentVolumeClaim"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    found = deployments()
+    for name in ("api", "intake-consumer", "smtp-intake", "imap-intake"):  # they write attachments; api serves them
+        pod = found[name]["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        (container,) = pod["containers"]
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        volume = volumes[mounts[config["PASS24_ATTACHMENTS_DIR"]]]
+        assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"], name
+        assert not any("emptyDir" in v for v in volumes.values()), name
+    assert "volumes" not in found["mail"]["spec"]["template"]["spec"]
