@@ -1,0 +1,70 @@
+"""Hostile text and dates through the staff commands: stored clean or refused naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import Api
+
+PROBLEM = "application/problem+json"
+
+
+def escalated(api: Api) -> str:
+    ticket_id = api.receive()
+    api.act(ticket_id, "classify", {"level": "standard", "product": "pass24_control",
+                                    "category": "defect"})
+    return ticket_id
+
+
+def recorded(api: Api, ticket_id: str, event_type: str) -> dict[str, object]:
+    history = api.client.get(f"/tickets/{ticket_id}/history", headers=api.headers())
+    events = [e for e in history.json()["events"] if e["type"] == event_type]
+    data: dict[str, object] = events[-1]["data"]
+    return data
+
+
+def test_one_line_staff_fields_are_stored_without_controls_or_line_breaks(api: Api) -> None:
+    ticket_id = escalated(api)
+    api.act(ticket_id, "assign", {"assignee": "ann\x00\r\nBcc: evil@example.com"})
+    assert recorded(api, ticket_id, "Assigned")["assignee"] == "ann Bcc: evil@example.com"
+    api.act(ticket_id, "escalate", {"summary": "crash", "issue_ref": "DEV-1\x00\r\n2"})
+    assert recorded(api, ticket_id, "Escalated")["issue_ref"] == "DEV-1 2"
+    api.act(ticket_id, "fix-release", {"release": "3.15\x00\r\n.1"})
+    assert recorded(api, ticket_id, "FixReleased")["release"] == "3.15 .1"
+    api.act(ticket_id, "requester-reply", {"text": "thanks", "message_id": "<a\x00b@x>"})
+    assert recorded(api, ticket_id, "RequesterReplied")["message_id"] == "<ab@x>"
+    view = api.client.get(f"/tickets/{ticket_id}", headers=api.headers()).json()
+    assert view["assignee"] == "ann Bcc: evil@example.com"
+
+
+@pytest.mark.parametrize("field,value", [("assignee", "\x00\x01"), ("assignee", "\u2028")])
+def test_an_assignee_of_only_controls_is_refused_naming_the_field(api: Api, field: str,
+                                                                   value: str) -> None:
+    ticket_id = escalated(api)
+    refused = api.client.post(f"/tickets/{ticket_id}/assign", headers=api.headers(),
+                              json={field: value})
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == PROBLEM
+    assert field in refused.text
+
+
+def test_a_release_of_only_controls_is_refused_naming_the_field(api: Api) -> None:
+    ticket_id = escalated(api)
+    api.act(ticket_id, "escalate", {"summary": "crash"})
+    refused = api.client.post(f"/tickets/{ticket_id}/fix-release", headers=api.headers(),
+                              json={"release": "\x00\r\n"})
+    assert refused.status_code == 422, refused.text
+    assert "release" in refused.text
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "1969-12-31", "3000-01-01"])
+def test_an_expected_release_outside_the_plausible_years_is_refused(api: Api, day: str) -> None:
+    ticket_id = escalated(api)
+    refused = api.client.post(f"/tickets/{ticket_id}/escalate", headers=api.headers(),
+                              json={"summary": "crash", "expected_release": day})
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == PROBLEM
+    assert "expected_release" in refused.json()["errors"][0]["field"]
+    history = api.client.get(f"/tickets/{ticket_id}/history", headers=api.headers()).json()
+    assert "Escalated" not in [e["type"] for e in history["events"]]
+    api.act(ticket_id, "escalate", {"summary": "crash", "expected_release": "2026-03-01"})
