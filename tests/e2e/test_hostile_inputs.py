@@ -68,3 +68,25 @@ def test_an_expected_release_outside_the_plausible_years_is_refused(api: Api, da
     history = api.client.get(f"/tickets/{ticket_id}/history", headers=api.headers()).json()
     assert "Escalated" not in [e["type"] for e in history["events"]]
     api.act(ticket_id, "escalate", {"summary": "crash", "expected_release": "2026-03-01"})
+
+
+@pytest.mark.parametrize("received_at", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00",
+                                         "1900-01-01T00:00:00+00:00", "2999-01-01T00:00:00+00:00"])
+def test_a_receipt_at_the_ends_of_time_is_refused_by_the_gate_naming_the_field(
+        api: Api, received_at: str) -> None:
+    """Every channel's gate, Kafka intake included: an answer, not an OverflowError that
+    parks the message and holds every later one from the same source."""
+    from adapters.kafka.intake import IntakeMessage, to_request
+    from domain.intake import Decision
+
+    message = IntakeMessage.model_validate({
+        "intake_key": "k-" + received_at, "channel": "email", "integration": "crm",
+        "requester": {"email": "olga@example.ru"}, "body": "hello", "received_at": received_at})
+    gate = api.client.app.state.gate  # type: ignore[attr-defined]
+    outcome = gate.submit(to_request(message))
+    assert outcome.decision is Decision.INVALID
+    assert outcome.field == "received_at"
+    assert api.desk.ticket_for_intake_key(message.channel, message.intake_key) is None
+    fine = IntakeMessage.model_validate({**message.model_dump(), "intake_key": "k-fine",
+                                         "received_at": api.clock.now().isoformat()})
+    assert gate.submit(to_request(fine)).decision is Decision.CREATED
