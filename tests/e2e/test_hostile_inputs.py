@@ -90,3 +90,15 @@ def test_a_receipt_at_the_ends_of_time_is_refused_by_the_gate_naming_the_field(
     fine = IntakeMessage.model_validate({**message.model_dump(), "intake_key": "k-fine",
                                          "received_at": api.clock.now().isoformat()})
     assert gate.submit(to_request(fine)).decision is Decision.CREATED
+
+
+def test_bidi_overrides_are_dropped_from_one_line_fields(
+        api: Api) -> None:
+    ticket_id = api.receive(subject="Счёт \u202egpj.exe", requester={
+        "name": "\u2067Мэллори\u2069 \u202eboB", "email": "m@example.ru"},
+        description="Строка \u202eтекст\nשלום עולם")
+    ticket = api.client.get(f"/tickets/{ticket_id}", headers=api.headers()).json()
+    assert ticket["subject"] == "Счёт gpj.exe"
+    assert ticket["requester"]["name"] == "Мэллори boB"
+    # A body is a document, not a label: right-to-left text in it is left as written.
+    assert ticket["description"] == "Строка \u202eтекст\nשלום עולם"
