@@ -388,3 +388,30 @@ def test_a_ticket_without_an_email_address_records_once_why_no_notice_was_sent(
     assert names.count("Ticket.NoticeNotSent") == 1 and "Ticket.Acknowledged" not in names
     assert again.outbox.entries() == [] and mail_catcher.received == []
     again.desk.close()
+
+
+def test_lines_over_the_rfc_limit_are_taken_in_not_bounced(
+        email_desk: EmailDesk, listener: SmtpListener) -> None:  # noqa: F811
+    """Outlook and Exchange send lines over 1000 octets and MTAs pass them on: a 500 would
+    bounce a real request. Dot-stuffing still applies at line starts only."""
+    long_line = "Шлагбаум " * 2000 + "END"
+    raw = (f"From: olga@example.ru\r\nTo: support@pass24online.ru\r\nSubject: long\r\n"
+           f"Message-ID: <long-1@example.ru>\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           f"Content-Transfer-Encoding: 8bit\r\n\r\n{long_line}.middle\r\n.dotted line\r\n").encode()
+    smtp_send(listener, raw)  # smtplib doubles the leading dot of ".dotted line"
+    ticket = email_desk.desk.get_ticket(only_ticket(email_desk))
+    assert long_line + ".middle" in ticket.description
+    assert "\n.dotted line" in ticket.description
+
+
+def test_a_real_outlook_letter_with_long_lines_is_accepted(
+        email_desk: EmailDesk, listener: SmtpListener) -> None:  # noqa: F811
+    import re
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "data" / "mail" / "real" / "talon" / "outlook.eml"
+    raw = re.sub(rb"\r?\n", b"\r\n", path.read_bytes())
+    smtp_send(listener, raw)  # raised SMTPDataError 500 "Line too long" before
+    received = [n for n in email_desk.desk.recorder.select_notifications(1, 100)
+                if n.topic.endswith("Ticket.Received")]
+    assert len(received) == 1
