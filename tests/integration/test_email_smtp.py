@@ -415,3 +415,51 @@ def test_a_real_outlook_letter_with_long_lines_is_accepted(
     received = [n for n in email_desk.desk.recorder.select_notifications(1, 100)
                 if n.topic.endswith("Ticket.Received")]
     assert len(received) == 1
+
+
+def test_an_internationalised_domain_is_sent_in_idna(
+    email_desk: EmailDesk, mail_catcher: MailCatcher,  # noqa: F811
+) -> None:
+    ticket_id = email_desk.intake.deliver(plain_letter(
+        message_id="<idn1@example.ru>", sender="olga@пример.рф", subject="Помогите",
+        text="Версия 1.0")).ticket_id or ""
+    assert email_desk.send_mail() == 1
+    assert len(mail_catcher.to("olga@xn--e1afmkfd.xn--p1ai")) == 1
+    assert email_desk.desk.get_ticket(ticket_id).acknowledged_at is not None
+
+
+def test_a_non_ascii_mailbox_goes_as_smtputf8_where_the_server_takes_it(
+    email_desk: EmailDesk, mail_catcher: MailCatcher,  # noqa: F811
+) -> None:
+    email_desk.intake.deliver(plain_letter(
+        message_id="<idn2@example.ru>", sender="олег@пример.рф", subject="Помогите",
+        text="Версия 1.0"))
+    assert email_desk.send_mail() == 1
+    assert len(mail_catcher.to("олег@xn--e1afmkfd.xn--p1ai")) == 1
+
+
+def test_a_non_ascii_mailbox_without_smtputf8_is_a_recorded_failure_not_a_parked_crash(
+    email_desk: EmailDesk,  # noqa: F811
+) -> None:
+    """A server without SMTPUTF8 (RFC 6531): the notice cannot go, the ticket says so and
+    offers the fallback, the outbox moves on (it parked with a UnicodeEncodeError before)."""
+    from dataclasses import replace
+
+    from aiosmtpd.controller import Controller
+
+    plain = Controller(MailCatcher(), hostname="127.0.0.1", port=free_port(),
+                       enable_SMTPUTF8=False)
+    plain.start()
+    try:
+        email_desk.worker.sender = replace(email_desk.worker.sender, port=plain.port)
+        ticket_id = email_desk.intake.deliver(plain_letter(
+            message_id="<idn3@example.ru>", sender="олег@пример.рф", subject="Помогите",
+            text="Версия 1.0")).ticket_id or ""
+        email_desk.send_mail()
+    finally:
+        plain.stop()
+    (entry,) = email_desk.outbox.entries()
+    assert entry.status != "parked" and "UnicodeEncodeError" not in entry.last_error
+    (failure,) = email_desk.desk.get_ticket(ticket_id).delivery_failures
+    assert failure["permanent"] and "SMTPUTF8" in failure["reason"]
+    assert email_desk.send_mail() == 0
