@@ -393,11 +393,13 @@ def _content_key(request: IntakeRequest, clean: _Clean) -> str:
 
 
 def _full_text(text: NormalisedText) -> IncomingFile:
-    return IncomingFile(FULL_TEXT_NAME, "text/plain", clean_text(text.original).encode("utf-8"))
+    return IncomingFile(FULL_TEXT_NAME, "text/plain", clean_text(text.original).encode("utf-8"),
+                        request_text=True)
 
 
 def _whole_letter(text: NormalisedText) -> IncomingFile:
-    return IncomingFile(WHOLE_LETTER_NAME, "text/plain", text.text.encode("utf-8"))
+    return IncomingFile(WHOLE_LETTER_NAME, "text/plain", text.text.encode("utf-8"),
+                        request_text=True)
 
 
 def _sender(clean: _Clean) -> str:

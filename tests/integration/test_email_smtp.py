@@ -463,3 +463,25 @@ def test_a_non_ascii_mailbox_without_smtputf8_is_a_recorded_failure_not_a_parked
     (failure,) = email_desk.desk.get_ticket(ticket_id).delivery_failures
     assert failure["permanent"] and "SMTPUTF8" in failure["reason"]
     assert email_desk.send_mail() == 0
+
+
+def test_a_text_over_the_attachment_limit_is_still_kept_whole(
+    tmp_path: object, mail_catcher: MailCatcher,  # noqa: F811
+) -> None:
+    """The description is cut with a note saying the full text is kept as an attachment:
+    that must be true whatever the attachment limit, or what was said past the cut is lost."""
+    from pathlib import Path
+
+    from tests.fixtures.email_desk import build_email_desk
+
+    built = build_email_desk(Path(str(tmp_path)), mail_catcher, max_attachment_bytes=1000)
+    text = "".join(f"Строка {n}: шлагбаум не открывается.\n" for n in range(6000))
+    delivery = built.intake.deliver(plain_letter(
+        message_id="<long-text@example.ru>", subject="Длинное письмо", text=text))
+    ticket = built.desk.get_ticket(delivery.ticket_id or "")
+    assert "полный текст сохранён во вложении" in ticket.description
+    (full,) = ticket.attachments
+    assert full["filename"] == "full-text.txt" and full["stored"], full
+    stored = built.attachments.read(full["sha256"]).decode()
+    assert "Строка 5999: шлагбаум не открывается." in stored
+    built.desk.close()
