@@ -199,8 +199,11 @@ class Limits:
 
 
 LIMITS = Limits()
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
-"""An address with one local part and one domain; deliverability is the mailer's question."""
+EMAIL_PATTERN = (r'^[^@\s<>()\[\]\\,;:"]+@(?!-)[^@\s<>()\[\]\\,;:"._]+'
+                 r'(?:\.(?!-)[^@\s<>()\[\]\\,;:"._]+)*$')
+"""An address with one local part and one domain of dot-separated labels; no brackets, commas
+or quotes (``<a@b>``, ``a@b,c`` are a header's syntax, not an address, and no server takes
+them); deliverability is the mailer's question."""
 PHONE_PATTERN = r"^\+?[0-9 ()\-]+$"
 """Digits with the usual separators and an optional leading plus."""
 _EMAIL = re.compile(EMAIL_PATTERN)

@@ -102,3 +102,21 @@ def test_bidi_overrides_are_dropped_from_one_line_fields(
     assert ticket["requester"]["name"] == "Мэллори boB"
     # A body is a document, not a label: right-to-left text in it is left as written.
     assert ticket["description"] == "Строка \u202eтекст\nשלום עולם"
+
+
+@pytest.mark.parametrize("address", ["<x@example.ru>", "a@example.ru>", "a@example.ru,b",
+                                     "zz(comment)@example.ru", "a@-.-", "a@.ru", "a@ru."])
+def test_header_syntax_is_not_an_email_address(api: Api, address: str) -> None:
+    """They were taken, and the notice then failed at the mail server (or went to a
+    different mailbox than the one shown)."""
+    refused = api.client.post("/tickets", headers=api.headers(), json={
+        "requester": {"email": address}, "description": "Шлагбаум"})
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == PROBLEM
+    assert "email" in refused.text
+
+
+@pytest.mark.parametrize("address", ["olga@example.ru", "олег@пример.рф", "o'brien@example.ie",
+                                     "a.b+tag@mail-1.example.com"])
+def test_real_addresses_are_still_taken(api: Api, address: str) -> None:
+    api.receive(requester={"email": address})
