@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from tests.e2e.conftest import Api
+from tests.e2e.test_serve_process import environment  # noqa: F401 - the served desk's settings
 
 PROBLEM = "application/problem+json"
 
@@ -120,3 +124,130 @@ def test_header_syntax_is_not_an_email_address(api: Api, address: str) -> None:
                                      "a.b+tag@mail-1.example.com"])
 def test_real_addresses_are_still_taken(api: Api, address: str) -> None:
     api.receive(requester={"email": address})
+
+
+# -- the same through a real ``pass24-desk serve`` process ------------------------------------
+
+HOSTILE_TEXT = ["a\x00b", "a\x01\x07\x1b[31mb", "line1\r\nBcc: evil@example.com", "abc\u202egpj.exe",
+                "\ud800 lone", "x" * 300_000]
+
+
+@pytest.fixture
+def hostile_environment(environment: dict[str, str]) -> dict[str, str]:  # noqa: F811
+    environment.update(PASS24_FORM_SECRET="form-secret-0123456789",
+                       PASS24_PHONE_SECRET="phone-secret-0123456789",
+                       PASS24_CHATBOT_SECRET="chat-secret-0123456789")
+    return environment
+
+
+@pytest.mark.slow
+def test_a_served_desk_answers_hostile_input_on_every_channel_and_keeps_serving(
+        hostile_environment: dict[str, str], hostile_server: str) -> None:
+    import json
+
+    import httpx
+
+    from tests.e2e.test_serve_process import issue
+
+    base = hostile_server
+    agent = {"Authorization": f"Bearer {issue(hostile_environment, 'agent')}"}
+    supervisor = {"Authorization": f"Bearer {issue(hostile_environment, 'supervisor')}"}
+    phone = {"x-pass24-secret": "phone-secret-0123456789"}
+    chat = {"x-pass24-secret": "chat-secret-0123456789"}
+    form = {"x-pass24-secret": "form-secret-0123456789"}
+    answers: list[httpx.Response] = []
+
+    def raw(path: str, headers: dict[str, str], body: dict[str, object]) -> None:
+        # json.dumps keeps a lone surrogate as \\ud800, as a hostile client sends it
+        answers.append(httpx.post(base + path, headers={**headers, "content-type": "application/json"},
+                                  content=json.dumps(body).encode(), timeout=30))
+
+    for n, text in enumerate(HOSTILE_TEXT):
+        raw("/tickets", agent, {"requester": {"name": text, "email": f"h{n}@example.ru"},
+                                "subject": text, "description": text})
+        raw("/intake/phone/calls", phone, {"call_id": f"c{n}", "agent": text, "caller_phone": "+7 495 1",
+                                           "caller_name": text, "subject": text, "description": text})
+        raw("/intake/chatbot/messages", chat, {"message_id": f"m{n}", "user": {"name": text,
+                                               "email": f"c{n}@example.ru"}, "text": text})
+        raw("/intake/form", form, {"email": f"f{n}@example.ru", "subject": text, "description": text})
+    for when in ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"]:
+        for path, name in [("/sla/stats", "since"), ("/sla/stats", "until")]:
+            answers.append(httpx.get(base + path, headers=supervisor, params={name: when}))
+    for name in ["limit", "offset"]:
+        answers.append(httpx.get(base + "/queue", headers=supervisor, params={name: "9" * 400}))
+    answers.append(httpx.get(base + "/queue?limit=1&limit=2", headers=supervisor))
+    answers.append(httpx.get(base + "/queue?status=sideways", headers=supervisor))
+    answers.append(httpx.post(base + "/tickets", headers={**agent, "content-type": "application/json"},
+                              content=b"[" * 100_000 + b"]" * 100_000))
+
+    for answer in answers:
+        assert answer.status_code < 500, (answer.request.url, answer.text[:300])
+        if answer.status_code >= 400:
+            assert answer.headers["content-type"] == "application/problem+json", answer.text[:300]
+            assert "Traceback" not in answer.text
+    # ... and an ordinary ticket still goes in and shows in the queue
+    created = httpx.post(base + "/tickets", headers=agent, json={
+        "requester": {"name": "Ольга", "email": "olga@example.ru"}, "description": "Шлагбаум"})
+    assert created.status_code == 201
+    queue = httpx.get(base + "/queue", headers=agent,
+                      params={"min_position": created.json()["position"], "limit": 500})
+    assert created.json()["id"] in [t["id"] for t in queue.json()["items"]]
+    assert httpx.get(base + "/readyz").json()["status"] != "down"
+
+
+@pytest.fixture
+def hostile_server(hostile_environment: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    """``serve`` as tests/e2e/test_serve_process.py starts it, with the webhook secrets set."""
+    import subprocess
+    import time
+
+    import httpx
+
+    from tests.e2e.test_serve_process import CLI
+
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen([*CLI, "serve"], env=hostile_environment, stdout=log,
+                               stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
+    base = f"http://127.0.0.1:{hostile_environment['PASS24_API_PORT']}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("serve did not start: " + (tmp_path / "serve.log").read_text())
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
+def test_a_lone_surrogate_in_a_json_form_is_a_422_naming_the_field_not_a_500() -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from adapters.form.fields import DEFAULT_MAP
+    from adapters.form.http import build_form_router
+    from domain.intake import Decision, IntakeOutcome, IntakeRequest
+
+    taken: list[IntakeRequest] = []
+
+    def gate(request: IntakeRequest) -> IntakeOutcome:
+        taken.append(request)
+        return IntakeOutcome(Decision.CREATED, "P24-4K7Q9M")
+
+    app = FastAPI()
+    app.include_router(build_form_router(gate, secret="form-secret-0123456789",
+                                         support_email="support@example.ru", field_map=DEFAULT_MAP))
+    client = TestClient(app, raise_server_exceptions=False)
+    answer = client.post("/intake/form", headers={"x-pass24-secret": "form-secret-0123456789",
+                                                  "content-type": "application/json"},
+                         content=b'{"email": "a@example.ru", "description": "x \\ud800 y"}')
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["field"] == "description"
+    assert taken == []
