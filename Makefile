@@ -26,7 +26,7 @@ test: $(VENV)/.dev-installed
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-dovecot.sh
 	bash scripts/ensure-chromium.sh
-	$(BIN)/mypy --strict domain
+	$(BIN)/mypy --strict domain projections services adapters
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 
@@ -39,7 +39,7 @@ test-integration: $(VENV)/.dev-installed
 	$(BIN)/pytest tests/integration
 
 typecheck: $(VENV)/.dev-installed
-	$(BIN)/mypy --strict domain
+	$(BIN)/mypy --strict domain projections services adapters
 	$(BIN)/lint-imports
 
 bench: $(VENV)/.dev-installed
@@ -50,6 +50,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/relay.py
 	$(BIN)/python bench/edge.py
 	$(BIN)/python bench/mail_parse.py
+	$(BIN)/python bench/scale.py --sizes 10000,100000
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .hypothesis

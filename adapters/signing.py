@@ -21,11 +21,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import sqlite3
-import threading
+import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+
+from projections.schema import create_schema, real_type
+from projections.store import ReadStore, SQLiteReadStore
+
+log = logging.getLogger("pass24.signing")
 
 SIGNATURE_HEADER = "x-pass24-signature"
 TIMESTAMP_HEADER = "x-pass24-timestamp"
@@ -52,39 +56,56 @@ def signed_headers(secret: str, body: bytes, now: float | None = None) -> dict[s
 
 
 class ReplayCache:
-    """Keys seen recently, in a SQLite table: refuses a key twice, survives a restart.
+    """Keys seen recently, in the ``replay_cache`` table of the main database: refuses a key
+    twice, whichever replica saw it first, and survives a restart.
 
     ``claim(key, value)`` stores the key with a value and an expiry, and returns the
     value already stored when the key was seen (so a caller can tell the same
-    submission retried from another one)."""
+    submission retried from another one). ``store``: the main database (PostgreSQL or the
+    event store's SQLite file); a path opens an SQLite file, None an in-memory one."""
 
-    def __init__(self, path: Path | None) -> None:
-        target = ":memory:" if path is None else str(path)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(target, check_same_thread=False, isolation_level=None,
-                                   timeout=10)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("CREATE TABLE IF NOT EXISTS replay_cache (key TEXT PRIMARY KEY, "
-                             "value TEXT NOT NULL, expires REAL NOT NULL)")
+    PURGE_EVERY = 60.0
+
+    def __init__(self, store: ReadStore | Path | None) -> None:
+        if not isinstance(store, ReadStore):
+            store = SQLiteReadStore(":memory:" if store is None else store)
+        self.store = store
+        self._purged = 0.0
+        create_schema(store, (
+            "CREATE TABLE IF NOT EXISTS replay_cache (key TEXT PRIMARY KEY, value TEXT NOT NULL,"
+            f" expires {real_type(store.dialect)} NOT NULL)",))
 
     def claim(self, key: str, value: str, *, ttl: float, now: float | None = None) -> str | None:
         """None when ``key`` is new (now claimed); else the value it was claimed with."""
         at = now if now is not None else time.time()
-        with self._lock:
-            self._db.execute("DELETE FROM replay_cache WHERE expires < ?", (at,))
-            row = self._db.execute("INSERT INTO replay_cache (key, value, expires) VALUES (?, ?, ?) "
-                                   "ON CONFLICT (key) DO NOTHING RETURNING key",
-                                   (key, value, at + ttl)).fetchone()
-            if row is not None:
+        self._purge(at)
+        with self.store.transaction() as cursor:
+            # One statement, so two replicas claiming the same key at once cannot both win
+            # (PostgreSQL makes the second wait for the first's commit). An expired key that
+            # is still in the table is claimed afresh.
+            cursor.execute("INSERT INTO replay_cache (key, value, expires) VALUES (?, ?, ?)"
+                           " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                           " expires = excluded.expires WHERE replay_cache.expires < ?"
+                           " RETURNING key", (key, value, at + ttl, at))
+            if cursor.fetchone() is not None:
                 return None
-            found = self._db.execute("SELECT value FROM replay_cache WHERE key = ?",
-                                     (key,)).fetchone()
-            return str(found[0]) if found else ""
+            cursor.execute("SELECT value FROM replay_cache WHERE key = ?", (key,))
+            found = cursor.fetchone()
+        return "" if found is None else str(found["value"])
+
+    def _purge(self, at: float) -> None:
+        """Forget expired keys now and then (housekeeping: a failure only delays it)."""
+        if at - self._purged < self.PURGE_EVERY:
+            return
+        self._purged = at
+        try:
+            with self.store.transaction() as cursor:
+                cursor.execute("DELETE FROM replay_cache WHERE expires < ?", (at,))
+        except Exception:  # noqa: BLE001 - e.g. two replicas' purges in a deadlock
+            log.warning("replay cache purge failed; the next one tries again", exc_info=True)
 
     def close(self) -> None:
-        self._db.close()
+        """The store belongs to whoever built it (the composition root closes it)."""
 
 
 class WebhookVerifier:

@@ -8,8 +8,8 @@ decision into the same HTTP answer for every channel.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
@@ -56,15 +56,21 @@ async def signed_model(request: Request, verifier: WebhookVerifier, model: type[
 
 
 def answer(outcome: IntakeOutcome, *, support_email: str, instance: str = "",
+           fields: Mapping[str, str] | None = None, prefix: str = "",
            language: str = DEFAULT) -> Response:
     """201 new ticket, 200 seen before or threaded, 202 kept for review or ignored,
     403 channel closed today (R6, pointing to the email address), 422 refused input.
-    Titles and reasons are in ``language`` where the message catalogue has them."""
+    Titles and reasons are in ``language`` where the message catalogue has them.
+
+    ``fields`` renames the gate's plain field names (``phone``, ``email``, …) to where
+    they are in this channel's payload (others get ``prefix``), so a problem names what
+    the sender sent."""
     if outcome.decision is Decision.REFUSED:
         return problem(403, gettext("Channel closed", language), outcome.detail, slug="channel-closed",
                        instance=instance, support_email=support_email)
     if outcome.decision is Decision.INVALID:
-        errors = [(f, gettext(r, language)) for f, r in
+        names = fields or {}
+        errors = [(names.get(f, prefix + f), gettext(r, language)) for f, r in
                   (outcome.errors or ((outcome.field, outcome.detail),))]
         return problem(422, gettext("Invalid value", language),
                        "; ".join(f"{f}: {r}" for f, r in errors), slug="invalid-value",

@@ -33,7 +33,10 @@ from fastapi import APIRouter  # noqa: E402
 from services.api import create_app  # noqa: E402
 from services.api.auth import Role, TokenStore  # noqa: E402
 from services.api.models import Created, ReceiveIn  # noqa: E402
+from domain.values import Channel  # noqa: E402
 from services.application import SupportDesk  # noqa: E402
+from services.channel_policy import ChannelPolicy  # noqa: E402
+from services.intake import IntakeService  # noqa: E402
 
 
 def free_port() -> int:
@@ -91,7 +94,10 @@ def main() -> int:
                                 "SQLITE_DBNAME": f"{tmp}/desk.sqlite"})
         tokens = TokenStore(None)
         token = tokens.issue(Role.INTEGRATION, "bench")
-        app = create_app(desk, tokens=tokens, extra_routers=[bare_router()])
+        # Every channel open whatever the day: the run measures intake, not R6 refusals.
+        gate = IntakeService(desk, channels=ChannelPolicy(desk.calendar,
+                                                          holiday_channels=frozenset(Channel)))
+        app = create_app(desk, tokens=tokens, extra_routers=[bare_router()], gate=gate)
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                                access_log=False))

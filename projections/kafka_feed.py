@@ -39,7 +39,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from kafka import KafkaConsumer
@@ -53,9 +53,10 @@ from adapters.kafka.dedup import Deduplicator, Verdict
 from adapters.kafka.envelope import Envelope
 from projections.envelopes import EnvelopeDecoder
 from projections.kafka_tracking import SCHEMA, FeedTracking, PartitionMark, TicketMark
+from projections.kafka_tracking import TABLES as FEED_TABLES
 from projections.parking import Item, ParkingLot, Parked, PoisonGuard, is_transient
+from projections.runner import ensure_schemas
 from projections.schema import lock_schema
-from projections.runner import TRACKING_SCHEMA
 from projections.store import Cursor, ReadStore
 from projections.tickets import Projection, TicketEvent
 
@@ -79,6 +80,7 @@ class FeedSettings(Protocol):
     @property
     def poison_tries(self) -> int: ...
     def eventsourcing_env(self) -> dict[str, str]: ...
+    def kafka_security(self) -> dict[str, Any]: ...
 
 
 log = logging.getLogger("pass24.projections.kafka")
@@ -137,9 +139,16 @@ class KafkaProjectionFeed:
         with store.transaction() as cursor:
             lock_schema(cursor, store.dialect)
             # projection_tracking too, empty, so ReadModels.position() answers (0) here.
-            for statement in (TRACKING_SCHEMA, *SCHEMA,
-                              *(s for p in self.projections for s in p.schema)):
+            for statement in SCHEMA:
                 cursor.execute(statement)
+            if ensure_schemas(cursor, self.projections):
+                # A read model changed shape and was emptied: the feed's offsets cover every
+                # model at once, so all of them start again from the topic's beginning.
+                for projection in self.projections:
+                    for table in projection.tables:
+                        cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+                for table in FEED_TABLES:
+                    cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
         self._next: dict[int, PartitionMark] = self.tracking.offsets()
         consumer.subscribe([topic], listener=_SeekToRecorded(self))
 
@@ -382,7 +391,8 @@ def build_kafka_feed(
         store = store_for(settings.eventsourcing_env(), settings.projections_sqlite_path)
     if config is None:
         config = KafkaConfig(bootstrap_servers=settings.kafka_bootstrap_servers,
-                             client_id=settings.kafka_client_id)
+                             client_id=settings.kafka_client_id,
+                             security=settings.kafka_security())
     return KafkaProjectionFeed(
         config.consumer(group_id=group), store, all_projections(calendar),
         topic=settings.kafka_ticket_events_topic, group=group,

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from domain.sla import WorkingTime
-from projections.history import HistoryView
+from projections.history import EventTexts, HistoryView
 from projections.queue import QueueView
 from projections.review import ThirdPartyReviewView
 from projections.runner import TRACKING
@@ -35,13 +35,14 @@ class Page:
 
 
 class ReadModels:
-    def __init__(self, store: ReadStore, *, calendar: WorkingTime, clock: Clock) -> None:
+    def __init__(self, store: ReadStore, *, calendar: WorkingTime, clock: Clock,
+                 event_texts: EventTexts | None = None) -> None:
         self.store = store
         self.calendar = calendar
         self.clock = clock
         self._queue = QueueView(store, calendar)
         self._timers = SlaTimersView(store, calendar)
-        self._history = HistoryView(store)
+        self._history = HistoryView(store, event_texts)
         self._stats = SlaStatsView(store)
         self._review = ThirdPartyReviewView(store)
 

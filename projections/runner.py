@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from eventsourcing.persistence import JSONTranscoder, Notification, Tracking
 
@@ -33,6 +34,7 @@ from projections.schema import lock_schema
 from projections.store import Cursor, ReadStore
 from projections.tickets import (
     Projection,
+    RowCache,
     TicketEvent,
     from_delivered,
     from_notification,
@@ -48,6 +50,38 @@ TRACKING_SCHEMA = f"""CREATE TABLE IF NOT EXISTS {TRACKING} (
     application_name TEXT NOT NULL,
     notification_id BIGINT NOT NULL,
     PRIMARY KEY (projection_name, application_name))"""
+SCHEMAS = "projection_schema"
+SCHEMAS_SCHEMA = f"""CREATE TABLE IF NOT EXISTS {SCHEMAS} (
+    projection_name TEXT PRIMARY KEY,
+    version INTEGER NOT NULL)"""
+
+
+def ensure_schemas(cursor: Cursor, projections: Sequence[Projection]) -> list[str]:
+    """Create each read model's tables; a model whose recorded schema version differs
+    from its code's (or that predates versions) is dropped and its positions reset, so
+    it is rebuilt from the log on the next catch-up. Returns the names (re)created empty
+    (every model, on a new store)."""
+    cursor.execute(TRACKING_SCHEMA)
+    cursor.execute(SCHEMAS_SCHEMA)
+    cursor.execute(f"SELECT projection_name, version FROM {SCHEMAS}")  # noqa: S608
+    recorded = {row["projection_name"]: int(row["version"])
+                for row in (dict(r) for r in cursor.fetchall())}
+    reset = []
+    for projection in projections:
+        version = int(getattr(projection, "version", 1))
+        if recorded.get(projection.name) != version:
+            for table in projection.tables:
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")  # noqa: S608 - fixed names
+            cursor.execute(f"UPDATE {TRACKING} SET notification_id = 0 "  # noqa: S608
+                           "WHERE projection_name = ?", (projection.name,))
+            cursor.execute(f"DELETE FROM {SCHEMAS} WHERE projection_name = ?",  # noqa: S608
+                           (projection.name,))
+            cursor.execute(f"INSERT INTO {SCHEMAS} (projection_name, version) VALUES (?, ?)",  # noqa: S608
+                           (projection.name, version))
+            reset.append(projection.name)
+        for statement in projection.schema:
+            cursor.execute(statement)
+    return reset
 
 
 class ProjectionRunner:
@@ -61,6 +95,7 @@ class ProjectionRunner:
         *,
         guard: PoisonGuard | None = None,
         retry_interval: float = 1.0,
+        catch_up_batch: int = 5000,
     ) -> None:
         self.follower = follower
         self.guard = guard
@@ -78,20 +113,28 @@ class ProjectionRunner:
         self._changed = threading.Condition()
         self._apply_lock = threading.RLock()
         self._stop = threading.Event()
+        self.caught_up = threading.Event()
+        """Set once the read models have reached the log's head (after a start or rebuild)."""
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         with store.transaction() as cursor:
             lock_schema(cursor, store.dialect)
-            cursor.execute(TRACKING_SCHEMA)
-            for projection in self.projections:
-                for statement in projection.schema:
-                    cursor.execute(statement)
+            ensure_schemas(cursor, self.projections)
             cursor.executemany(
                 f"INSERT INTO {TRACKING} (projection_name, application_name, notification_id) "
                 "VALUES (?, ?, 0) ON CONFLICT (projection_name, application_name) DO NOTHING",
                 [(p.name, self.application_name) for p in self.projections],
             )
         self._positions = self.tracked_positions()
+        self._generation = getattr(store, "generation", 0)
+        # Each model may keep the rows it wrote last (RowCache): valid while the positions
+        # found in a transaction are the ones this runner wrote (nobody else wrote since).
+        for projection in self.projections:
+            if hasattr(projection, "cache"):
+                projection.cache = RowCache()
+        self._written: dict[str, int] | None = None
+        self.catch_up_batch = max(catch_up_batch, follower.batch_size)
+        self._behind = True
 
     # -- positions ---------------------------------------------------------------
 
@@ -121,8 +164,15 @@ class ProjectionRunner:
     # -- applying ----------------------------------------------------------------
 
     def _read(self, after: int) -> tuple[int, int, list[TicketEvent]]:
-        """``(first, last, ticket events)`` of the next batch; ``(0, 0, [])`` at the head."""
-        notifications: list[Notification] = self.follower.notifications(after)
+        """``(first, last, ticket events)`` of the next batch; ``(0, 0, [])`` at the head.
+
+        Far behind (the last batch came back full: a cold start, a rebuild) it reads
+        ``catch_up_batch`` events at a time: fewer transactions, and most of a ticket's
+        events land in one batch; at the head it keeps the follower's small batches.
+        """
+        limit = self.catch_up_batch if self._behind else None
+        notifications: list[Notification] = self.follower.notifications(after, limit)
+        self._behind = len(notifications) >= (limit or self.follower.batch_size)
         if not notifications:
             return 0, 0, []
         tickets = [n for n in notifications if is_ticket_topic(n.topic)]
@@ -158,10 +208,30 @@ class ProjectionRunner:
     @staticmethod
     def _item(event: TicketEvent) -> Item:
         return Item(event.position, f"{event.ticket_uuid}:{event.version}", event.ticket_uuid)
+    def _forget(self) -> None:
+        self._written = None
+        for projection in self.projections:
+            forget = getattr(projection, "forget", None)
+            if forget is not None:
+                forget()
 
     def _apply(self, first: int, last: int, tickets: Sequence[TicketEvent]) -> None:
+        try:
+            positions = self._apply_in_transaction(first, last, tickets)
+        except BaseException:
+            self._forget()  # rows were folded in memory but not committed
+            raise
+        self._written = dict(positions)
+        with self._changed:
+            self._positions = positions
+            self._changed.notify_all()
+
+    def _apply_in_transaction(self, first: int, last: int,
+                              tickets: Sequence[TicketEvent]) -> dict[str, int]:
         with self.store.transaction() as cursor:
             positions = self.tracked_positions(cursor)
+            if positions != self._written:
+                self._forget()  # another runner wrote, or a first batch: read rows back
             moved = []
             for projection in self.projections:
                 done = positions[projection.name]
@@ -175,15 +245,15 @@ class ProjectionRunner:
                 cursor.executemany(
                     f"UPDATE {TRACKING} SET notification_id = ? "  # noqa: S608
                     "WHERE projection_name = ? AND application_name = ?", moved)
-        with self._changed:
-            self._positions = positions
-            self._changed.notify_all()
+        return positions
 
     def _step(self) -> bool:
         """Apply the next batch, if any; False when the log has nothing new."""
         with self._apply_lock:
+            self._follow_switch()
             first, last, events = self._read(self.position())
             if not last:
+                self.caught_up.set()
                 return False
             if self.guard is None:
                 self._apply(first, last, events)
@@ -248,6 +318,7 @@ class ProjectionRunner:
             for projection in self.projections:
                 if positions[projection.name] >= row.position:
                     projection.apply(cursor, [event])
+        self._forget()  # rows were written behind the row cache's back
 
     def retry_parked(self) -> int:
         """Apply what ``parked retry`` released (and what was held behind it), in order."""
@@ -256,6 +327,34 @@ class ProjectionRunner:
         with self._apply_lock:
             self._retried_at = time.monotonic()
             return self.guard.retry_pass(self._apply_parked)
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Around filling an empty store (``projections rebuild --into``): indexes nothing
+        reads during the load are dropped, and created once at the end."""
+        deferred = [entry for p in self.projections
+                    for entry in getattr(p, "deferred_indexes", ())]
+        with self.store.transaction() as cursor:
+            for name, _ in deferred:
+                cursor.execute(f"DROP INDEX IF EXISTS {name}")
+        try:
+            yield
+        finally:
+            with self.store.transaction() as cursor:
+                for _, create in deferred:
+                    cursor.execute(create)
+
+    def _follow_switch(self) -> None:
+        """After the store switched to a file rebuilt elsewhere, go on from its positions."""
+        follow = getattr(self.store, "follow_switch", None)
+        if follow is not None:
+            follow()
+        generation = getattr(self.store, "generation", 0)
+        if generation != self._generation:
+            self._generation = generation
+            with self._changed:
+                self._positions = self.tracked_positions()
+            log.info("read store switched to %s at position %s",
+                     getattr(self.store, "path", "?"), self.position())
 
     def catch_up(self) -> int:
         """Apply everything in the log now; returns the position reached.
@@ -265,6 +364,7 @@ class ProjectionRunner:
         with self._apply_lock:
             with self._changed:
                 self._positions = self.tracked_positions()
+            self._behind = True
             failures = 0
             while True:
                 try:
@@ -287,6 +387,8 @@ class ProjectionRunner:
         if started, waits for it.
         """
         with self._apply_lock:
+            self.caught_up.clear()
+            self._forget()
             with self.store.transaction() as cursor:
                 for projection in self.projections:
                     for table in projection.tables:

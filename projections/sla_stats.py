@@ -2,40 +2,87 @@
 received / resolved / breached / met, and median and 90th-percentile working
 time to first reply and to resolution.
 
-One row of facts per ticket; groups and percentiles are computed at query
-time (a period is any ``[since, until)`` window, so nothing is pre-bucketed).
 Working times are measured when the fact happens, from the schedule the event
 recorded: first reply = the reaction clock's used time at the first reply
 (pauses excluded); resolution = the resolution clock's used time at the
 (latest) resolution. A ticket counts as breached if either clock ever went
 past due: stopped late, alert recorded, or still running past due at query
 time. Met = resolved and never breached.
+
+Two tables, both kept as events are applied, so a query costs the same at 10k
+and at 1M events:
+
+* ``rm_sla_stats``: one row of facts per ticket (the fold's state, and what a
+  query needs at the edges of a period);
+* ``rm_sla_buckets``: per week of receipt (Monday 00:00 Moscow time), level and
+  product, and once more for all time (``week = -1``): the counts and a
+  histogram of each working time in logarithmic bins (``K`` bins per factor e).
+
+A query adds up the buckets of the whole weeks in its period and the fact rows
+of the partial weeks at its ends; a percentile is found in the histogram's bin,
+then read exactly from the fact rows of that one bin (an index on ``(level,
+product, bin, seconds)``), so the answers are the same numbers a scan of every
+ticket gives (``scan_rows``, kept as the tests' oracle). Breaches that exist only
+because a running clock is past due *now* are counted at query time from the open
+tickets (``late_ts``: from when one of its clocks counts as running late).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
-from collections.abc import Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from itertools import accumulate
 from typing import Any
 
 from domain.sla import ClockName, ClockSchedule, WorkingTime
 from domain.values import Level
 from projections.store import Cursor, ReadStore
-from projections.tickets import JsonColumns, Row, TicketEvent, fold_rows, upsert
+from projections.tickets import JsonColumns, Row, RowCache, TicketEvent, fold_rows, upsert
 
 TABLE = "rm_sla_stats"
+BUCKETS = "rm_sla_buckets"
 COLUMNS = (
-    "ticket_uuid", "ticket_id", "version", "level", "product", "received_ts", "is_open",
-    "resolved_at", "first_reply_seconds", "resolution_seconds", "breached", "schedule",
+    "arrival", "ticket_uuid", "ticket_id", "version", "level", "product", "received_ts",
+    "is_open", "resolved_at", "first_reply_seconds", "first_reply_bin", "resolution_seconds",
+    "resolution_bin", "breached", "late_ts",
 )
+BUCKET_COLUMNS = ("week", "level", "product", "received", "resolved", "breached", "met",
+                  "first_reply", "resolution")
+ALL_TIME = -1
+WEEK = 7 * 86400
+# Weeks start on Monday 00:00 in Moscow (UTC+3): the epoch was a Thursday, 00:00 UTC.
+_WEEK_SHIFT = 3 * 86400 + 3 * 3600
+K = 32  # bins per factor e: each bin spans 3.2 %
+_MIN_LOG = -7.0  # values under e^-7 s (about 1 ms) share bin 1; exactly 0 is bin 0
+METRICS = ("first_reply", "resolution")
+
 _FIRST_REPLY = frozenset({"Responded", "InformationRequested"})
 # Events after which a clock can newly be stopped late: a stop, or due instants recomputed.
 _BOTH = ("reaction", "resolution")
 _STOPS_OR_MOVES = {"Responded": ("reaction",), "InformationRequested": ("reaction",),
                    "Resolved": _BOTH, "Reclassified": _BOTH}
 _LEVEL_ORDER = {level.value: n for n, level in enumerate(Level)}
+UNCLASSIFIED = ""
+
+
+def week_of(ts: float) -> int:
+    return int((ts - _WEEK_SHIFT) // WEEK)
+
+
+def week_start(week: int) -> float:
+    return float(week * WEEK + _WEEK_SHIFT)
+
+
+def bin_of(seconds: float | None) -> int | None:
+    if seconds is None:
+        return None
+    if seconds <= 0:
+        return 0
+    return max(1, 1 + math.floor((math.log(seconds) - _MIN_LOG) * K))
 
 
 def _late(sla: dict[str, Any], clocks: tuple[str, ...]) -> bool:
@@ -49,8 +96,31 @@ def _late(sla: dict[str, Any], clocks: tuple[str, ...]) -> bool:
     return False
 
 
-def _running_late(sla: dict[str, Any], now: datetime) -> bool:
-    for clock in ("reaction", "resolution"):
+def late_ts(sla: dict[str, Any]) -> float | None:
+    """From when a clock of this schedule counts as running past due (None: never).
+
+    A running clock is late once the moment passes its due instant; a paused
+    one is late for good if it was paused after its due instant (0.0), and
+    never otherwise; a stopped one is judged when it stopped (``_late``).
+    """
+    found: float | None = None
+    for clock in _BOTH:
+        data = sla[clock]
+        if data.get("stopped_at") is not None:
+            continue
+        due = datetime.fromisoformat(data["due_at"])
+        if data.get("paused_since"):
+            moment = 0.0 if datetime.fromisoformat(data["paused_since"]) > due else None
+        else:
+            moment = due.timestamp()
+        if moment is not None and (found is None or moment < found):
+            found = moment
+    return found
+
+
+def running_late(sla: dict[str, Any], now: datetime) -> bool:
+    """Today's definition, on the schedule itself (what ``late_ts`` encodes)."""
+    for clock in _BOTH:
         data = sla[clock]
         if data.get("stopped_at") is not None:
             continue
@@ -62,39 +132,121 @@ def _running_late(sla: dict[str, Any], now: datetime) -> bool:
 
 class SlaStatsProjection:
     name = "sla_stats"
-    tables: tuple[str, ...] = (TABLE,)
+    version = 2
+    tables: tuple[str, ...] = (TABLE, BUCKETS)
     schema: tuple[str, ...] = (
         f"""CREATE TABLE IF NOT EXISTS {TABLE} (
-            ticket_uuid TEXT PRIMARY KEY,
+            arrival INTEGER PRIMARY KEY,
+            ticket_uuid TEXT NOT NULL UNIQUE,
             ticket_id TEXT NOT NULL,
             version INTEGER NOT NULL,
-            level TEXT,
+            level TEXT NOT NULL,
             product TEXT NOT NULL,
             received_ts DOUBLE PRECISION NOT NULL,
             is_open INTEGER NOT NULL,
             resolved_at TEXT,
             first_reply_seconds DOUBLE PRECISION,
+            first_reply_bin INTEGER,
             resolution_seconds DOUBLE PRECISION,
+            resolution_bin INTEGER,
             breached INTEGER NOT NULL,
-            schedule TEXT NOT NULL)""",
+            late_ts DOUBLE PRECISION)""",
         f"CREATE INDEX IF NOT EXISTS {TABLE}_received ON {TABLE} (received_ts)",
+        # Counted per group inside the index (covering: no row is read, none goes to Python).
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_open_late ON {TABLE} "
+        "(is_open, breached, level, product, late_ts, received_ts)",
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_first_reply ON {TABLE} "
+        "(level, product, first_reply_bin, first_reply_seconds)",
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_resolution ON {TABLE} "
+        "(level, product, resolution_bin, resolution_seconds)",
+        f"""CREATE TABLE IF NOT EXISTS {BUCKETS} (
+            week INTEGER NOT NULL,
+            level TEXT NOT NULL,
+            product TEXT NOT NULL,
+            received INTEGER NOT NULL,
+            resolved INTEGER NOT NULL,
+            breached INTEGER NOT NULL,
+            met INTEGER NOT NULL,
+            first_reply TEXT NOT NULL,
+            resolution TEXT NOT NULL,
+            PRIMARY KEY (week, level, product))""",
     )
 
     def __init__(self, calendar: WorkingTime, json_columns: JsonColumns | None = None) -> None:
         self.calendar = calendar
         self.json_columns = json_columns or JsonColumns()
+        self.cache: RowCache | None = None
+        """Set by the runner: fact rows and buckets it wrote last (see ``RowCache``)."""
+        self._buckets: dict[tuple[int, str, str], Bucket] = {}
+
+    def forget(self) -> None:
+        if self.cache is not None:
+            self.cache.clear()
+        self._buckets.clear()
 
     def apply(self, cursor: Cursor, events: Sequence[TicketEvent]) -> None:
-        upsert(cursor, TABLE, "ticket_uuid", COLUMNS, fold_rows(cursor, TABLE, events, self),
-               self.json_columns)
+        before: dict[str, Row] = {}
+        rows = fold_rows(cursor, TABLE, events, self, before, self.cache)
+        for row in rows:
+            for metric in METRICS:
+                row[f"{metric}_bin"] = bin_of(row[f"{metric}_seconds"])
+        deltas: dict[tuple[int, str, str], Bucket] = {}
+        for row in rows:
+            old = before.get(row["ticket_uuid"])
+            if old is not None:
+                if _contribution(old) == _contribution(row):
+                    continue  # e.g. an assignment: the statistics do not move
+                _contribute(deltas, old, -1)
+            _contribute(deltas, row, +1)
+        upsert(cursor, TABLE, "ticket_uuid", COLUMNS, rows, self.json_columns)
+        self._merge_buckets(cursor, deltas)
+
+    def _merge_buckets(self, cursor: Cursor, deltas: dict[tuple[int, str, str], Bucket]) -> None:
+        if not deltas:
+            return
+        cached = self._buckets if self.cache is not None else {}
+        missing = [key for key in deltas if key not in cached]
+        if missing:
+            weeks = sorted({week for week, _, _ in missing})
+            marks = ",".join("?" * len(weeks))
+            cursor.execute(f"SELECT * FROM {BUCKETS} WHERE week IN ({marks})", weeks)  # noqa: S608
+            stored = {(r["week"], r["level"], r["product"]): r
+                      for r in (dict(row) for row in cursor.fetchall())}
+            for key in missing:
+                bucket = cached[key] = Bucket()
+                if key in stored:
+                    bucket.add_row(stored[key])
+        rows, emptied = [], []
+        for key, delta in deltas.items():
+            bucket = cached[key]
+            bucket.add(delta)
+            if bucket.counts[0] == 0:
+                # No ticket left here (all moved to another level or product): no row, so
+                # the table is the same whatever the batches were (store or Kafka fed).
+                emptied.append(key)
+                del cached[key]
+                continue
+            rows.append((*key, *bucket.counts, encode_hist(bucket.hists[0]),
+                         encode_hist(bucket.hists[1])))
+        if emptied:
+            cursor.executemany(f"DELETE FROM {BUCKETS} WHERE week = ? AND level = ? "  # noqa: S608
+                               "AND product = ?", emptied)
+        if not rows:
+            return
+        names = ", ".join(BUCKET_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in BUCKET_COLUMNS[3:])
+        cursor.executemany(
+            f"INSERT INTO {BUCKETS} ({names}) VALUES ({', '.join('?' * len(BUCKET_COLUMNS))}) "  # noqa: S608
+            f"ON CONFLICT (week, level, product) DO UPDATE SET {updates}", rows)
 
     def start(self, event: TicketEvent) -> Row:
         fields = event.fields
         return {
-            "ticket_id": fields["ticket_id"], "level": None, "product": fields["product"],
-            "received_ts": datetime.fromisoformat(event.at).timestamp(), "is_open": 1, "resolved_at": None,
-            "first_reply_seconds": None, "resolution_seconds": None, "breached": 0,
-            "schedule": fields["sla"],
+            "ticket_id": fields["ticket_id"], "arrival": event.position, "level": UNCLASSIFIED,
+            "product": fields["product"],
+            "received_ts": datetime.fromisoformat(event.at).timestamp(), "is_open": 1,
+            "resolved_at": None, "first_reply_seconds": None, "resolution_seconds": None,
+            "breached": 0, "late_ts": late_ts(fields["sla"]),
         }
 
     def step(self, row: Row, event: TicketEvent) -> None:
@@ -116,7 +268,7 @@ class SlaStatsProjection:
         if name in _FIRST_REPLY and row["first_reply_seconds"] is None and not by_system:
             row["first_reply_seconds"] = self._used(fields["sla"], at, ClockName.REACTION)
         if "sla" in fields:
-            row["schedule"] = fields["sla"]
+            row["late_ts"] = late_ts(fields["sla"])
             clocks = _STOPS_OR_MOVES.get(name)
             if clocks and not row["breached"] and _late(fields["sla"], clocks):
                 row["breached"] = 1
@@ -132,51 +284,256 @@ class SlaStatsProjection:
         return max(used.total_seconds(), 0.0)
 
 
+# -- buckets -------------------------------------------------------------------------
+
+
+class Bucket:
+    """Counts and two histograms (bin -> count); adds and subtracts exactly."""
+
+    __slots__ = ("counts", "hists")
+
+    def __init__(self) -> None:
+        self.counts = [0, 0, 0, 0]  # received, resolved, breached, met
+        self.hists: tuple[dict[int, int], dict[int, int]] = ({}, {})
+
+    def add_hist(self, n: int, encoded: str) -> None:
+        data: dict[str, int] = json.loads(encoded)
+        target = self.hists[n]
+        if not target:  # the usual case (one bucket per group): no loop in Python
+            target.update(zip(map(int, data), data.values()))
+            return
+        for key, count in data.items():
+            found = int(key)
+            target[found] = target.get(found, 0) + count
+
+    def add_row(self, row: dict[str, Any]) -> None:
+        self.counts[0] += int(row["received"])
+        self.counts[1] += int(row["resolved"])
+        self.counts[2] += int(row["breached"])
+        self.counts[3] += int(row["met"])
+        self.add_hist(0, row["first_reply"])
+        self.add_hist(1, row["resolution"])
+
+    def add(self, other: Bucket) -> None:
+        for n, value in enumerate(other.counts):
+            self.counts[n] += value
+        for mine, theirs in zip(self.hists, other.hists, strict=True):
+            for key, count in theirs.items():
+                if not count:
+                    continue
+                total = mine.get(key, 0) + count
+                if total:
+                    mine[key] = total
+                else:
+                    del mine[key]
+
+
+def encode_hist(hist: dict[int, int]) -> str:
+    """``{"bin": count}`` (bins with a count only, in order: equal buckets, equal text)."""
+    return json.dumps(hist, separators=(",", ":"), sort_keys=True)
+
+
+def _contribution(row: Row) -> tuple[Any, ...]:
+    return (row["received_ts"], row["level"], row["product"], row["resolved_at"] is not None,
+            bool(row["breached"]), row.get("first_reply_bin", bin_of(row["first_reply_seconds"])),
+            row.get("resolution_bin", bin_of(row["resolution_seconds"])))
+
+
+def _contribute(deltas: dict[tuple[int, str, str], Bucket], row: Row, sign: int) -> None:
+    resolved = row["resolved_at"] is not None
+    breached = bool(row["breached"])
+    values = (1, int(resolved), int(breached), int(resolved and not breached))
+    bins = (row.get("first_reply_bin", bin_of(row["first_reply_seconds"])),
+            row.get("resolution_bin", bin_of(row["resolution_seconds"])))
+    for week in (week_of(row["received_ts"]), ALL_TIME):
+        bucket = deltas.get((week, row["level"], row["product"]))
+        if bucket is None:
+            bucket = deltas[(week, row["level"], row["product"])] = Bucket()
+        for n, value in enumerate(values):
+            bucket.counts[n] += sign * value
+        for n, found in enumerate(bins):
+            if found is not None:
+                bucket.hists[n][found] = bucket.hists[n].get(found, 0) + sign
+
+
+# -- queries -------------------------------------------------------------------------
+
+
+def _filters(level: str | None, product: str | None, since: float | None,
+             until: float | None) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    for clause, value in (("level = ?", level), ("product = ?", product),
+                          ("received_ts >= ?", since), ("received_ts < ?", until)):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    return where, params
+
+
+def _sql_where(where: list[str]) -> str:
+    return f" WHERE {' AND '.join(where)}" if where else ""
+
+
 class SlaStatsView:
     def __init__(self, store: ReadStore) -> None:
         self.store = store
 
     def rows(self, now: datetime, *, level: str | None, product: str | None,
              since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
-        where: list[str] = []
-        params: list[Any] = []
-        for clause, value in (("level = ?", level), ("product = ?", product),
-                              ("received_ts >= ?", since.timestamp() if since else None),
-                              ("received_ts < ?", until.timestamp() if until else None)):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        rows = self.store.query(
-            f"SELECT * FROM {TABLE}" + (f" WHERE {' AND '.join(where)}" if where else ""),  # noqa: S608
-            params,
-        )
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for row in rows:
-            groups.setdefault((row["level"] or "unclassified", row["product"]), []).append(row)
+        low = since.timestamp() if since else None
+        high = until.timestamp() if until else None
+        groups: dict[tuple[str, str], Bucket] = {}
+
+        def bucket(key: tuple[str, str]) -> Bucket:
+            found = groups.get(key)
+            if found is None:
+                found = groups[key] = Bucket()
+            return found
+
+        # Whole weeks from the buckets; the partial weeks at either end from the facts.
+        for row in self._buckets(level, product, low, high):
+            bucket((row["level"], row["product"])).add_row(row)
+        for a, b in self._edges(low, high):
+            where, params = _filters(level, product, a, b)
+            sql = (f"SELECT level, product, resolved_at, breached, first_reply_bin,"  # noqa: S608
+                   f" resolution_bin FROM {TABLE}{_sql_where(where)}")
+            for row in self.store.query(sql, params):
+                done, late = row["resolved_at"] is not None, bool(row["breached"])
+                target = bucket((row["level"], row["product"]))
+                for n, value in enumerate((1, done, late, done and not late)):
+                    target.counts[n] += int(value)
+                for n, column in enumerate(("first_reply_bin", "resolution_bin")):
+                    if row[column] is not None:
+                        target.hists[n][row[column]] = target.hists[n].get(row[column], 0) + 1
+        # Breached only because a running clock is past due now: open tickets only.
+        where, params = _filters(level, product, low, high)
+        running_late = self.store.query(
+            f"SELECT level, product, COUNT(*) AS n FROM {TABLE} "  # noqa: S608
+            f"WHERE is_open = 1 AND breached = 0 AND late_ts < ?"
+            f"{''.join(' AND ' + w for w in where)} GROUP BY level, product",
+            [now.timestamp(), *params])
+        for row in running_late:
+            bucket((row["level"], row["product"])).counts[2] += int(row["n"])
+
         result = []
-        for (lvl, prod), members in sorted(
-            groups.items(), key=lambda g: (_LEVEL_ORDER.get(g[0][0], len(_LEVEL_ORDER)), g[0][1])
+        for (lvl, prod), found in sorted(
+            groups.items(),
+            key=lambda g: (_LEVEL_ORDER.get(g[0][0] or "unclassified", len(_LEVEL_ORDER)), g[0][1]),
         ):
-            breached = [
-                bool(r["breached"]) or bool(r["is_open"]) and _running_late(json.loads(r["schedule"]), now)
-                for r in members
-            ]
-            resolved = [r["resolved_at"] is not None for r in members]
+            received, resolved, breached, met = found.counts
+            if received <= 0:
+                continue
             result.append({
-                "level": lvl,
+                "level": lvl or "unclassified",
                 "product": prod,
                 "since": since.isoformat() if since else None,
                 "until": until.isoformat() if until else None,
-                "received": len(members),
-                "resolved": sum(resolved),
-                "breached": sum(breached),
-                "met": sum(1 for b, r in zip(breached, resolved, strict=True) if r and not b),
-                "first_reply_seconds": summary(
-                    [r["first_reply_seconds"] for r in members if r["first_reply_seconds"] is not None]),
-                "resolution_seconds": summary(
-                    [r["resolution_seconds"] for r in members if r["resolution_seconds"] is not None]),
+                "received": received,
+                "resolved": resolved,
+                "breached": breached,
+                "met": met,
+                "first_reply_seconds": self._summary(found.hists[0], "first_reply", lvl, prod,
+                                                     low, high),
+                "resolution_seconds": self._summary(found.hists[1], "resolution", lvl, prod,
+                                                    low, high),
             })
         return result
+
+    def _buckets(self, level: str | None, product: str | None, low: float | None,
+                 high: float | None) -> list[dict[str, Any]]:
+        extra, params = _filters(level, product, None, None)
+        if low is None and high is None:
+            where, args = ["week = ?", *extra], [ALL_TIME, *params]
+        else:
+            first, last = self._whole_weeks(low, high)
+            if first > last:
+                return []
+            where, args = ["week >= ?", "week <= ?", *extra], [first, last, *params]
+        return self.store.query(f"SELECT * FROM {BUCKETS}{_sql_where(where)}", args)  # noqa: S608
+
+    @staticmethod
+    def _whole_weeks(low: float | None, high: float | None) -> tuple[int, int]:
+        """The first and last week lying wholly inside ``[low, high)``; an open end takes
+        every week on that side (no ticket is received after now)."""
+        first = 0 if low is None else math.ceil((low - _WEEK_SHIFT) / WEEK)
+        last = 2**40 if high is None else math.floor((high - _WEEK_SHIFT) / WEEK) - 1
+        return first, last
+
+    def _edges(self, low: float | None, high: float | None) -> list[tuple[float | None, float | None]]:
+        """The parts of ``[low, high)`` outside its whole weeks."""
+        if low is None and high is None:
+            return []
+        first, last = self._whole_weeks(low, high)
+        if first > last:
+            return [(low, high)]
+        edges: list[tuple[float | None, float | None]] = []
+        if low is not None and low < week_start(first):
+            edges.append((low, week_start(first)))
+        if high is not None and week_start(last + 1) < high:
+            edges.append((week_start(last + 1), high))
+        return edges
+
+    def _summary(self, hist: dict[int, int], metric: str, level: str, product: str,
+                 low: float | None, high: float | None) -> dict[str, float | None]:
+        keys = sorted(hist)  # stored histograms hold no empty bins
+        if not keys:
+            return {"median": None, "p90": None}
+        cumulative = list(accumulate(map(hist.__getitem__, keys)))
+        n = cumulative[-1]
+
+        def at_rank(rank: int) -> float:  # 1-based, over the sorted values
+            index = bisect_left(cumulative, rank)
+            if keys[index] == 0:
+                return 0.0  # bin 0 holds exact zeros only (e.g. a reply before opening time)
+            before = cumulative[index - 1] if index else 0
+            where, params = _filters(level, product, low, high)
+            rows = self.store.query(
+                f"SELECT {metric}_seconds AS v FROM {TABLE} WHERE {metric}_bin = ?"  # noqa: S608
+                f"{''.join(' AND ' + w for w in where)} ORDER BY {metric}_seconds "
+                "LIMIT 1 OFFSET ?", [keys[index], *params, rank - before - 1])
+            return float(rows[0]["v"])
+
+        if n % 2:
+            median = at_rank(n // 2 + 1)
+        else:
+            median = (at_rank(n // 2) + at_rank(n // 2 + 1)) / 2
+        return {"median": float(median), "p90": at_rank(-(-9 * n // 10))}
+
+
+def scan_rows(store: ReadStore, now: datetime, *, level: str | None = None,
+              product: str | None = None, since: datetime | None = None,
+              until: datetime | None = None) -> list[dict[str, Any]]:
+    """Every ticket's facts read and grouped in Python: the oracle the buckets are tested
+    against (what ``/sla/stats`` did before the buckets; cost linear in history)."""
+    where, params = _filters(level, product, since.timestamp() if since else None,
+                             until.timestamp() if until else None)
+    rows = store.query(f"SELECT * FROM {TABLE}{_sql_where(where)}", params)  # noqa: S608
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["level"] or "unclassified", row["product"]), []).append(row)
+    result = []
+    moment = now.timestamp()
+    for (lvl, prod), members in sorted(
+        groups.items(), key=lambda g: (_LEVEL_ORDER.get(g[0][0], len(_LEVEL_ORDER)), g[0][1])
+    ):
+        breached = [bool(r["breached"]) or bool(r["is_open"]) and r["late_ts"] is not None
+                    and r["late_ts"] < moment for r in members]
+        resolved = [r["resolved_at"] is not None for r in members]
+        result.append({
+            "level": lvl, "product": prod,
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+            "received": len(members), "resolved": sum(resolved), "breached": sum(breached),
+            "met": sum(1 for b, r in zip(breached, resolved, strict=True) if r and not b),
+            "first_reply_seconds": summary(_present(r["first_reply_seconds"] for r in members)),
+            "resolution_seconds": summary(_present(r["resolution_seconds"] for r in members)),
+        })
+    return result
+
+
+def _present(values: Iterable[float | None]) -> list[float]:
+    return [v for v in values if v is not None]
 
 
 def summary(values: list[float]) -> dict[str, float | None]:
@@ -186,4 +543,3 @@ def summary(values: list[float]) -> dict[str, float | None]:
     ordered = sorted(values)
     rank = -(-9 * len(ordered) // 10)  # ceil(0.9 n), 1-based
     return {"median": float(statistics.median(ordered)), "p90": float(ordered[rank - 1])}
-

@@ -23,6 +23,7 @@ from projections.tickets import (
     OPEN_STATUSES,
     JsonColumns,
     Row,
+    RowCache,
     TicketEvent,
     fold_rows,
     step_lifecycle,
@@ -31,12 +32,55 @@ from projections.tickets import (
 )
 
 TABLE = "rm_sla_timers"
+# Per clock (r_ reaction, s_ resolution): the schedule's instants as numbers, so a
+# clock's status at any moment is a comparison in SQL (see ``status_sql``).
+CLOCK_COLUMNS = tuple(f"{p}_{c}" for p in ("r", "s") for c in ("stop", "pause_ts", "risk_ts", "due_ts"))
 COLUMNS = (
-    "ticket_uuid", "ticket_id", "arrival", "received_ts", "version", "status", "pause",
-    "is_open", "level", "emergency", "schedule", "pauses", "alerts", "watch_ts",
+    "arrival", "ticket_uuid", "ticket_id", "received_ts", "version", "status", "pause",
+    "is_open", "level", "emergency", "schedule", "pauses", "alerts", "watch_ts", *CLOCK_COLUMNS,
 )
 ORDER = "ORDER BY emergency DESC, received_ts ASC, arrival ASC"
 CLOCKS = (ClockName.REACTION, ClockName.RESOLUTION)
+STATUSES = ("on_track", "at_risk", "breached", "paused", "met")
+
+
+def _ts(text: str | None) -> float | None:
+    return None if text is None else datetime.fromisoformat(text).timestamp()
+
+
+def clock_columns(schedule: dict[str, Any]) -> dict[str, Any]:
+    """``evaluate_clock``'s inputs as numbers: the stopped verdict, pause, at-risk, due."""
+    columns: dict[str, Any] = {}
+    for prefix, clock in (("r", "reaction"), ("s", "resolution")):
+        data = schedule[clock]
+        due = _ts(data["due_at"])
+        stopped = _ts(data.get("stopped_at"))
+        columns[f"{prefix}_stop"] = None if stopped is None else (
+            "met" if stopped <= due else "breached")  # type: ignore[operator]
+        columns[f"{prefix}_pause_ts"] = _ts(data.get("paused_since"))
+        columns[f"{prefix}_risk_ts"] = _ts(data["at_risk_at"])
+        columns[f"{prefix}_due_ts"] = due
+    return columns
+
+
+def status_sql(prefix: str, status: str) -> str:
+    """A condition on one clock's columns, true when ``evaluate_clock`` gives ``status`` at
+    the moment bound to every ``?`` (pass the moment ``clause.count('?')`` times)."""
+    stop, pause, risk, due = (f"{prefix}_{c}" for c in ("stop", "pause_ts", "risk_ts", "due_ts"))
+    paused = f"({stop} IS NULL AND {pause} IS NOT NULL AND ? >= {pause})"
+    running = f"({stop} IS NULL AND ({pause} IS NULL OR ? < {pause}))"
+    if status == "met":
+        return f"{stop} = 'met'"
+    if status == "paused":
+        return f"({paused} AND {pause} <= {due})"
+    if status == "breached":
+        return (f"({stop} = 'breached' OR ({paused} AND {pause} > {due})"
+                f" OR ({running} AND ? > {due}))")
+    if status == "at_risk":
+        return f"({running} AND ? <= {due} AND ? >= {risk})"
+    if status == "on_track":
+        return f"({running} AND ? < {risk} AND ? <= {due})"
+    raise ValueError(f"unknown clock status {status!r}")
 
 
 @dataclass(frozen=True)
@@ -91,13 +135,16 @@ def _close(pauses: list[dict[str, Any]], at: str, kind: str | None = None) -> No
 
 
 class SlaTimersProjection:
+    """Keyed by arrival like the queue (see ``QueueProjection``)."""
+
     name = "sla_timers"
+    version = 2
     tables: tuple[str, ...] = (TABLE,)
     schema: tuple[str, ...] = (
         f"""CREATE TABLE IF NOT EXISTS {TABLE} (
-            ticket_uuid TEXT PRIMARY KEY,
-            ticket_id TEXT NOT NULL UNIQUE,
-            arrival BIGINT NOT NULL,
+            arrival INTEGER PRIMARY KEY,
+            ticket_uuid TEXT NOT NULL UNIQUE,
+            ticket_id TEXT NOT NULL,
             received_ts DOUBLE PRECISION NOT NULL,
             version INTEGER NOT NULL,
             status TEXT NOT NULL,
@@ -108,21 +155,32 @@ class SlaTimersProjection:
             schedule TEXT NOT NULL,
             pauses TEXT NOT NULL,
             alerts TEXT NOT NULL,
-            watch_ts DOUBLE PRECISION)""",
+            watch_ts DOUBLE PRECISION,
+            r_stop TEXT, r_pause_ts DOUBLE PRECISION, r_risk_ts DOUBLE PRECISION,
+            r_due_ts DOUBLE PRECISION,
+            s_stop TEXT, s_pause_ts DOUBLE PRECISION, s_risk_ts DOUBLE PRECISION,
+            s_due_ts DOUBLE PRECISION)""",
         f"CREATE INDEX IF NOT EXISTS {TABLE}_watch ON {TABLE} (is_open, watch_ts)",
-        f"CREATE INDEX IF NOT EXISTS {TABLE}_order ON {TABLE} (is_open, emergency, received_ts, arrival)",
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_order ON {TABLE} "
+        "(is_open, emergency DESC, received_ts, arrival)",
     )
 
     def __init__(self, json_columns: JsonColumns | None = None) -> None:
         self.json_columns = json_columns or JsonColumns()
+        self.cache: RowCache | None = None
+
+    def forget(self) -> None:
+        if self.cache is not None:
+            self.cache.clear()
 
     def apply(self, cursor: Cursor, events: Sequence[TicketEvent]) -> None:
-        rows = fold_rows(cursor, TABLE, events, self)
+        rows = fold_rows(cursor, TABLE, events, self, cache=self.cache)
         for row in rows:
             schedule = row["schedule"]
             if isinstance(schedule, str):
                 schedule = json.loads(schedule)
             row["watch_ts"] = watch_ts(schedule, _listed(row["alerts"])) if row["is_open"] else None
+            row.update(clock_columns(schedule))
         upsert(cursor, TABLE, "ticket_uuid", COLUMNS, rows, self.json_columns)
 
     def start(self, event: TicketEvent) -> Row:
@@ -172,19 +230,28 @@ class SlaTimersView:
         if ticket_id is not None:
             rows = self.store.query(f"SELECT * FROM {TABLE} WHERE ticket_uuid = ?",  # noqa: S608
                                     (uuid_of(ticket_id),))
-        elif status is None:
-            total = self.store.query(f"SELECT COUNT(*) AS n FROM {TABLE} WHERE is_open = 1")  # noqa: S608
-            rows = self.store.query(f"SELECT * FROM {TABLE} WHERE is_open = 1 {ORDER} "  # noqa: S608
-                                    "LIMIT ? OFFSET ?", (limit, offset))
-            return [self.item(row, now) for row in rows], int(total[0]["n"])
-        else:
-            # Status depends on the moment: evaluate every open ticket, then page.
-            rows = self.store.query(f"SELECT * FROM {TABLE} WHERE is_open = 1 {ORDER}")  # noqa: S608
-        items = [self.item(row, now) for row in rows]
-        if status is not None:
-            items = [i for i in items
-                     if status in (i["reaction"]["status"], i["resolution"]["status"])]
-        return items[offset:offset + limit], len(items)
+            items = [self.item(row, now) for row in rows]
+            if status is not None:
+                items = [i for i in items
+                         if status in (i["reaction"]["status"], i["resolution"]["status"])]
+            return items[offset:offset + limit], len(items)
+        clause, params = self.open_clause(now, status)
+        total = self.store.query(f"SELECT COUNT(*) AS n FROM {TABLE} WHERE {clause}", params)  # noqa: S608
+        rows = self.store.query(f"SELECT * FROM {TABLE} WHERE {clause} {ORDER} "  # noqa: S608
+                                "LIMIT ? OFFSET ?", (*params, limit, offset))
+        return [self.item(row, now) for row in rows], int(total[0]["n"])
+
+    @staticmethod
+    def open_clause(now: datetime, status: str | None) -> tuple[str, list[Any]]:
+        """Open tickets, with either clock in ``status`` at ``now`` when given: evaluated
+        by SQL over the open rows in handling order, so a page stops at its last row."""
+        if status is None:
+            return "is_open = 1", []
+        if status not in STATUSES:
+            raise ValueError(f"unknown clock status {status!r}")
+        either = f"({status_sql('r', status)} OR {status_sql('s', status)})"
+        moment = now.timestamp()
+        return f"is_open = 1 AND {either}", [moment] * either.count("?")
 
     def item(self, row: dict[str, Any], now: datetime) -> dict[str, Any]:
         schedule = json.loads(row["schedule"])

@@ -9,7 +9,7 @@ from eventsourcing.application import Application
 
 from domain.sla import WorkingTime
 from projections.follower import NotificationFollower
-from projections.history import HistoryProjection
+from projections.history import EventTexts, HistoryProjection
 from projections.parking import ParkingLot, PoisonGuard
 from projections.queue import QueueProjection
 from projections.readmodels import Clock, ReadModels
@@ -18,7 +18,7 @@ from projections.runner import WORKER, ProjectionRunner
 from projections.sla_stats import SlaStatsProjection
 from projections.sla_timers import SlaTimersProjection
 from projections.store import ReadStore, store_for
-from projections.tickets import JsonColumns, Projection
+from projections.tickets import JsonColumns, Projection, dumps
 
 class StoreSettings(Protocol):
     """The part of the service's settings the read models need (services/settings.py)."""
@@ -67,7 +67,29 @@ def build_projections(
     follower = NotificationFollower(app, batch_size=batch_size, poll_interval=poll_interval)
     guard = PoisonGuard(parking, WORKER, tries=poison_tries) if parking is not None else None
     runner = ProjectionRunner(follower, store, all_projections(calendar), guard=guard)
-    return ReadModels(store, calendar=calendar, clock=clock), runner
+    return ReadModels(store, calendar=calendar, clock=clock,
+                      event_texts=event_texts(app, raw_json=runner.raw_json)), runner
+
+
+def event_texts(app: Application[Any], *, raw_json: bool) -> EventTexts:
+    """A ticket's events as JSON text, read from the event store (for history pages)."""
+    from uuid import UUID
+
+    from adapters.audit.seal import strip
+
+    def texts(ticket_uuid: str, first: int, last: int) -> dict[int, str]:
+        stored = app.recorder.select_events(UUID(ticket_uuid), gt=first - 1, lte=last)
+        if raw_json:
+            return {s.originator_version: strip(s.state).decode() for s in stored}
+        found = {}
+        for item in stored:
+            event = app.mapper.to_domain_event(item)
+            found[item.originator_version] = dumps(
+                {k: v for k, v in vars(event).items()
+                 if k not in ("originator_id", "originator_version")})
+        return found
+
+    return texts
 
 
 def _env_of(app: Application[Any]) -> dict[str, str]:

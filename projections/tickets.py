@@ -18,6 +18,7 @@ events (``from_delivered``).
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -226,17 +227,66 @@ def rows_by_key(cursor: Cursor, table: str, key: str, keys: Sequence[str]) -> di
     return found
 
 
-def fold_rows(cursor: Cursor, table: str, events: Sequence[TicketEvent], fold: TicketFold) -> list[Row]:
-    """Each touched ticket's row after the batch: existing rows read once, folded in memory.
+class RowCache:
+    """The rows a model wrote last, by ticket UUID, so the next batch need not read them back.
+
+    Only valid while nobody else writes the model: ``ProjectionRunner`` turns it on
+    (``projection.cache = RowCache()``) and clears it (``forget``) whenever the positions
+    it finds in a transaction are not the ones it wrote last (another runner wrote), a
+    batch fails (rows were folded but not committed) or the models are rebuilt. Keeps
+    the ``limit`` most recently written tickets: most events come from recent tickets.
+    """
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self.rows: dict[str, Row] = {}
+        self.limit = limit
+
+    def take(self, keys: Sequence[str]) -> tuple[dict[str, Row], list[str]]:
+        found, missing = {}, []
+        for key in keys:
+            row = self.rows.get(key)
+            if row is None:
+                missing.append(key)
+            else:
+                found[key] = row
+        return found, missing
+
+    def put(self, rows: Sequence[Row]) -> None:
+        cached = self.rows
+        for row in rows:
+            key = row["ticket_uuid"]
+            cached.pop(key, None)  # to the end: the most recently written
+            cached[key] = row
+        excess = len(cached) - self.limit
+        if excess > 0:
+            for key in list(itertools.islice(cached, excess)):
+                del cached[key]
+
+    def clear(self) -> None:
+        self.rows.clear()
+
+
+def fold_rows(cursor: Cursor, table: str, events: Sequence[TicketEvent], fold: TicketFold,
+              before: dict[str, Row] | None = None, cache: RowCache | None = None) -> list[Row]:
+    """Each touched ticket's row after the batch: existing rows read once (or taken from
+    ``cache``), folded in memory; the rows returned go back into ``cache``.
 
     Tickets that begin in this batch (their first event here is version 1)
-    need no read at all, which is most tickets during a rebuild.
+    need no read at all, which is most tickets during a rebuild. ``before``, if
+    given, receives a copy of each existing row as it was.
     """
     groups: dict[str, list[TicketEvent]] = {}
     for event in events:
         groups.setdefault(event.ticket_uuid, []).append(event)
     wanted = [key for key, items in groups.items() if items[0].version > 1]
-    existing = rows_by_key(cursor, table, "ticket_uuid", wanted) if wanted else {}
+    if cache is not None:
+        existing, wanted = cache.take(wanted)
+        if wanted:
+            existing.update(rows_by_key(cursor, table, "ticket_uuid", wanted))
+    else:
+        existing = rows_by_key(cursor, table, "ticket_uuid", wanted) if wanted else {}
+    if before is not None:
+        before.update((key, dict(row)) for key, row in existing.items())
     changed: list[Row] = []
     for key, items in groups.items():
         row: Row | None = existing.get(key)
@@ -253,6 +303,8 @@ def fold_rows(cursor: Cursor, table: str, events: Sequence[TicketEvent], fold: T
             row["version"] = event.version
         if row is not None:
             changed.append(row)
+    if cache is not None:
+        cache.put(changed)
     return changed
 
 

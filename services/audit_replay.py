@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
+from eventsourcing.persistence import JSONTranscoder
+
+from adapters.audit.seal import strip
 from domain.sla import (
     ClockStatus,
     SlaPolicy,
@@ -45,17 +48,30 @@ class WhatIf:
     calendar: WorkingTime
 
 
-def ticket_ids(desk: SupportDesk, batch_size: int = 1000) -> list[str]:
-    """Every ticket in the store, in order of receipt (from the notification log)."""
+def received_tickets(desk: SupportDesk, batch_size: int = 1000) -> Iterator[tuple[str, int]]:
+    """``(ticket ID, position)`` of every ticket, in order of receipt, as the notification
+    log is read (one pass; only ``Received`` events are decoded, from their stored JSON
+    when the store keeps plain JSON)."""
     follower = NotificationFollower(desk, batch_size=batch_size)
-    found: list[str] = []
+    mapper = desk.mapper
+    plain = (getattr(mapper, "cipher", None) is None and getattr(mapper, "compressor", None) is None
+             and isinstance(mapper.transcoder, JSONTranscoder))
     position = 0
     while batch := follower.notifications(position):
         position = batch[-1].id
         for notification in batch:
-            if notification.topic == RECEIVED_TOPIC:
-                found.append(desk.mapper.to_domain_event(notification).ticket_id)  # type: ignore[attr-defined]
-    return found
+            if notification.topic != RECEIVED_TOPIC:
+                continue
+            if plain:
+                ticket_id = json.loads(strip(notification.state))["ticket_id"]
+            else:
+                ticket_id = mapper.to_domain_event(notification).ticket_id  # type: ignore[attr-defined]
+            yield str(ticket_id), notification.id
+
+
+def ticket_ids(desk: SupportDesk, batch_size: int = 1000) -> list[str]:
+    """Every ticket in the store, in order of receipt (from the notification log)."""
+    return [ticket_id for ticket_id, _ in received_tickets(desk, batch_size)]
 
 
 def _clock(state: SlaState, name: str) -> dict[str, Any]:
@@ -109,19 +125,40 @@ def replay(
     what_if: WhatIf | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    ids = [ticket] if ticket else ticket_ids(desk)
-    for n, ticket_id in enumerate(ids, 1):
-        result = replay_ticket(desk, ticket_id, as_of, what_if)
+    """Each ticket's result as soon as it is known: one pass over the log finds the
+    tickets, each is read on its own; nothing is kept, so memory stays flat however long
+    the history. ``progress(done, total)`` counts log positions (one ticket: 1 of 1)."""
+    if ticket:
+        result = replay_ticket(desk, ticket, as_of, what_if)
         if progress is not None:
-            progress(n, len(ids))
+            progress(1, 1)
         if result is not None:
             yield result
+        return
+    head = int(desk.recorder.max_notification_id() or 0)
+    for ticket_id, position in received_tickets(desk):
+        if position > head:
+            break  # received after the replay began: not part of this one
+        result = replay_ticket(desk, ticket_id, as_of, what_if)
+        if progress is not None:
+            progress(position, head)
+        if result is not None:
+            yield result
+    if progress is not None:
+        progress(head, head)
 
 
 def progress_bar(stream: TextIO | None = None, width: int = 30) -> Callable[[int, int], None]:
+    shown = [-1]
+
     def show(done: int, total: int) -> None:
-        out = stream or sys.stderr
         filled = int(width * done / total) if total else width
+        if filled == shown[0] and done != total:
+            return  # redraw only when the bar moves
+        if shown[0] == width:
+            return  # finished once already
+        shown[0] = filled
+        out = stream or sys.stderr
         out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
         if done == total:
             out.write("\n")
@@ -176,20 +213,37 @@ def export_ticket(desk: SupportDesk, ticket_id: str, *, language: str = "ru",
     return text(build(desk, ticket_id, as_of or last_event_at(desk, ticket_id), language))
 
 
+class Outcomes:
+    """Counts results as they stream past (``counted(results)``), for the closing summary."""
+
+    def __init__(self) -> None:
+        self.counts = {"tickets": 0, "breached": 0, "whatif_breached": 0, "changed": 0}
+
+    def counted(self, results: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for result in results:
+            _count(self.counts, result)
+            yield result
+
+
 def outcome_summary(results: Iterable[dict[str, Any]]) -> dict[str, int]:
     counts = {"tickets": 0, "breached": 0, "whatif_breached": 0, "changed": 0}
     for result in results:
-        counts["tickets"] += 1
-        if any(result["recorded"][c]["status"] == ClockStatus.BREACHED.value for c in ("reaction", "resolution")):
-            counts["breached"] += 1
-        whatif = result.get("whatif")
-        if whatif and any(whatif[c]["status"] == ClockStatus.BREACHED.value for c in ("reaction", "resolution")):
-            counts["whatif_breached"] += 1
-        counts["changed"] += int(bool(result.get("changed")))
+        _count(counts, result)
     return counts
 
 
+def _count(counts: dict[str, int], result: dict[str, Any]) -> None:
+    counts["tickets"] += 1
+    clocks = ("reaction", "resolution")
+    if any(result["recorded"][c]["status"] == ClockStatus.BREACHED.value for c in clocks):
+        counts["breached"] += 1
+    whatif = result.get("whatif")
+    if whatif and any(whatif[c]["status"] == ClockStatus.BREACHED.value for c in clocks):
+        counts["whatif_breached"] += 1
+    counts["changed"] += int(bool(result.get("changed")))
+
+
 __all__ = [
-    "WhatIf", "export_ticket", "outcome_summary", "progress_bar", "replay", "replay_ticket",
-    "ticket_ids", "write_csv", "write_jsonl",
+    "Outcomes", "WhatIf", "export_ticket", "outcome_summary", "progress_bar", "received_tickets",
+    "replay", "replay_ticket", "ticket_ids", "write_csv", "write_jsonl",
 ]

@@ -20,11 +20,16 @@ WORKERS = ("projections", "mailers", "outbox", "watcher", "checkpoints")
 """The background workers a process can run (``pass24-desk worker --only``, docs/OPERATIONS.md)."""
 
 
-def build_desk(settings: Settings | None = None, *, clock: Clock | None = None) -> SupportDesk:
+def build_desk(settings: Settings | None = None, *, clock: Clock | None = None,
+               create_tables: bool = True) -> SupportDesk:
+    """``create_tables=False`` for tools that must only read an existing store (audit)."""
     settings = settings or Settings()
+    env = settings.eventsourcing_env()
+    if not create_tables:
+        env["CREATE_TABLE"] = "n"
     with schema_lock(settings):
         return SupportDesk(
-            env=settings.eventsourcing_env(),
+            env=env,
             policy=load_policy(settings.sla_policy_file),
             calendar=load_calendar(settings.calendar_file),
             clock=clock,
@@ -47,7 +52,7 @@ def schema_lock(settings: Settings) -> Iterator[None]:
     with psycopg.connect(host=settings.postgres_host, port=settings.postgres_port,
                          dbname=settings.postgres_dbname, user=settings.postgres_user,
                          password=settings.postgres_password.get_secret_value(),
-                         autocommit=True) as conn:
+                         sslmode=settings.postgres_sslmode, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
         try:
             yield
@@ -115,9 +120,10 @@ class Services:
                                                     tries=settings.poison_tries))
         self.mail = build_mail(self.desk, settings, store=self.store, parking=self.parking)
         gate, email = self.mail.gate.submit, settings.support_email
-        # One replay cache for every signed channel (its keys name the channel), durable in
-        # the mail database; the form's single-use page tokens live there too.
-        replays = ReplayCache(settings.mail_db_path)
+        # One replay cache for every signed channel (its keys name the channel), in the main
+        # database so every replica refuses a signature another one accepted; the form's
+        # single-use page tokens live there too.
+        replays = ReplayCache(self.store)
 
         def verifier(secret: str, channel: str) -> WebhookVerifier:
             return WebhookVerifier(secret, replays=replays, channel=channel,
@@ -155,10 +161,16 @@ class Services:
         names = set(WORKERS) if workers is True else set() if workers is False else set(workers)
         self.workers = frozenset(names)
         if "projections" in names:
-            self.runner.catch_up()
+            # The API opens at once: the runner catches up in its thread while writes and
+            # per-ticket reads (served from the event store) go on; /readyz says "not ready"
+            # until it has.
             self.runner.start()
         if "watcher" in names:
-            self.watcher.start()
+            if "projections" in names:
+                # The watcher acts on the read models, so it waits for them to catch up.
+                self._thread("watcher-start", self._watch_when_caught_up)
+            else:
+                self.watcher.start()  # another process keeps the read models
         if "checkpoints" in names and self.settings.audit_checkpoint_seconds > 0:
             self._thread("audit-checkpoints", self._checkpoints)
         if "outbox" in names:
@@ -177,6 +189,36 @@ class Services:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def start_when_listening(self, host: str, port: int, *,
+                             workers: bool | Collection[str] = True,
+                             timeout: float = 120.0) -> None:
+        """``start`` once the API's port accepts connections: a cold start's catch-up would
+        otherwise compete with the server's own start-up (imports, binding) for the one
+        interpreter lock, and the port would open later."""
+
+        def wait_then_start() -> None:
+            import socket
+            import time
+
+            deadline = time.monotonic() + timeout
+            target = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                try:
+                    with socket.create_connection((target, port), timeout=1):
+                        break
+                except OSError:
+                    self._stop.wait(0.05)
+            if not self._stop.is_set():
+                self.start(workers=workers)
+
+        threading.Thread(target=wait_then_start, name="start-workers", daemon=True).start()
+
+    def _watch_when_caught_up(self) -> None:
+        while not self._stop.is_set():
+            if self.runner.caught_up.wait(0.5):
+                self.watcher.start()
+                return
 
     def _checkpoints(self) -> None:
         """Seal the notification log periodically (one writer: the process running the workers)."""

@@ -1,14 +1,20 @@
-"""``pass24-desk serve`` and ``pass24-desk token issue``."""
+"""``pass24-desk serve`` and ``pass24-desk token issue|list|revoke``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import re
+import socket
 import sys
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from services.api.auth import Role, TokenStore
+from services.cli_input import UsageError
 from services.settings import Settings
 
 
@@ -28,19 +34,104 @@ def register(sub: Any) -> None:
     issue = token_sub.add_parser("issue", help="print a new token; only its hash is stored")
     issue.add_argument("--role", required=True, choices=[r.value for r in Role])
     issue.add_argument("--name", help="who holds it (default: the role)")
+    issue.add_argument("--expires-in", metavar="DURATION",
+                       help="e.g. 90d, 12h, 2w (default: valid until revoked)")
     issue.set_defaults(handler=_issue)
+    listing = token_sub.add_parser("list", help="issued tokens: ID, holder, role, issued, expires")
+    listing.set_defaults(handler=_list)
+    revoke = token_sub.add_parser("revoke", help="remove a token by its ID (from `token list`) "
+                                  "or every token of a holder, by name")
+    revoke.add_argument("token", metavar="ID_OR_NAME")
+    revoke.set_defaults(handler=_revoke)
 
 
 def tokens_for(settings: Settings) -> TokenStore:
     return TokenStore.from_config(settings.tokens_file, settings.api_tokens)
 
 
+_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    match = _DURATION.match(text.lower())
+    if match is None or int(match[1]) == 0:
+        raise UsageError(f"--expires-in: {text!r} is not a duration (e.g. 90d, 12h, 2w, 30m)")
+    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
 def _issue(settings: Settings, args: argparse.Namespace) -> int:
     role = Role(args.role)
-    token = tokens_for(settings).issue(role, args.name or role.value)
+    expires_in = parse_duration(args.expires_in) if args.expires_in else None
+    token = tokens_for(settings).issue(role, args.name or role.value, expires_in=expires_in)
     print(token)
     print(f"stored the hash in {settings.tokens_file}", file=sys.stderr)
     return 0
+
+
+def _list(settings: Settings, args: argparse.Namespace) -> int:
+    records = tokens_for(settings).records()
+    now = datetime.now(timezone.utc)
+    print(f"{'id':<12}  {'holder':<24} {'role':<11} {'issued':<25} expires")
+    for r in records:
+        expires = r.expires_at or "never"
+        if r.expired(now):
+            expires += " (expired)"
+        print(f"{r.token_id:<12}  {r.name:<24} {r.role.value:<11} {r.issued_at:<25} {expires}")
+    fixed = len([e for e in settings.api_tokens.split(",") if e.strip()])
+    print(f"{len(records)} issued token(s) in {settings.tokens_file}"
+          + (f"; {fixed} more fixed by PASS24_API_TOKENS" if fixed else ""), file=sys.stderr)
+    return 0
+
+
+def _revoke(settings: Settings, args: argparse.Namespace) -> int:
+    gone = tokens_for(settings).revoke(args.token)
+    if not gone:
+        raise UsageError(f"no issued token with ID or holder {args.token!r} "
+                         f"(see `pass24-desk token list`)")
+    for r in gone:
+        print(f"revoked {r.token_id} ({r.name}, {r.role.value})")
+    return 0
+
+
+def demo_tokens(settings: Settings, tokens: TokenStore) -> dict[Role, str]:
+    """The demo agent's and supervisor's tokens, the same ones on every ``serve --demo``.
+
+    Their plain values are kept beside the tokens file (development only), reused while
+    they still authenticate, and any other token of the demo holders is removed, so
+    restarts do not pile up working tokens."""
+    keep = settings.tokens_file.with_name("demo-tokens.json")
+    try:
+        kept: dict[str, str] = json.loads(keep.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        kept = {}
+    result: dict[Role, str] = {}
+    for role in (Role.AGENT, Role.SUPERVISOR):
+        name = f"demo.{role.value}"
+        token = kept.get(role.value, "")
+        if not token or tokens.authenticate(token) is None:
+            for old in tokens.records():
+                if old.name == name:
+                    tokens.revoke(old.token_id)
+            token = tokens.issue(role, name)
+        result[role] = token
+    keep.parent.mkdir(parents=True, exist_ok=True)
+    keep.write_text(json.dumps({r.value: t for r, t in result.items()}, indent=2), encoding="utf-8")
+    keep.chmod(0o600)
+    return result
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail before printing anything when the address is taken (uvicorn would only say so
+    after the banner and the tokens)."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        raise UsageError(f"cannot listen on {host}:{port}: {error.strerror or error}; another "
+                         f"process may use the port: pick another with --port or "
+                         f"PASS24_API_PORT") from None
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -48,23 +139,33 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from services.api import create_app
     from services.api.edge import EdgeLimits
+    from services.api.health import StorePositions
     from services.bootstrap import build_services
     from services.demo import seed_live_demo
-    from services.api.health import StorePositions
     from services.logging import uvicorn_config
 
-    services = build_services(settings)
-    tokens = tokens_for(settings)
     host = args.host or settings.api_host
     port = args.port or settings.api_port
+    if args.demo and settings.environment == "production":
+        raise UsageError("--demo adds made-up tickets and tokens: refused with "
+                         "PASS24_ENVIRONMENT=production")
+    check_port(host, port)
+    generated = settings.environment == "development" and not (
+        settings.form_secret.get_secret_value() and settings.phone_secret.get_secret_value())
+    settings = settings.with_development_secrets()
+    if generated and not args.demo:
+        print(f"development: form and phone secrets kept in {settings.dev_secrets_file}; phone "
+              f"webhooks send X-Pass24-Secret: {settings.phone_secret.get_secret_value()}")
+    services = build_services(settings)
+    tokens = tokens_for(settings)
+    base = f"http://{host}:{port}"
     if args.demo:
         created = seed_live_demo(services.desk)
-        token = tokens.issue(Role.AGENT, "demo.agent")
-        supervisor = tokens.issue(Role.SUPERVISOR, "demo.supervisor")
+        demo = demo_tokens(settings, tokens)
         print(f"demo tickets: {', '.join(created) if created else 'store already has tickets'}")
-        print(f"agent token:      {token}")
-        print(f"supervisor token: {supervisor}")
-        print(f"try: curl -H 'Authorization: Bearer {token}' http://{host}:{port}/queue")
+        print(f"agent token:      {demo[Role.AGENT]}")
+        print(f"supervisor token: {demo[Role.SUPERVISOR]}")
+        print(try_channels(settings, base, demo[Role.AGENT]))
     workers = settings.api_workers and not args.api_only
     # Without workers here, read-your-writes waits on the positions the workers record.
     runner = services.runner if workers else StorePositions(services.read_models)
@@ -82,9 +183,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # can be left out of the Service that faces clients.
         start_http_server(settings.metrics_port, addr=host, registry=app.state.metrics_registry)
         print(f"metrics on http://{host}:{settings.metrics_port}/metrics", flush=True)
-    print(f"pass24-desk API on http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs, "
-          f"dashboard: http://{host}:{port}/dashboard)", flush=True)
-    services.start(workers=workers)
+    print(f"pass24-desk API on {base}  (OpenAPI: {base}/docs, dashboard: {base}/dashboard)",
+          flush=True)
+    services.start_when_listening(host, port, workers=workers)
     try:
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
                     log_config=uvicorn_config(settings.log_level), proxy_headers=True,
@@ -92,6 +193,31 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         services.stop()
     return 0
+
+
+def try_channels(settings: Settings, base: str, token: str) -> str:
+    """How to try each way in, with this run's addresses, token and development secret."""
+    phone = settings.phone_secret.get_secret_value()
+    dev = (f" (development secret, kept in {settings.dev_secrets_file})"
+           if settings.environment == "development" else "")
+    support = settings.support_email
+    smtp = f"{settings.smtp_listen_host}:{settings.smtp_listen_port}"
+    return "\n".join([
+        "",
+        "Try each channel:",
+        f"  API      curl -H 'Authorization: Bearer {token}' {base}/queue",
+        f"  form     open {base}/intake/form in a browser (the page signs its own submissions)",
+        f"  phone    curl -H 'X-Pass24-Secret: {phone}' -H 'Content-Type: application/json' \\",
+        "             -d '{\"event\": \"incoming\", \"call_id\": \"try-1\", "
+        "\"caller\": \"+7 495 000-00-00\"}' \\",
+        f"             {base}/intake/phone/events{dev}",
+        f"  email    pass24-desk smtp-listen   (another terminal; then, with a letter in try.eml:)",
+        f"           curl smtp://{smtp} --mail-from you@example.ru --mail-rcpt {support} -T try.eml",
+        f"  Kafka    pass24-desk relay / intake-consumer with PASS24_KAFKA_BOOTSTRAP_SERVERS "
+        "(docs/KAFKA.md)",
+        f"  history  pass24-desk history <ticket ID>   |   dashboard {base}/dashboard?token=...",
+        "",
+    ])
 
 
 def relay_position(settings: Settings, desk: Any) -> Callable[[], int | None] | None:

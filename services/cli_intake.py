@@ -139,8 +139,11 @@ def _outbox_list(settings: Settings, args: argparse.Namespace) -> int:
 
 def _quarantine_list(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.email.quarantine import Quarantine
+    from services.bootstrap import main_store
 
-    for letter in Quarantine(settings.mail_db_path).list(limit=args.limit):
+    quarantine = Quarantine(main_store(settings))
+    quarantine.adopt(settings.mail_db_path)
+    for letter in quarantine.list(limit=args.limit):
         print(json.dumps({"id": letter.id, "received_at": letter.received_at.isoformat(),
                           "source": letter.source, "reason": letter.reason, "size": letter.size},
                          ensure_ascii=False))
@@ -149,8 +152,11 @@ def _quarantine_list(settings: Settings, args: argparse.Namespace) -> int:
 
 def _quarantine_show(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.email.quarantine import Quarantine
+    from services.bootstrap import main_store
 
-    letter = Quarantine(settings.mail_db_path).get(args.entry_id)
+    quarantine = Quarantine(main_store(settings))
+    quarantine.adopt(settings.mail_db_path)
+    letter = quarantine.get(args.entry_id)
     if letter is None:
         print(f"pass24-desk: no quarantined letter #{args.entry_id}", file=sys.stderr)
         return 1

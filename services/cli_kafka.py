@@ -46,7 +46,7 @@ def register(subparsers: Any) -> None:
 
 def kafka_config(settings: Settings) -> KafkaConfig:
     return KafkaConfig(bootstrap_servers=settings.kafka_bootstrap_servers,
-                       client_id=settings.kafka_client_id)
+                       client_id=settings.kafka_client_id, security=settings.kafka_security())
 
 
 def position_store(settings: Settings) -> PositionStore:
@@ -55,7 +55,9 @@ def position_store(settings: Settings) -> PositionStore:
         return PostgresPositionStore(
             f"host={settings.postgres_host} port={settings.postgres_port} "
             f"dbname={settings.postgres_dbname} user={settings.postgres_user} "
-            f"password={settings.postgres_password.get_secret_value()}"
+            f"password={settings.postgres_password.get_secret_value()} "
+            f"sslmode={settings.postgres_sslmode}"
+            + (f" sslrootcert={settings.postgres_sslrootcert}" if settings.postgres_sslrootcert else "")
         )
     if settings.persistence == "sqlite":
         return SQLitePositionStore(settings.kafka_relay_position_path)

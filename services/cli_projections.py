@@ -6,6 +6,7 @@ import argparse
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from services.settings import Settings
@@ -20,8 +21,18 @@ def register(sub: Any) -> None:
     run.add_argument("--group", default=None,
                      help="consumer group (one per read store; default pass24-desk-projections)")
     run.set_defaults(handler=_run)
-    action.add_parser("rebuild", help="drop the read models and replay the whole log"
-                      ).set_defaults(handler=_rebuild)
+    rebuild = action.add_parser("rebuild", help="drop the read models and replay the whole log")
+    rebuild.add_argument("--into", type=Path, metavar="NEW",
+                         help="SQLite: build a new read store file NEW while the current one "
+                              "keeps serving (then `projections switch NEW`, or --switch)")
+    rebuild.add_argument("--switch", action="store_true",
+                         help="with --into: make NEW the read store when it has caught up")
+    rebuild.add_argument("--batch", type=int, default=2000, help="events per transaction")
+    rebuild.set_defaults(handler=_rebuild)
+    switch = action.add_parser("switch", help="SQLite: make NEW the read store of every process "
+                               "(serving processes reopen within a second)")
+    switch.add_argument("new", type=Path, metavar="NEW")
+    switch.set_defaults(handler=_switch)
     action.add_parser("status", help="print the processed position and the log head"
                       ).set_defaults(handler=_status)
     watcher = sub.add_parser("watcher", help="record SlaAtRisk/SlaBreached as time passes")
@@ -75,10 +86,55 @@ def _run_from_kafka(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
-    services = _services(settings)
-    started = time.perf_counter()
-    position = services.runner.rebuild()
-    print(f"rebuilt up to position {position} in {time.perf_counter() - started:.1f}s")
+    if args.into is None:
+        services = _services(settings)
+        started = time.perf_counter()
+        position = services.runner.rebuild()
+        print(f"rebuilt up to position {position} in {time.perf_counter() - started:.1f}s")
+        return 0
+    return _rebuild_into(settings, args.into, batch=args.batch, switch=args.switch)
+
+
+def _rebuild_into(settings: Settings, new: Path, *, batch: int, switch: bool) -> int:
+    from projections.store import SQLiteReadStore
+    from projections.system import build_projections
+    from services.bootstrap import build_desk
+
+    if settings.persistence != "sqlite":
+        raise SystemExit("pass24-desk: --into needs SQLite read models; on PostgreSQL "
+                         "`projections rebuild` runs in place (see docs/BENCHMARKS.md)")
+    if new.exists() and new.stat().st_size > 0:
+        raise SystemExit(f"pass24-desk: {new} exists; --into builds a new file")
+    desk = build_desk(settings)
+    store = SQLiteReadStore(new)
+    try:
+        store.fast_load()
+        _, runner = build_projections(desk, calendar=desk.calendar, clock=desk.clock,
+                                      store=store, batch_size=batch)
+        started = time.perf_counter()
+        with runner.bulk_load():
+            position = runner.catch_up()
+        store.durable()
+        print(f"built {new} up to position {position} in {time.perf_counter() - started:.1f}s")
+    finally:
+        store.close()
+        desk.close()
+    if switch:
+        return _switch(settings, argparse.Namespace(new=new))
+    return 0
+
+
+def _switch(settings: Settings, args: argparse.Namespace) -> int:
+    from projections.store import SQLiteReadStore, pointer_for, read_store_path
+
+    if settings.persistence != "sqlite":
+        raise SystemExit("pass24-desk: switch needs SQLite read models")
+    if not args.new.exists():
+        raise SystemExit(f"pass24-desk: {args.new} does not exist")
+    current = read_store_path(settings.eventsourcing_env(), settings.projections_sqlite_path)
+    SQLiteReadStore.write_pointer(pointer_for(current), args.new)
+    print(f"read store is now {args.new.resolve()} (named in {pointer_for(current)}); the "
+          "previous file can be deleted once no process uses it")
     return 0
 
 

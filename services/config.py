@@ -7,12 +7,13 @@ regulation's default.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from domain.calendar import CalendarOverrides, WorkingCalendar
 from domain.sla import LevelTerms, SlaPolicy
@@ -82,25 +83,56 @@ class CalendarConfig(_Strict):
         )
 
 
+class ConfigError(ValueError):
+    """A policy or calendar file that is missing, unreadable or wrong; one line, naming the
+    file and, where there is one, the key and what is wrong with it."""
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse a TOML or JSON file into a dict, by its suffix."""
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        data = json.loads(text)
-    else:
-        data = tomllib.loads(text)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot be read: {error}") from None
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as error:
+        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
+        hint = ("; dates are written 2026-12-31" if re.search(r"\d{1,2}\.\d{1,2}\.\d{4}", text)
+                else "")
+        raise ConfigError(f"{path}: not valid {kind}: {error}{hint}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a table/object at the top level")
+        raise ConfigError(f"{path}: expected a table/object at the top level")
     return data
+
+
+def _validated(model: type[_Strict], path: Path) -> Any:
+    try:
+        return model.model_validate(read_config_file(path))
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            key = ".".join(str(part) for part in item["loc"]) or "(file)"
+            reason = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+            problems.append(f"{key}: {reason}")
+        raise ConfigError(f"{path}: {'; '.join(problems)}") from None
 
 
 def load_policy(path: Path | None) -> SlaPolicy:
     if path is None:
         return SlaPolicy.regulation_default()
-    return SlaPolicyConfig.model_validate(read_config_file(path)).to_policy()
+    config: SlaPolicyConfig = _validated(SlaPolicyConfig, path)
+    return config.to_policy()
 
 
 def load_calendar(path: Path | None) -> WorkingCalendar:
     if path is None:
         return WorkingCalendar.default()
-    return CalendarConfig.model_validate(read_config_file(path)).to_calendar()
+    return load_calendar_config(path).to_calendar()
+
+
+def load_calendar_config(path: Path) -> CalendarConfig:
+    config: CalendarConfig = _validated(CalendarConfig, path)
+    return config

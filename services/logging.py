@@ -1,11 +1,13 @@
-"""Structured logs: one JSON object per line on stderr, for every process.
+"""Logs on stderr: readable lines on a terminal, one JSON object per line elsewhere.
 
-Kubernetes and Docker collect stderr; a log shipper then indexes the fields
+Kubernetes and Docker collect stderr (not a terminal), so there the default
+``PASS24_LOG_FORMAT=auto`` writes JSON, and a log shipper indexes the fields
 (``ts``, ``level``, ``logger``, ``msg`` and any ``extra=`` keys) without
-parsing free text. ``PASS24_LOG_FORMAT=text`` keeps the classic line format
-for a terminal. Credentials (tokens, bearer values, ``?token=``) are replaced by
-``[redacted]`` in every line, whichever logger wrote it. Uvicorn's own loggers (server errors, access log) are routed
-through the same handler, so an API pod writes one format only.
+parsing free text; a person at a terminal gets ``12:00:01 INFO pass24.x message``.
+``json`` or ``text`` force one format. Credentials (tokens, bearer values, ``?token=``) are
+replaced by ``[redacted]`` in every line, whichever logger wrote it. Uvicorn's own loggers
+(server errors, access log) are routed through the same handler, so a process writes one
+format only.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 # Attributes every LogRecord has; anything else came from ``extra=`` and is a field.
-_STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "taskName"}
-TEXT_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
+_STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {
+    "message", "asctime", "taskName",
+    "color_message",  # uvicorn's copy of the message with terminal colour codes
+}
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 class JsonFormatter(logging.Formatter):
@@ -71,17 +76,42 @@ class RedactCredentials(logging.Filter):
 
 
 class DeskHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The stderr handler ``configure`` installs (told apart from, e.g., pytest's)."""
+    """The stderr handler ``configure`` installs (told apart from, e.g., pytest's).
+
+    Made for stderr, it writes to whatever ``sys.stderr`` is when a record comes, not to
+    the stream of the moment it was made: a replaced or closed stderr (a test's capture)
+    is never kept. Given another stream (``setStream``), it keeps that one."""
+
+    _fixed: Any = None
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr if self._fixed is None else self._fixed
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        self._fixed = None if value is sys.stderr else value
+
+
+def resolve_format(log_format: str, stream: Any = None) -> str:
+    """``auto`` becomes ``text`` when ``stream`` (default: stderr) is a terminal, else ``json``."""
+    if log_format != "auto":
+        return log_format
+    stream = sys.stderr if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    return "text" if isatty is not None and isatty() else "json"
 
 
 def handler(log_format: str) -> logging.Handler:
     stream = DeskHandler(sys.stderr)
     stream.addFilter(RedactCredentials())
-    stream.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    chosen = resolve_format(log_format, sys.stderr)
+    stream.setFormatter(JsonFormatter() if chosen == "json"
+                        else logging.Formatter(TEXT_FORMAT, datefmt="%H:%M:%S"))
     return stream
 
 
-def configure(log_format: str = "json", level: str = "INFO") -> None:
+def configure(log_format: str = "auto", level: str = "INFO") -> None:
     """Install the stderr handler on the root logger; idempotent (replaces its earlier self)."""
     root = logging.getLogger()
     for existing in [h for h in root.handlers if isinstance(h, DeskHandler)]:

@@ -68,7 +68,8 @@ def build_mail(desk: SupportDesk, settings: Settings, *, store: ReadStore | None
     if parking is None:
         parking = ParkingLot(store)
     outbox = Outbox(store)
-    quarantine = Quarantine(settings.mail_db_path)
+    quarantine = Quarantine(store)
+    quarantine.adopt(settings.mail_db_path)  # letters an older version kept per process
     attachments = AttachmentStore(settings.attachments_dir, max_bytes=settings.attachment_max_bytes)
     notices = Notices(
         NoticeSettings(from_address=settings.support_email, message_id_domain=settings.message_id_domain,

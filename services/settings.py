@@ -1,11 +1,19 @@
-"""One Settings class: every knob of the service, read from the environment (PASS24_*)."""
+"""One Settings class: every knob of the service, read from the environment (PASS24_*).
+
+``load_settings`` is what the CLI calls: a setting that is malformed or missing
+for production becomes one ``SettingsError`` listing *every* problem by its
+environment variable, never a traceback and never one problem at a time.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters.audit.seal import DEVELOPMENT_KEY
@@ -24,6 +32,12 @@ class Settings(BaseSettings):
     postgres_user: str = "pass24"
     postgres_password: SecretStr = SecretStr("pass24")
     postgres_pool_size: int = Field(default=5, ge=1)
+    postgres_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca",
+                              "verify-full"] = "prefer"
+    """libpq ``sslmode`` for every connection (event store, read models, relay position);
+    ``verify-full`` with ``PASS24_POSTGRES_SSLROOTCERT`` for a managed database."""
+    postgres_sslrootcert: Path | None = None
+    """CA certificate file that signs the server's certificate (``verify-ca``/``verify-full``)."""
     aggregate_cache_size: int = Field(default=1000, ge=0)
     sla_policy_file: Path | None = None
     calendar_file: Path | None = None
@@ -33,6 +47,13 @@ class Settings(BaseSettings):
     # Kafka (docs/KAFKA.md): the relay publishes the store's events, the intake consumer reads requests.
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_client_id: str = "pass24-desk"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    """Used with ``SASL_PLAINTEXT``/``SASL_SSL``."""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_ssl_cafile: Path | None = None
+    """CA bundle for the brokers' certificates (``SSL``/``SASL_SSL``); default: the system's."""
     kafka_ticket_events_topic: str = "pass24.ticket-events"
     kafka_intake_topic: str = "pass24.intake"
     kafka_intake_dlq_topic: str = "pass24.intake.dlq"
@@ -92,7 +113,8 @@ class Settings(BaseSettings):
     letter_max_attachments: int = Field(default=20, ge=0)
     """Attachments kept per letter; the rest are recorded as refused."""
     # Logs (services/logging.py)
-    log_format: Literal["json", "text"] = "json"
+    log_format: Literal["auto", "json", "text"] = "auto"
+    """``auto``: readable lines on a terminal, JSON lines when stderr is not one (containers)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Tamper-evident history (docs/AUDIT.md): the key that seals new events, and retired
     # keys (comma-separated) that still verify events sealed before a rotation.
@@ -148,6 +170,9 @@ class Settings(BaseSettings):
     latest_versions: str = ""
     """R2: the latest supported version per product, e.g. ``pass24_online=3.4,pass24_control=2.8``;
     a ticket naming an older one is flagged ``outdated_version`` in its view."""
+    dev_secrets_file: Path = Path("var/dev-secrets.json")
+    """Development only: form and phone secrets generated on first use and kept here, so the
+    served form and the phone webhooks work out of the box (``serve`` prints them)."""
 
     @field_validator("latest_versions")
     @classmethod
@@ -178,22 +203,71 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
-        if self.environment == "production":
-            if self.persistence == "popo":
-                raise ValueError("production needs durable persistence (sqlite or postgres)")
-            if self.persistence == "postgres" and self.postgres_password.get_secret_value() in (
-                "",
-                "pass24",
-            ):
-                raise ValueError("set PASS24_POSTGRES_PASSWORD for production")
-            if len(self.form_secret.get_secret_value()) < 16 or len(
-                self.phone_secret.get_secret_value()
-            ) < 16:
-                raise ValueError("set PASS24_FORM_SECRET and PASS24_PHONE_SECRET (16+ characters)")
-            audit_key = self.audit_key.get_secret_value()
-            if audit_key == DEVELOPMENT_KEY or len(audit_key) < 32:
-                raise ValueError("set PASS24_AUDIT_KEY for production (32+ characters)")
+        problems = self.production_problems()
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    def production_problems(self) -> list[str]:
+        """Every reason this configuration may not run in production (empty in development)."""
+        if self.environment != "production":
+            return []
+        problems: list[str] = []
+        if self.persistence == "popo":
+            problems.append("PASS24_PERSISTENCE: production needs durable persistence "
+                            "(sqlite or postgres), not popo")
+        if self.persistence == "postgres" and self.postgres_password.get_secret_value() in ("", "pass24"):
+            problems.append("PASS24_POSTGRES_PASSWORD: missing (the default password is refused)")
+        for name in ("form_secret", "phone_secret"):
+            if len(getattr(self, name).get_secret_value()) < 16:
+                problems.append(f"PASS24_{name.upper()}: missing or shorter than 16 characters")
+        audit_key = self.audit_key.get_secret_value()
+        if audit_key == DEVELOPMENT_KEY or len(audit_key) < 32:
+            problems.append("PASS24_AUDIT_KEY: missing or shorter than 32 characters "
+                            "(the development key is refused)")
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+                self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()):
+            problems.append("PASS24_KAFKA_SASL_USERNAME/PASSWORD: needed with "
+                            f"PASS24_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}")
+        return problems
+
+    def with_development_secrets(self) -> Settings:
+        """In development, empty form/phone secrets are generated once and kept in
+        ``dev_secrets_file``; production keeps what it was given (and refuses empty ones)."""
+        if self.environment != "development":
+            return self
+        missing = [n for n in ("form_secret", "phone_secret") if not getattr(self, n).get_secret_value()]
+        if not missing:
+            return self
+        path = self.dev_secrets_file
+        try:
+            kept: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            kept = {}
+        if any(n not in kept for n in missing):
+            kept.update({n: secrets.token_urlsafe(24) for n in missing if n not in kept})
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(kept, indent=2), encoding="utf-8")
+            os.chmod(path, 0o600)
+        return self.model_copy(update={n: SecretStr(kept[n]) for n in missing})
+
+    def kafka_security(self) -> dict[str, Any]:
+        """kafka-python security options (``KafkaConfig.security``)."""
+        from adapters.kafka.clients import security_options
+
+        return security_options(
+            self.kafka_security_protocol, sasl_mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_sasl_username,
+            password=self.kafka_sasl_password.get_secret_value(),
+            cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None)
+
+    def libpq_environment(self) -> dict[str, str]:
+        """TLS for every PostgreSQL connection, as libpq reads it from the environment
+        (eventsourcing's pool, the read models and the relay position all use libpq)."""
+        env: dict[str, str] = {"PGSSLMODE": self.postgres_sslmode}
+        if self.postgres_sslrootcert is not None:
+            env["PGSSLROOTCERT"] = str(self.postgres_sslrootcert)
+        return env
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The environment eventsourcing's Application reads its persistence from."""
@@ -211,6 +285,9 @@ class Settings(BaseSettings):
             env["SQLITE_DBNAME"] = str(self.sqlite_path)
             env["SQLITE_LOCK_TIMEOUT"] = "10"
         else:
+            # eventsourcing passes no sslmode of its own; libpq takes it from the process
+            # environment, so it is set there (and so reaches every other connection too).
+            os.environ.update(self.libpq_environment())
             env.update(
                 PERSISTENCE_MODULE="eventsourcing.postgres",
                 POSTGRES_DBNAME=self.postgres_dbname,
@@ -221,3 +298,38 @@ class Settings(BaseSettings):
                 POSTGRES_POOL_SIZE=str(self.postgres_pool_size),
             )
         return env
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used; ``problems`` names each by its environment variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+    def __str__(self) -> str:
+        return "settings are not usable:\n" + "\n".join(f"  - {p}" for p in self.problems)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """``Settings()`` with every problem reported at once as a ``SettingsError``."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(_problems(error)) from None
+
+
+def _problems(error: ValidationError) -> list[str]:
+    problems: list[str] = []
+    for item in error.errors():
+        if item["loc"]:
+            name = "PASS24_" + str(item["loc"][0]).upper()
+            given = item.get("input")
+            shown = "" if isinstance(given, SecretStr) or "secret" in name.lower() or \
+                "password" in name.lower() or "key" in name.lower() else f" (got {given!r})"
+            problems.append(f"{name}: {item['msg']}{shown}")
+        else:
+            # The production check: its message holds the list, "; "-separated.
+            message = str(item["msg"]).removeprefix("Value error, ")
+            problems.extend(message.split("; "))
+    return problems

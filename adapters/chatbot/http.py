@@ -49,6 +49,8 @@ def build_chatbot_router(gate: Gate, *, secret: str, support_email: str,
             subject=chat.subject, text=chat.text,
             thread_hints=(chat.ticket_id,) if chat.ticket_id else (),
         ))
-        return answer(outcome, support_email=support_email, instance=request.url.path)
+        return answer(outcome, support_email=support_email, instance=request.url.path,
+                      fields={"email": "user.email", "phone": "user.phone", "requester": "user",
+                              "description": "text"})
 
     return router

@@ -1,25 +1,34 @@
-"""Letters that could not be read: raw bytes and the reason, kept durably for staff to see."""
+"""Letters that could not be read: raw bytes and the reason, kept durably for staff to see.
+
+They live in the ``quarantine`` table of the main database (PostgreSQL when the
+store is PostgreSQL, the event store's SQLite file otherwise), so a letter
+quarantined by one replica is listed and retried by any other.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS quarantine (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+from projections.schema import blob_type, create_schema, id_column
+from projections.store import Cursor, ReadStore, SQLiteReadStore
+
+_COLUMNS = "sha256, received_at, source, reason, size, raw"
+
+
+def _schema(dialect: str) -> str:
+    return f"""CREATE TABLE IF NOT EXISTS quarantine (
+    id {id_column(dialect)},
     sha256 TEXT NOT NULL UNIQUE,
     received_at TEXT NOT NULL,
     source TEXT NOT NULL,
     reason TEXT NOT NULL,
     size INTEGER NOT NULL,
-    raw BLOB NOT NULL
-)
-"""
+    raw {blob_type(dialect)} NOT NULL
+)"""
 
 
 @dataclass(frozen=True)
@@ -34,64 +43,86 @@ class QuarantinedLetter:
 
 
 class Quarantine:
-    """A SQLite table of unreadable letters; the same bytes twice are one entry."""
+    """A table of unreadable letters; the same bytes twice are one entry.
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.Lock()
-        with self._connect() as conn:
-            conn.execute(_SCHEMA)
+    ``store``: the main database; a path opens an SQLite file of that name."""
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        return conn
+    def __init__(self, store: ReadStore | Path) -> None:
+        if not isinstance(store, ReadStore):
+            store = SQLiteReadStore(store)
+        self.store = store
+        create_schema(store, (_schema(store.dialect),))
 
     def put(self, raw: bytes, *, reason: str, source: str, at: datetime) -> int:
         """Keep the letter (committed before this returns); answers the entry's id."""
         digest = hashlib.sha256(raw).hexdigest()
-        with self._lock, self._connect() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO quarantine (sha256, received_at, source, reason, size, raw)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+        with self.store.transaction() as cursor:
+            cursor.execute(
+                f"INSERT INTO quarantine ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"  # noqa: S608
+                " ON CONFLICT (sha256) DO NOTHING",
                 (digest, at.isoformat(), source, reason[:2000], len(raw), raw),
             )
-            row = conn.execute("SELECT id FROM quarantine WHERE sha256 = ?", (digest,)).fetchone()
-        conn.close()
-        return int(row[0])
+            cursor.execute("SELECT id FROM quarantine WHERE sha256 = ?", (digest,))
+            row = cursor.fetchone()
+        return int(row["id"])
 
     def release(self, entry_id: int) -> None:
         """Forget a letter that has now been handled."""
-        with self._lock, self._connect() as conn:
-            conn.execute("DELETE FROM quarantine WHERE id = ?", (entry_id,))
-        conn.close()
+        with self.store.transaction() as cursor:
+            cursor.execute("DELETE FROM quarantine WHERE id = ?", (entry_id,))
 
     def list(self, *, limit: int = 50, offset: int = 0) -> list[QuarantinedLetter]:
         """Newest first, without the raw bytes."""
-        with self._connect() as conn:
-            rows = conn.execute(
-                "SELECT id, sha256, received_at, source, reason, size FROM quarantine"
-                " ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset),
-            ).fetchall()
-        conn.close()
-        return [QuarantinedLetter(r[0], r[1], datetime.fromisoformat(r[2]), r[3], r[4], r[5])
-                for r in rows]
+        rows = self.store.query(
+            "SELECT id, sha256, received_at, source, reason, size FROM quarantine"
+            " ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset))
+        return [QuarantinedLetter(int(r["id"]), r["sha256"], datetime.fromisoformat(r["received_at"]),
+                                  r["source"], r["reason"], int(r["size"])) for r in rows]
 
     def count(self) -> int:
-        with self._connect() as conn:
-            (total,) = conn.execute("SELECT count(*) FROM quarantine").fetchone()
-        conn.close()
-        return int(total)
+        rows = self.store.query("SELECT count(*) AS n FROM quarantine")
+        return int(rows[0]["n"])
 
     def get(self, entry_id: int) -> QuarantinedLetter | None:
-        with self._connect() as conn:
-            row = conn.execute(
-                "SELECT id, sha256, received_at, source, reason, size, raw FROM quarantine"
-                " WHERE id = ?", (entry_id,),
-            ).fetchone()
-        conn.close()
-        if row is None:
+        rows = self.store.query(f"SELECT id, {_COLUMNS} FROM quarantine WHERE id = ?",  # noqa: S608
+                                (entry_id,))
+        if not rows:
             return None
-        return QuarantinedLetter(row[0], row[1], datetime.fromisoformat(row[2]), row[3], row[4],
-                                 row[5], bytes(row[6]))
+        r = rows[0]
+        return QuarantinedLetter(int(r["id"]), r["sha256"], datetime.fromisoformat(r["received_at"]),
+                                 r["source"], r["reason"], int(r["size"]), bytes(r["raw"]))
+
+    def adopt(self, path: Path) -> int:
+        """Take in the letters an older version kept in a per-process SQLite file (the mail
+        database) and empty that table there; answers how many were new here."""
+        if not path.is_file():
+            return 0
+        if isinstance(self.store, SQLiteReadStore) and self.store.path != ":memory:" \
+                and Path(self.store.path).resolve() == path.resolve():
+            return 0  # that file is the main database (an in-memory event store)
+        source = sqlite3.connect(path, timeout=30)
+        try:
+            if not source.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                                  " AND name = 'quarantine'").fetchone():
+                return 0
+            rows = source.execute(f"SELECT {_COLUMNS} FROM quarantine ORDER BY id").fetchall()
+            if not rows:
+                return 0
+            with self.store.transaction() as cursor:
+                before = self._count(cursor)
+                for row in rows:
+                    cursor.execute(
+                        f"INSERT INTO quarantine ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"  # noqa: S608
+                        " ON CONFLICT (sha256) DO NOTHING", (*row[:5], bytes(row[5])))
+                taken = self._count(cursor) - before
+            # Only once they are committed here are they gone there.
+            with source:
+                source.execute("DELETE FROM quarantine")
+            return taken
+        finally:
+            source.close()
+
+    @staticmethod
+    def _count(cursor: Cursor) -> int:
+        cursor.execute("SELECT count(*) AS n FROM quarantine")
+        return int(cursor.fetchone()["n"])

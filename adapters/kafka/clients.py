@@ -37,6 +37,9 @@ class KafkaConfig:
     """kafka-python uses it as the group's rebalance timeout too; a few seconds keeps
     joins fast on brokers (Tansu) that wait the whole timeout before assigning."""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    security: Mapping[str, Any] = field(default_factory=dict)
+    """kafka-python's ``security_protocol``, ``sasl_*`` and ``ssl_*`` options, the same for
+    producers, consumers and the admin client (see ``security_options``)."""
 
     @property
     def servers(self) -> list[str]:
@@ -56,6 +59,7 @@ class KafkaConfig:
             "max_block_ms": self.max_block_ms,
             "linger_ms": self.linger_ms,
             "batch_size": self.batch_size,
+            **self.security,
             **self.extra,
         }
 
@@ -70,6 +74,7 @@ class KafkaConfig:
             "heartbeat_interval_ms": self.heartbeat_interval_ms,
             "max_poll_interval_ms": self.max_poll_interval_ms,
             "request_timeout_ms": max(self.request_timeout_ms, self.session_timeout_ms + 1000),
+            **self.security,
             **self.extra,
         }
 
@@ -80,6 +85,23 @@ class KafkaConfig:
         return KafkaConsumer(*topics, **self.consumer_options(group_id))
 
 
+def security_options(protocol: str = "PLAINTEXT", *, sasl_mechanism: str = "", username: str = "",
+                     password: str = "", cafile: str | None = None) -> dict[str, Any]:
+    """kafka-python options for ``PLAINTEXT``, ``SSL``, ``SASL_PLAINTEXT`` or ``SASL_SSL``
+    (managed Kafka: usually ``SASL_SSL`` with SCRAM-SHA-512 or PLAIN)."""
+    if protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+        raise ValueError(f"unknown Kafka security protocol {protocol!r}")
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol.startswith("SASL_"):
+        options.update(sasl_mechanism=sasl_mechanism or "PLAIN", sasl_plain_username=username,
+                       sasl_plain_password=password)
+    if protocol.endswith("SSL"):
+        options["ssl_check_hostname"] = True
+        if cafile:
+            options["ssl_cafile"] = cafile
+    return options
+
+
 def ensure_topics(
     config: KafkaConfig, topics: Iterable[str], partitions: int, replication: int = 1
 ) -> None:
@@ -88,6 +110,7 @@ def ensure_topics(
         bootstrap_servers=config.servers,
         client_id=config.client_id,
         request_timeout_ms=config.request_timeout_ms,
+        **config.security,
     )
     try:
         existing = set(admin.list_topics())

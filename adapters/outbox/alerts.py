@@ -10,8 +10,11 @@ nor repeats one. ``DeliveryFailed`` becomes the delivery-failure letter.
 
 An optional webhook (chat systems) gets the same alerts as JSON signed with
 HMAC-SHA256 (``X-Pass24-Signature: sha256=…``, as our own inbound webhooks). It
-has its own position: a failing webhook is retried on the next passes and, after
-``webhook_attempts``, logged and set aside so it never holds the letters back.
+has its own position and its own poison guard (worker ``staff-alerts-webhook``,
+projections.parking): an alert the webhook refuses is tried again on the next
+passes and, after the bounded tries, set aside (``pass24-desk parked list``,
+retryable) with that ticket's later alerts held behind it, so it never holds the
+letters back nor the other tickets' alerts.
 """
 
 from __future__ import annotations
@@ -48,7 +51,6 @@ class AlertSettings:
     staff_domain: str = ""
     webhook_url: str = ""
     webhook_secret: str = ""
-    webhook_attempts: int = 5
 
     def recipients(self, assignee: str | None) -> list[str]:
         if not assignee:
@@ -81,6 +83,7 @@ class StaffAlerter:
         # Poison isolation (projections.parking): one alert whose letters cannot be written
         # is set aside under "staff-alerts"; its ticket's later ones wait, others go out.
         self.guard = guard or PoisonGuard(None, "staff-alerts")
+        self.webhook_guard = PoisonGuard(self.guard.lot, WEBHOOK_FOLLOWER, tries=self.guard.tries)
         self._retried_at = 0.0
         self.desk = desk
         self.outbox = outbox
@@ -89,7 +92,6 @@ class StaffAlerter:
         self.follower = NotificationFollower(desk)
         self.now = now
         self.post = post or _post
-        self._webhook_failures: dict[int, int] = {}
 
     # -- letters -------------------------------------------------------------------------
 
@@ -97,7 +99,10 @@ class StaffAlerter:
         """Queue the letters for alerts recorded since the last pass; answers events read."""
         read = self._mail_pass(limit)
         if self.settings.webhook_url:
-            self._webhook_pass(limit)
+            try:
+                self._webhook_pass(limit)
+            except Exception:  # noqa: BLE001 - counted by the guard; tried again next pass
+                log.warning("alert webhook pass stopped; the next pass tries again", exc_info=True)
         return read
 
     def _mail_pass(self, limit: int) -> int:
@@ -165,32 +170,27 @@ class StaffAlerter:
     def _webhook_pass(self, limit: int) -> None:
         position = self.outbox.position(WEBHOOK_FOLLOWER)
         for item in self.follower.read(position, limit):
-            name = type(item.event).__qualname__
-            if name in _ALERTS:
-                body = json.dumps(self.payload(item.event, name), ensure_ascii=False,
-                                  sort_keys=True).encode()
-                headers = {"Content-Type": "application/json",
-                           "Idempotency-Key": str(getattr(item.event, "key", item.position))}
-                if self.settings.webhook_secret:
-                    headers[SIGNATURE_HEADER] = sign(self.settings.webhook_secret, body)
-                try:
-                    status = self.post(self.settings.webhook_url, body, headers)
-                    ok = 200 <= status < 300
-                    reason = f"HTTP {status}"
-                except httpx.HTTPError as error:
-                    ok, reason = False, str(error) or type(error).__name__
-                if not ok:
-                    tries = self._webhook_failures.get(item.position, 0) + 1
-                    self._webhook_failures[item.position] = tries
-                    if tries < self.settings.webhook_attempts:
-                        log.warning("alert webhook failed (%s), attempt %d; retrying next pass",
-                                    reason, tries)
-                        return
-                    log.error("alert webhook for event %d set aside after %d attempts: %s",
-                              item.position, tries, reason)
-                self._webhook_failures.pop(item.position, None)
+            # One event at a time, its position stored after it: a failure with tries left
+            # ends the pass (raised) without posting the alerts before it again.
+            self.follower.handle_each([item], self._post_alert, self.webhook_guard, _alert)
             self.outbox.enqueue_tracked([], follower=WEBHOOK_FOLLOWER, position=item.position,
                                         now=self.now())
+
+    def _post_alert(self, delivered: Delivered) -> None:
+        event = delivered.event
+        name = type(event).__qualname__
+        body = json.dumps(self.payload(event, name), ensure_ascii=False, sort_keys=True).encode()
+        headers = {"Content-Type": "application/json",
+                   "Idempotency-Key": str(getattr(event, "key", delivered.position))}
+        if self.settings.webhook_secret:
+            headers[SIGNATURE_HEADER] = sign(self.settings.webhook_secret, body)
+        status = self.post(self.settings.webhook_url, body, headers)
+        if not 200 <= status < 300:
+            raise WebhookRefused(f"the alert webhook answered HTTP {status}")
+
+    def retry_webhook_parked(self) -> int:
+        """Post the alerts ``parked retry`` released, in order."""
+        return self.follower.retry_parked(self._post_alert, self.webhook_guard)
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
         while not stop.is_set():
@@ -198,11 +198,21 @@ class StaffAlerter:
                 read = self.run_once()
                 if not read and time.monotonic() - self._retried_at >= interval:
                     self.retry_parked()
+                    if self.settings.webhook_url:
+                        self.retry_webhook_parked()
             except Exception:
                 log.exception("staff alert pass failed")
                 read = 0
             if not read:
                 stop.wait(interval)
+
+
+class WebhookRefused(Exception):
+    """The alert webhook answered, but not with a 2xx."""
+
+
+def _alert(delivered: Delivered) -> bool:
+    return type(delivered.event).__qualname__ in _ALERTS
 
 
 def _wanted(delivered: Delivered) -> bool:

@@ -71,8 +71,10 @@ class ResponseMailer(LogMailer):
     def _notice_for(self, event: Any) -> OutboundMail | None:
         """R18 for every channel: the notice, or a record that none could be sent and why."""
         ticket = self.desk.get_ticket(str(event.ticket_id))
-        if ticket.acknowledged_at is not None:  # e.g. the agent told the caller on the phone
-            return None
+        if (ticket.acknowledged_at is not None  # e.g. the agent told the caller on the phone
+                or ticket.notice_not_sent is not None
+                or any(f["notice"] == "acknowledgement" for f in ticket.delivery_failures)):
+            return None  # decided before (a follower started afresh over an old store)
         mail = self.notices.acknowledgement(ticket, now=datetime.fromtimestamp(self.now(), UTC))
         reason = NO_ADDRESS
         if mail is not None and not self.notice_limit.allow(ticket.requester.email):

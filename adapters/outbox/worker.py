@@ -85,6 +85,9 @@ class OutboxWorker:
         self.guard = guard or PoisonGuard(None, WORKER)
         self.lease_seconds = lease_seconds
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        # The last retryable failure logged at INFO: while the SMTP server stays down (or
+        # none is configured, as in development) the same reason is not repeated every pass.
+        self._last_reason: str | None = None
 
     def run_once(self, limit: int = 50) -> int:
         """Claim the due letters and try each once; answers how many were handled."""
@@ -146,11 +149,18 @@ class OutboxWorker:
                 self.outbox.mark_failed(entry.id, error=reason, now=self.now())
             else:
                 delay = self.retry.delay(attempts, self.rng)
-                log.info("outbox %s: %s; retry in %.0fs", entry.key, error.reason, delay)
+                if error.reason != self._last_reason:
+                    log.info("outbox %s: %s; retry in %.0fs (same failures of other messages "
+                             "are logged at DEBUG until it changes; `pass24-desk outbox list` "
+                             "shows every message)", entry.key, error.reason, delay)
+                    self._last_reason = error.reason
+                else:
+                    log.debug("outbox %s: %s; retry in %.0fs", entry.key, error.reason, delay)
                 self.outbox.mark_retry(entry.id, error=error.reason,
                                        next_attempt_at=self.now() + delay)
                 return
         else:
+            self._last_reason = None
             self.outbox.mark_sent(entry.id, now=self.now())
         fresh = self.outbox.get(entry.key)
         if fresh is not None:

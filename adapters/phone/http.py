@@ -60,7 +60,8 @@ def build_phone_router(gate: Gate, *, secret: str, support_email: str,
             thread_hints=(event.ticket_id,) if event.ticket_id else (),
             acknowledged_by=ended_by,
         ))
-        return answer(outcome, support_email=support_email, instance=request.url.path)
+        return answer(outcome, support_email=support_email, instance=request.url.path,
+                      fields={"phone": "caller", "requester": "caller"})
 
     @router.post("/calls", responses=PROBLEMS)
     async def log_call(request: Request) -> Response:
@@ -85,6 +86,7 @@ def build_phone_router(gate: Gate, *, secret: str, support_email: str,
                 text=log.description, product_version=log.product_version, device=log.device,
                 thread_hints=(outcome.ticket_id,), entered_by=log.agent,
             ))
-        return answer(outcome, support_email=support_email, instance=request.url.path)
+        return answer(outcome, support_email=support_email, instance=request.url.path,
+                      fields={"phone": "caller_phone", "requester": "caller_phone"})
 
     return router

@@ -12,7 +12,7 @@ import os
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from pathlib import Path
 
@@ -58,6 +58,17 @@ class TokenRecord:
     role: Role
     sha256: str
     issued_at: str
+    expires_at: str | None = None
+    """ISO instant after which the token no longer authenticates; None: until revoked."""
+
+    @property
+    def token_id(self) -> str:
+        """The first 12 hex digits of the hash: enough to name a token in ``token revoke``,
+        useless to anyone who wants to authenticate."""
+        return self.sha256[:12]
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and datetime.fromisoformat(self.expires_at) <= now
 
 
 class TokenStore:
@@ -79,22 +90,46 @@ class TokenStore:
             return
         data = json.loads(self.path.read_text(encoding="utf-8"))
         self._records = {
-            r["sha256"]: TokenRecord(r["name"], Role(r["role"]), r["sha256"], r["issued_at"])
+            r["sha256"]: TokenRecord(r["name"], Role(r["role"]), r["sha256"], r["issued_at"],
+                                     r.get("expires_at"))
             for r in data.get("tokens", [])
         }
         self._mtime = mtime
 
-    def issue(self, role: Role, name: str) -> str:
+    def issue(self, role: Role, name: str, *, expires_in: timedelta | None = None,
+              now: datetime | None = None) -> str:
         """A new token for ``name`` with ``role``; returned once, stored as a hash."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        record = TokenRecord(name, role, token_hash(token),
-                             datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        issued = now or datetime.now(timezone.utc)
+        expires = (issued + expires_in).isoformat(timespec="seconds") if expires_in else None
+        record = TokenRecord(name, role, token_hash(token), issued.isoformat(timespec="seconds"),
+                             expires)
         with self._lock:
             self._reload()
             self._records[record.sha256] = record
             if self.path is not None:
                 self._write()
         return token
+
+    def records(self) -> list[TokenRecord]:
+        """Issued tokens (not the fixed ones from configuration), oldest first."""
+        with self._lock:
+            self._reload()
+            return sorted(self._records.values(), key=lambda r: (r.issued_at, r.name))
+
+    def revoke(self, which: str) -> list[TokenRecord]:
+        """Remove the issued tokens whose ID (hash prefix, 6+ hex digits) or holder's name is
+        ``which``; answers what was removed (nothing: no such token)."""
+        key = which.strip().lower()
+        with self._lock:
+            self._reload()
+            gone = [r for r in self._records.values()
+                    if r.name == which.strip() or (len(key) >= 6 and r.sha256.startswith(key))]
+            for record in gone:
+                del self._records[record.sha256]
+            if gone and self.path is not None:
+                self._write()
+        return gone
 
     def _write(self) -> None:
         assert self.path is not None
@@ -117,7 +152,9 @@ class TokenStore:
         with self._lock:
             self._reload()
             record = self._records.get(digest)
-        return Principal(record.name, record.role) if record else None
+        if record is None or record.expired(datetime.now(timezone.utc)):
+            return None
+        return Principal(record.name, record.role)
 
     @classmethod
     def from_config(cls, path: Path | None, entries: str) -> TokenStore:

@@ -42,6 +42,11 @@ def readyz(request: Request) -> dict[str, Any]:
         raise HTTPException(503, "the read store does not answer",
                             headers={"Retry-After": "5"}) from None
     lag = max(head - position, 0)
+    caught_up = getattr(getattr(state, "runner", None), "caught_up", None)
+    if caught_up is not None and not caught_up.is_set():
+        # Starting or rebuilding: writes and per-ticket reads work, lists are not complete.
+        raise HTTPException(503, f"read models catching up: position {position} of {head}",
+                            headers={"Retry-After": "5"})
     limit: int = getattr(state, "ready_max_lag", 1000)
     if lag > limit:
         raise HTTPException(503, f"read models are {lag} events behind (limit {limit})",

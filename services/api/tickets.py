@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-from dataclasses import replace
 from collections.abc import Callable
 from typing import Annotated, Any, cast
 
@@ -37,7 +36,8 @@ def _out(result: CommandResult) -> m.CommandOut:
 
 
 _BODY_FIELDS = {"requester": "body.requester", "email": "body.requester.email",
-                "phone": "body.requester.phone", "channel": "body.channel"}
+                "phone": "body.requester.phone"}
+"""Where the gate's fields are in the body, for the problem's ``errors``."""
 
 
 def get_gate(request: Request) -> IntakeService:
@@ -65,11 +65,9 @@ def receive(body: m.ReceiveIn, gate: Gate, caller: Intake, request: Request,
         entered_by=caller.name if caller.actor.kind.value == "staff" else "",
     ))
     if outcome.decision in (Decision.REFUSED, Decision.INVALID) or outcome.ticket_id is None:
-        # The gate names fields plainly; the API names them where they are in the body.
-        outcome = replace(outcome, errors=tuple((_BODY_FIELDS.get(f, f"body.{f}"), r)
-                                                for f, r in outcome.errors))
         return cast(JSONResponse, answer(outcome, support_email=gate.support_email,
-                                         instance=request.url.path, language=language(request)))
+                                         instance=request.url.path, fields=_BODY_FIELDS,
+                                         prefix="body.", language=language(request)))
     response.headers["Location"] = f"/tickets/{outcome.ticket_id}"
     response.status_code = {Decision.CREATED: 201, Decision.LINKED: 201,
                             Decision.THIRD_PARTY: 202}.get(outcome.decision, 200)

@@ -76,7 +76,7 @@ def test_bad_messages_get_a_problem_naming_the_fields(bot: tuple[str, SupportDes
     assert shape.status_code == 422
     assert {e["field"] for e in shape.json()["errors"]} == {"message_id"}
     nobody = post(url, {"message_id": "tg:5", "user": {"name": "?"}, "text": "help"})
-    assert nobody.status_code == 422 and nobody.json()["errors"][0]["field"] == "requester"
+    assert nobody.status_code == 422 and nobody.json()["errors"][0]["field"] == "user"
 
 
 def test_the_bot_is_closed_on_public_holidays_and_points_to_email(

@@ -202,7 +202,7 @@ def test_phone_validation_problems_name_the_fields(stack: Stack) -> None:
     bad_number = httpx.post(f"{stack.url}/intake/phone/events", **signed(  # type: ignore[arg-type]
         {"event": "incoming", "call_id": "c-x", "caller": "x"}, PHONE_SECRET))
     assert bad_number.status_code == 422
-    assert [e["field"] for e in bad_number.json()["errors"]] == ["phone"]
+    assert [e["field"] for e in bad_number.json()["errors"]] == ["caller"]
 
 
 def test_quarantine_is_visible_over_http(stack: Stack) -> None:
@@ -215,6 +215,16 @@ def test_quarantine_is_visible_over_http(stack: Stack) -> None:
     assert raw.content.endswith(b"no sender")
     missing = httpx.get(f"{stack.url}/intake/quarantine/999")
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+
+
+def test_a_person_at_the_form_page_gets_the_refusal_as_a_page(stack: Stack) -> None:
+    page = httpx.get(f"{stack.url}/intake/form")
+    hidden = dict(re.findall(r'name="(form_token|submission_id)" value="([^"]+)"', page.text))
+    stack.clock.set(MAY_DAY)
+    refused = httpx.post(f"{stack.url}/intake/form", headers={"Accept": "text/html"},
+                         data={**hidden, "email": "anna@example.com", "subject": "Ключ"})
+    assert refused.status_code == 403 and refused.headers["content-type"].startswith("text/html")
+    assert "support@pass24online.ru" in refused.text and "2025-05-01" in refused.text
 
 
 def test_the_form_and_its_answers_speak_russian_first_english_on_request(stack: Stack) -> None:

@@ -29,6 +29,7 @@ def test_readyz_says_degraded_but_stays_200_and_metrics_count_what_is_set_aside(
     clock = ManualClock(msk("2025-04-28 10:00"))
     desk = SupportDesk(clock=clock)
     models, runner = build_projections(desk, calendar=desk.calendar, clock=clock)
+    runner.catch_up()  # ready means caught up
     app = create_app(desk, tokens=TokenStore(None), read_models=models, runner=runner)
     lot = ParkingLot(SQLiteReadStore(tmp_path / "main.sqlite"))
     app.state.parking = lot
@@ -108,3 +109,93 @@ def test_api_only_runs_no_worker_and_worker_only_runs_what_it_is_told(
     with pytest.raises(ValueError):
         parse_workers("projections,smtp")
     assert main(["worker", "--only", "nonsense"]) == 2
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def desk_settings(request: pytest.FixtureRequest, tmp_path: Path,
+                  monkeypatch: pytest.MonkeyPatch) -> Settings:
+    values = {"PASS24_MAIL_DB_PATH": str(tmp_path / "mail.sqlite"),
+              "PASS24_TOKENS_FILE": str(tmp_path / "tokens.json"), "PASS24_LOG_FORMAT": "text"}
+    if request.param == "sqlite":
+        values |= {"PASS24_PERSISTENCE": "sqlite", "PASS24_SQLITE_PATH": str(tmp_path / "desk.sqlite")}
+    else:
+        env = request.getfixturevalue("postgres_env")
+        values |= {"PASS24_PERSISTENCE": "postgres"} | {
+            f"PASS24_{key}": env[key] for key in ("POSTGRES_HOST", "POSTGRES_PORT",
+                                                 "POSTGRES_DBNAME", "POSTGRES_USER",
+                                                 "POSTGRES_PASSWORD")}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return Settings()
+
+
+def test_the_parked_command_sees_what_the_kafka_fed_read_models_set_aside(
+        desk_settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    from projections.store import store_for
+    from services.bootstrap import main_store
+
+    # Where `projections run --from-kafka` parks (projections.kafka_feed.build_kafka_feed):
+    # its read store, on SQLite a file of its own beside the event store.
+    feed = ParkingLot(store_for(desk_settings.eventsourcing_env(),
+                                desk_settings.projections_sqlite_path))
+    main_lot = ParkingLot(main_store(desk_settings))
+    PoisonGuard(main_lot, "relay", tries=1).failed(Item(3, "a:1", "a"), ValueError("no schema"))
+    feed_guard = PoisonGuard(feed, "kafka-feed:desk", tries=1)
+    feed_guard.failed(Item(40, "t:7", "t"), OverflowError("date value out of range"))
+    feed_guard.hold(Item(41, "t:8", "t"))
+
+    assert main(["parked", "list", "--json"]) == 0
+    listed = {i["event_id"]: i for i in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert {e: (i["worker"], i["state"]) for e, i in listed.items()} == {
+        "a:1": ("relay", "parked"), "t:7": ("kafka-feed:desk", "parked"),
+        "t:8": ("kafka-feed:desk", "held")}
+    separate = desk_settings.persistence == "sqlite"
+    assert listed["t:7"]["ref"] == (f"read:{listed['t:7']['id']}" if separate
+                                    else str(listed["t:7"]["id"]))
+
+    assert main(["parked", "retry", listed["t:7"]["ref"], "--by", "ops.petrova"]) == 0
+    assert main(["parked", "drop", listed["t:8"]["ref"], "--by", "ops.ivanov",
+                 "--reason", "superseded"]) == 0
+    # The feed's own guard gets them back from its store, as its retry pass does.
+    assert [r.event_id for r in feed.releasable("kafka-feed:desk")] == ["t:7"]
+    assert feed_guard.retry_pass(lambda row: None) == 1
+    assert feed.items(worker="kafka-feed:desk") == []
+    capsys.readouterr()
+    assert main(["parked", "log"]) == 0
+    trail = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted((t["action"], t["event_id"]) for t in trail) == [("drop", "t:8"), ("retry", "t:7")]
+    feed.store.close()
+    main_lot.store.close()
+
+
+def test_parked_takes_a_read_store_path_and_refuses_read_ids_without_one(
+        sqlite_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    elsewhere = tmp_path / "feed" / "models.sqlite"
+    PoisonGuard(ParkingLot(SQLiteReadStore(elsewhere)), "kafka-feed:x", tries=1).failed(
+        Item(1, "u:1", "u"), ValueError("bad"))
+    assert main(["parked", "list", "--json"]) == 0
+    assert capsys.readouterr().out == ""  # not the configured store: not seen without the option
+    assert main(["parked", "list", "--json", "--read-store", str(elsewhere)]) == 0
+    (item,) = map(json.loads, capsys.readouterr().out.splitlines())
+    assert item["ref"] == f"read:{item['id']}" and item["worker"] == "kafka-feed:x"
+    with pytest.raises(SystemExit, match="read-store"):
+        main(["parked", "retry", item["ref"], "--by", "ops"])
+    assert main(["parked", "retry", item["ref"], "--by", "ops", "--read-store", str(elsewhere)]) == 0
+    with pytest.raises(SystemExit):
+        main(["parked", "retry", "main:1"])
+
+
+def test_parked_follows_the_read_store_a_rebuild_switched_to(
+        sqlite_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from projections.store import pointer_for, read_store_path, store_for
+
+    default = read_store_path(sqlite_settings.eventsourcing_env())
+    SQLiteReadStore.write_pointer(pointer_for(default), tmp_path / "rebuilt.read.sqlite")
+    feed_store = store_for(sqlite_settings.eventsourcing_env())  # as the Kafka feed opens it
+    assert Path(feed_store.path).name == "rebuilt.read.sqlite"  # type: ignore[attr-defined]
+    PoisonGuard(ParkingLot(feed_store), "kafka-feed:desk", tries=1).failed(
+        Item(2, "v:1", "v"), ValueError("bad"))
+    feed_store.close()
+    assert main(["parked", "list", "--json"]) == 0
+    (item,) = map(json.loads, capsys.readouterr().out.splitlines())
+    assert (item["worker"], item["ref"]) == ("kafka-feed:desk", f"read:{item['id']}")

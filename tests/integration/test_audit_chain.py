@@ -207,4 +207,4 @@ def test_cli_verify_names_the_broken_event(desk: SupportDesk, store_env: dict[st
     tamper.set_state(first, 2, tamper.state(first, 2).replace(b"defect", b"feature"))
     assert main(["audit", "verify", "--ticket", first]) == 1
     out = capsys.readouterr().out
-    assert f"originator {ticket_uuid(first)}, version 2" in out
+    assert f"ticket {first} ({ticket_uuid(first)}), version 2" in out

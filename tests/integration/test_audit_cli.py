@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,9 @@ def test_replay_what_if_and_export_from_the_cli(store: list[str], tmp_path: Path
     assert {r["ticket_id"] for r in rows} == set(store)
     assert [r["ticket_id"] for r in rows if r["changed"]] == [store[0]]
     err = capsys.readouterr().err
-    assert "5/5" in err and "1 with a different outcome" in err
+    # Progress counts log positions (tickets are found in the same single pass).
+    assert re.search(r"\] (\d+)/\1\n", err) and "5 tickets as of" in err
+    assert "1 with a different outcome" in err
 
     again = tmp_path / "again.jsonl"
     main(["audit", "replay", "--as-of", "2025-05-12T12:00:00+03:00", "--policy", str(policy),
@@ -58,6 +61,10 @@ def test_replay_what_if_and_export_from_the_cli(store: list[str], tmp_path: Path
     assert "Postponed" in html and 'data-reason="postponed"' in html
 
 
-def test_replay_refuses_a_naive_instant(store: list[str]) -> None:
-    with pytest.raises(SystemExit, match="offset"):
-        main(["audit", "replay", "--as-of", "2025-05-12T12:00"])
+def test_replay_reads_an_instant_without_offset_as_moscow_time_and_says_so(
+        store: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "replay", "--as-of", "2025-05-12T12:00", "--format", "jsonl"]) == 0
+    naive = capsys.readouterr()
+    assert "read as Moscow time, 2025-05-12T12:00:00+03:00" in naive.err
+    assert main(["audit", "replay", "--as-of", "2025-05-12T12:00+03:00", "--format", "jsonl"]) == 0
+    assert capsys.readouterr().out == naive.out

@@ -51,3 +51,12 @@ def test_smtp_listen_process_takes_a_letter_and_sends_the_notice(
     assert "no sender address" in listed.stdout
     outbox = subprocess.run([*cli, "outbox", "list"], env=env, capture_output=True, text=True)
     assert [json.loads(line)["status"] for line in outbox.stdout.splitlines()].count("sent") == 2
+    # A retry of a letter that still cannot be read keeps it in the quarantine (exit 2).
+    entry = json.loads(listed.stdout.splitlines()[0])["id"]
+    retried = subprocess.run([*cli, "quarantine", "retry", str(entry)], env=env,
+                             capture_output=True, text=True)
+    assert retried.returncode == 2, retried.stderr
+    assert json.loads(retried.stdout.splitlines()[-1])["outcome"] == "quarantined"
+    missing = subprocess.run([*cli, "quarantine", "retry", "999"], env=env, capture_output=True,
+                             text=True)
+    assert missing.returncode == 1 and "no quarantined letter #999" in missing.stderr

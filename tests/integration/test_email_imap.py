@@ -59,6 +59,37 @@ def test_a_letter_whose_flag_was_lost_is_offered_again_and_stays_one_ticket(
     built.desk.close()
 
 
+def test_a_letter_not_even_the_quarantine_could_take_stays_unflagged_and_the_rest_go_in(
+    imap_server: ImapServer, tmp_path: Path, mail_catcher: MailCatcher,  # noqa: F811
+) -> None:
+    from adapters.email.quarantine import Quarantine
+
+    class FullDisk(Quarantine):
+        """The quarantine's disk is full while the first letter is handled."""
+
+        full = True
+
+        def put(self, raw: bytes, **kwargs: object) -> int:
+            if self.full:
+                raise OSError(28, "No space left on device")
+            return super().put(raw, **kwargs)  # type: ignore[arg-type]
+
+    imap_server.append(corpus("no_sender.eml"))  # goes to the quarantine
+    imap_server.append(corpus("utf8_qp_key_app.eml"))
+    built = build_email_desk(tmp_path, mail_catcher)
+    quarantine = FullDisk(tmp_path / "mail.sqlite")
+    built.intake.quarantine = quarantine
+    poller = poller_for(imap_server, built.intake)
+    (delivery,) = poller.poll_once()  # the poller goes on past the letter it could not keep
+    assert delivery.outcome is Outcome.CREATED
+    flags = imap_server.flags()
+    assert IMPORTED not in flags[0] and IMPORTED in flags[1]
+    quarantine.full = False
+    (again,) = poller.poll_once()  # offered again on the next pass
+    assert again.outcome is Outcome.QUARANTINED and quarantine.count() == 1
+    built.desk.close()
+
+
 def tls_poller_for(server: ImapServer, intake: object, ca_file: str) -> ImapPoller:
     account = ImapAccount(host="localhost", port=server.tls_port, username=server.username,
                           password=server.password, use_ssl=True, ca_file=ca_file, timeout=10)

@@ -485,3 +485,23 @@ def test_a_text_over_the_attachment_limit_is_still_kept_whole(
     stored = built.attachments.read(full["sha256"]).decode()
     assert "Строка 5999: шлагбаум не открывается." in stored
     built.desk.close()
+
+
+def test_a_mail_follower_started_afresh_does_not_repeat_a_decided_notice(
+    email_desk: EmailDesk, mail_catcher: MailCatcher, tmp_path: object,  # noqa: F811
+) -> None:
+    from pathlib import Path
+
+    from adapters.outbox.notices import Notices, NoticeSettings
+    from adapters.outbox.responses import ResponseMailer
+    from adapters.outbox.store import Outbox
+
+    mail_catcher.answer["gone@example.ru"] = "550 5.1.1 no such user"
+    for n, sender in enumerate(("olga@example.ru", "gone@example.ru")):
+        email_desk.intake.deliver(plain_letter(message_id=f"<f{n}@example.ru>", sender=sender,
+                                               subject="Вопрос", text="Версия 1.0"))
+    email_desk.send_mail()  # one acknowledged, one failed for good (R21)
+    # e.g. the outbox's database was lost: a new follower reads the log from the start
+    fresh = Outbox(Path(str(tmp_path)) / "fresh-mail.sqlite")
+    ResponseMailer(email_desk.desk, fresh, Notices(NoticeSettings(), email_desk.desk.policy)).run_once()
+    assert fresh.entries() == []

@@ -272,8 +272,9 @@ def test_two_runners_on_one_read_store_never_apply_a_batch_twice(world: World) -
     for n in range(20):
         world.receive(f"bulk {n}", f"2025-04-29 12:{n:02d}")
     world.runner.follower.batch_size = 3  # many small batches: many chances to collide
+    world.runner.catch_up_batch = 3
     _, second = world.reopen()
-    second.follower.batch_size = 3
+    second.follower.batch_size = second.catch_up_batch = 3
     errors: list[BaseException] = []
     start = threading.Barrier(2)
 

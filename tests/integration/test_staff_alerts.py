@@ -10,16 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from adapters.outbox.alerts import AlertSettings, StaffAlerter
 from adapters.outbox.notices import Notices, NoticeSettings
 from adapters.outbox.store import Outbox
 from adapters.signing import SIGNATURE_HEADER, sign
 from domain.sla import ClockName
+from projections.parking import ParkingLot, PoisonGuard
 from domain.values import Category, Channel, Level, Product
 from services.application import SupportDesk
 from services.clock import ManualClock
 from tests.fixtures.http_server import serving
+from tests.fixtures.stores import Stores, desk, stores  # noqa: F401
 from tests.helpers import AGENT, CLIENT, SUPERVISOR, SYSTEM, msk
 
 SECRET = "alert-webhook-secret-0123456789"
@@ -95,29 +98,58 @@ def test_alerts_go_to_supervisors_then_the_assignee_once_per_cycle(tmp_path: Pat
     assert received[0]["key"] != received[1]["key"]
 
 
-def test_a_failing_webhook_never_holds_the_letters_back(tmp_path: Path) -> None:
+def test_a_refused_webhook_alert_is_set_aside_listed_and_retried_in_order(
+        stores: Stores, desk: SupportDesk) -> None:
+    """The webhook pass is a follower like the others: an alert the chat system keeps
+    refusing is parked under ``staff-alerts-webhook`` after the bounded tries, that
+    ticket's later alerts wait behind it, other tickets' alerts and every letter go out,
+    and ``parked retry`` posts them in order."""
     hook = FastAPI()
-    calls: list[int] = []
+    broken: set[str] = set()
+    posted: list[tuple[str, str]] = []
+    calls: list[str] = []
 
     @hook.post("/alerts")
-    async def alerts() -> None:
-        calls.append(1)
-        raise RuntimeError("chat system down")
+    async def alerts(request: Request) -> JSONResponse:
+        body = json.loads(await request.body())
+        calls.append(body["ticket_id"])
+        if body["ticket_id"] in broken:
+            return JSONResponse({"error": "chat system refuses"}, status_code=500)
+        posted.append((body["ticket_id"], body["kind"]))
+        return JSONResponse({"ok": True})
 
-    desk = SupportDesk(clock=ManualClock(msk("2025-04-28 10:05")))
-    outbox = Outbox(tmp_path / "mail.sqlite")
-    ticket_id = emergency(desk)
-    desk.record_sla_alert(ticket_id, clock=ClockName.REACTION, breached=False, actor=SYSTEM,
-                          at=msk("2025-04-28 10:50"))
+    lot = ParkingLot(stores.main)
+    outbox = Outbox(stores.main)
+    poisoned, healthy = emergency(desk), emergency(desk)
+    broken.add(poisoned)
     with serving(hook) as url:
         alerter = StaffAlerter(desk, outbox, Notices(NoticeSettings(), desk.policy, desk.calendar),
                                AlertSettings(supervisors=["duty@pass24online.ru"],
-                                             webhook_url=f"{url}/alerts", webhook_attempts=3))
+                                             webhook_url=f"{url}/alerts"),
+                               guard=PoisonGuard(lot, "staff-alerts", tries=3))
+        desk.record_sla_alert(poisoned, clock=ClockName.REACTION, breached=False, actor=SYSTEM,
+                              at=msk("2025-04-28 10:50"))
+        desk.record_sla_alert(healthy, clock=ClockName.REACTION, breached=False, actor=SYSTEM,
+                              at=msk("2025-04-28 10:50"))
         for _ in range(4):
             alerter.run_once()
-    assert len(letters(outbox, "staff_alert")) == 1  # queued on the first pass
-    assert len(calls) == 3  # tried three times, then set aside (logged)
-    assert outbox.position("staff-alerts-webhook") == outbox.position("staff-alerts")
+        desk.record_sla_alert(poisoned, clock=ClockName.REACTION, breached=True, actor=SYSTEM,
+                              at=msk("2025-04-28 11:01"))
+        alerter.run_once()
+
+        assert calls.count(poisoned) == 3  # the bounded tries, then set aside
+        assert posted == [(healthy, "sla_at_risk")]
+        assert len(letters(outbox, "staff_alert")) == 3  # the letters never waited
+        assert outbox.position("staff-alerts-webhook") == outbox.position("staff-alerts")
+        items = lot.items(worker="staff-alerts-webhook")
+        assert [i.state for i in items] == ["parked", "held"]
+        assert "HTTP 500" in items[0].error
+
+        broken.clear()
+        assert lot.retry([items[0].id], actor="ops") == 1
+        assert alerter.retry_webhook_parked() == 2
+    assert posted[1:] == [(poisoned, "sla_at_risk"), (poisoned, "sla_breached")]
+    assert lot.items(worker="staff-alerts-webhook") == []
 
 
 def test_a_delivery_failure_tells_staff_how_to_reach_the_requester(tmp_path: Path) -> None:

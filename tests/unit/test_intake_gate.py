@@ -272,3 +272,15 @@ def test_an_integration_handing_over_the_requesters_words_can_reopen_a_closed_ti
     replied = service.desk.ticket_events(ticket_id)[-1]
     assert getattr(replied, "actor") == {"kind": "requester", "id": "olga@example.ru"}
     assert getattr(replied, "entered_by") == "bitrix24"
+
+
+def test_a_letter_naming_several_tickets_threads_onto_the_one_its_sender_belongs_to() -> None:
+    service = gate()
+    own = _ticket(service)
+    other = _ticket(service, key="<s1@zavod.ru>", email="boss@zavod.ru",
+                    actor=Actor.requester("boss@zavod.ru"))
+    forwarded = service.submit(letter(key="<m9@example.ru>", subject=f"Fwd: [{other}] счёт",
+                                      thread_hints=(f"<{own}.ack@pass24online.ru>",),
+                                      text="Пересылаю, это про мою заявку"))
+    assert forwarded.decision is Decision.REPLIED and forwarded.ticket_id == own
+    assert service.desk.get_ticket(other).pending_third_party_messages == []

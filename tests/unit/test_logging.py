@@ -6,6 +6,8 @@ import io
 import json
 import logging
 
+import pytest
+
 from services.logging import DeskHandler, JsonFormatter, configure, uvicorn_config
 
 
@@ -55,6 +57,40 @@ def test_uvicorn_logs_go_through_the_same_handler() -> None:
     assert all(logger["propagate"] and not logger["handlers"]
                for logger in config["loggers"].values())
     assert {"uvicorn.error", "uvicorn.access"} <= set(config["loggers"])
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_auto_is_readable_on_a_terminal_and_json_elsewhere() -> None:
+    from services.logging import resolve_format
+
+    assert resolve_format("auto", _Terminal()) == "text"
+    assert resolve_format("auto", io.StringIO()) == "json"
+    assert resolve_format("json", _Terminal()) == "json"
+    assert resolve_format("text", io.StringIO()) == "text"
+
+
+def test_the_handler_follows_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from services.logging import handler
+
+    record = logging.LogRecord("pass24.outbox", logging.INFO, __file__, 1, "sent %s", ("x",), None)
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    line = handler("auto").format(record)
+    assert "INFO" in line and "pass24.outbox: sent x" in line and not line.startswith("{")
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert json.loads(handler("auto").format(record))["msg"] == "sent x"
+
+
+def test_uvicorn_colour_codes_stay_out_of_json() -> None:
+    record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, "Started %d", (7,), None)
+    record.color_message = "Started \x1b[36m%d\x1b[0m"
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["msg"] == "Started 7" and "color_message" not in entry
 
 
 def test_credentials_never_reach_a_log_line() -> None:
