@@ -60,6 +60,9 @@ class IncomingFile:
     filename: str
     content_type: str
     content: bytes = field(repr=False)
+    request_text: bool = False
+    """The request's own text kept whole (its description was cut): bounded by the channel's
+    size limit, not by the attachment limit, since it is the only copy of what was said."""
 
 
 @dataclass(frozen=True)

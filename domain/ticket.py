@@ -571,11 +571,12 @@ class Ticket(Aggregate):
         self._check_time(at)
         self._require_staff(actor, "assign")
         self._require_open("assign")
-        if not assignee.strip():
+        assignee = _line("assignee", assignee, LIMITS.name)
+        if not assignee:
             raise InvalidValue("assignee", "assignee must not be empty")
-        if assignee.strip() == self.assignee:
+        if assignee == self.assignee:
             raise RuleViolated("no_change", f"{self.ticket_id} is already assigned to {assignee}")
-        self._assigned(assignee=assignee.strip(), at=at, actor=actor.as_dict())
+        self._assigned(assignee=assignee, at=at, actor=actor.as_dict())
 
     @event("Assigned")
     def _assigned(self, *, assignee: str, at: datetime, actor: dict[str, str]) -> None:
@@ -720,7 +721,7 @@ class Ticket(Aggregate):
             product_version=version,
             device=dev,
             missing=[m.value for m in missing],
-            message_id=check_length("message_id", message_id.strip(), LIMITS.intake_key),
+            message_id=_line("message_id", message_id, LIMITS.intake_key),
             at=at,
             actor=actor.as_dict(),
             sla=rules.schedule(history).as_dict(),
@@ -928,7 +929,7 @@ class Ticket(Aggregate):
         self._escalated(
             summary=_text("summary", summary),
             expected_release=expected_release.isoformat() if expected_release else None,
-            issue_ref=issue_ref.strip(),
+            issue_ref=_line("issue_ref", issue_ref, LIMITS.name),
             at=at,
             actor=actor.as_dict(),
             sla=rules.schedule(history).as_dict(),
@@ -966,11 +967,12 @@ class Ticket(Aggregate):
             raise RuleViolated(
                 "not_escalated", f"{self.ticket_id} is not waiting for a development release"
             )
-        if not release.strip():
+        release = _line("release", release, LIMITS.version)
+        if not release:
             raise InvalidValue("release", "name the release that fixed it")
         history = self.history.unpause(at)
         self._fix_released(
-            release=release.strip(),
+            release=release,
             notes=_text("notes", notes),
             at=at,
             actor=actor.as_dict(),

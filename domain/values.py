@@ -199,8 +199,11 @@ class Limits:
 
 
 LIMITS = Limits()
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
-"""An address with one local part and one domain; deliverability is the mailer's question."""
+EMAIL_PATTERN = (r'^[^@\s<>()\[\]\\,;:"]+@(?!-)[^@\s<>()\[\]\\,;:"._]+'
+                 r'(?:\.(?!-)[^@\s<>()\[\]\\,;:"._]+)*$')
+"""An address with one local part and one domain of dot-separated labels; no brackets, commas
+or quotes (``<a@b>``, ``a@b,c`` are a header's syntax, not an address, and no server takes
+them); deliverability is the mailer's question."""
 PHONE_PATTERN = r"^\+?[0-9 ()\-]+$"
 """Digits with the usual separators and an optional leading plus."""
 _EMAIL = re.compile(EMAIL_PATTERN)
@@ -276,9 +279,18 @@ def normalise_subject(value: str, *, limit: int = LIMITS.subject) -> str:
     return text
 
 
+# Bidi embeddings, overrides and isolates (LRE..RLO, LRI..PDI): in a one-line value they
+# only serve to spoof ("invoice\u202egpj.exe" shows as "invoiceexe.jpg"); right-to-left
+# names and subjects display correctly without them.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
 def _one_line(value: str) -> str:
     text = _SPACES.sub(" ", _LINE_BREAKS.sub(" ", value))
-    return unicodedata.normalize("NFC", _strip_controls(text, body=False)).strip()
+    text = _strip_controls(text, body=False)
+    if not text.isprintable():
+        text = _BIDI_CONTROLS.sub("", text)
+    return unicodedata.normalize("NFC", text).strip()
 
 
 def check_length(field: str, value: str, limit: int) -> str:

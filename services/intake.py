@@ -26,7 +26,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from email.utils import parseaddr
 from typing import Any, Literal, Protocol
 
@@ -51,6 +51,9 @@ from domain.values import (
 )
 from services.application import SupportDesk
 from services.channel_policy import ChannelClosed, ChannelPolicy
+
+EARLIEST_RECEIPT = datetime(2000, 1, 1, tzinfo=timezone.utc)
+RECEIPT_SKEW = timedelta(days=1)
 
 log = logging.getLogger("pass24.intake")
 
@@ -165,9 +168,16 @@ class IntakeService:
         return self._third_party(named[0], request, clean)
 
     def _normalised(self, request: IntakeRequest) -> _Clean:
-        at = request.received_at or self.desk.clock.now()
+        now = self.desk.clock.now()
+        at = request.received_at or now
         if at.tzinfo is None or at.utcoffset() is None:
             raise InvalidValue("received_at", "instants must be timezone-aware")
+        # A channel's clock may run a little ahead; a receipt days ahead would start the SLA
+        # clocks in the future (never breaching), and one at the ends of time overflows them.
+        if not EARLIEST_RECEIPT <= at <= now + RECEIPT_SKEW:
+            raise InvalidValue("received_at", (
+                f"expected an instant between {EARLIEST_RECEIPT.date()} and "
+                f"{RECEIPT_SKEW.days} day after now, got {at.isoformat()}"))
         line = normalise_subject
         email, phone = line(request.email, limit=10 * LIMITS.email), line(
             request.phone, limit=10 * LIMITS.phone)
@@ -393,11 +403,13 @@ def _content_key(request: IntakeRequest, clean: _Clean) -> str:
 
 
 def _full_text(text: NormalisedText) -> IncomingFile:
-    return IncomingFile(FULL_TEXT_NAME, "text/plain", clean_text(text.original).encode("utf-8"))
+    return IncomingFile(FULL_TEXT_NAME, "text/plain", clean_text(text.original).encode("utf-8"),
+                        request_text=True)
 
 
 def _whole_letter(text: NormalisedText) -> IncomingFile:
-    return IncomingFile(WHOLE_LETTER_NAME, "text/plain", text.text.encode("utf-8"))
+    return IncomingFile(WHOLE_LETTER_NAME, "text/plain", text.text.encode("utf-8"),
+                        request_text=True)
 
 
 def _sender(clean: _Clean) -> str:

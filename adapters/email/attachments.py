@@ -39,7 +39,9 @@ class AttachmentStore:
             "stored": False,
             "note": "",
         }
-        if len(file.content) > self.max_bytes:
+        # The request's own text cut from its description is not an attachment the sender
+        # chose: refusing it would lose what was said past the cut.
+        if len(file.content) > self.max_bytes and not getattr(file, "request_text", False):
             meta["note"] = f"not stored: larger than the {self.max_bytes}-byte limit"
             return meta
         target = self.path_of(digest)

@@ -33,6 +33,10 @@ _SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "shift_jis": "cp932", "sjis
               "iso-8859-8-i": "iso-8859-8", "windows-874": "cp874", "iso-2022-jp": "iso2022_jp_ext"}
 _UNKNOWN = frozenset({"unknown-8bit", "x-unknown", "unknown", "default", "x-user-defined",
                       "charset", "none", ""})
+# Codecs Python has that no mail charset label can mean: they unescape, transform or refuse
+# rather than decode, so a sender's label naming one would rewrite or lose the text.
+_NOT_CHARSETS = frozenset({"undefined", "unicode-escape", "raw-unicode-escape", "punycode",
+                           "idna", "mbcs", "oem"})
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 
 
@@ -45,9 +49,13 @@ def codec_for(label: str | None) -> str | None:
         return None
     name = _SUPERSETS.get(name, name)
     try:
-        return codecs.lookup(name).name
-    except LookupError:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
         return None
+    # bytes-to-bytes codecs (base64, zlib, hex, rot13 ...) are not text encodings at all
+    if info.name in _NOT_CHARSETS or not getattr(info, "_is_text_encoding", True):
+        return None
+    return info.name
 
 
 _SAMPLE = 20_000  # characters enough to judge a text by; keeps long letters fast
@@ -73,7 +81,7 @@ def _cyrillic_share(text: str) -> float:
 def _strict(data: bytes, codec: str) -> str | None:
     try:
         return data.decode(codec)
-    except (UnicodeDecodeError, LookupError):
+    except (UnicodeError, LookupError):
         return None
 
 

@@ -85,23 +85,24 @@ class SpoolingSMTP(SMTP):
         size = 0
         refusal = ""
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+            line_start = True
             while self.transport is not None:
                 try:
                     line = await self._reader.readuntil(b"\r\n")
                 except asyncio.LimitOverrunError as overrun:
-                    # A line longer than the stream limit: drain it, refuse the letter.
-                    refusal = refusal or "500 Line too long (see RFC5321 4.5.3.1.6)"
-                    await self._reader.read(overrun.consumed)
-                    continue
-                if line == b".\r\n":
+                    # A line over RFC 5321's 1000 octets: Outlook and Exchange send them and
+                    # MTAs (Postfix) pass them on, so it is taken in pieces, not refused
+                    # (a 500 bounces a real request); the size limit still holds.
+                    line = await self._reader.read(overrun.consumed)
+                if line_start and line == b".\r\n":
                     break
                 size += len(line)
                 if limit and size > limit:
                     refusal = refusal or "552 Error: Too much mail data"
-                if refusal:
-                    continue
-                # RFC 5321 4.5.2: a leading dot was doubled by the sender.
-                spool.write(line[1:] if line.startswith(b".") else line)
+                if not refusal:
+                    # RFC 5321 4.5.2: a leading dot was doubled by the sender.
+                    spool.write(line[1:] if line_start and line.startswith(b".") else line)
+                line_start = line.endswith(b"\r\n")
             if refusal:
                 await self.push(refusal)
                 self._set_post_data_state()  # type: ignore[no-untyped-call]

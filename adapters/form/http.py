@@ -119,7 +119,15 @@ async def _fields(request: Request, body: bytes) -> tuple[dict[str, str], Respon
             loaded: Any = json.loads(body or b"{}")
             if not isinstance(loaded, dict):
                 raise ValueError("a JSON object is expected")
-            return _flatten(loaded), None
+            fields = _flatten(loaded)
+            # JSON's \ud800 escapes decode to lone surrogates no text can hold (the API's
+            # models refuse them the same way); they broke the submission key with a 500.
+            broken = [k for k, v in fields.items() if not _is_text(k) or not _is_text(v)]
+            if broken:
+                return {}, invalid([{"field": k.encode("utf-8", "replace").decode(),
+                                     "reason": "not valid Unicode text (a lone surrogate)"}
+                                    for k in broken], instance=request.url.path)
+            return fields, None
         if content_type == "application/x-www-form-urlencoded":
             return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True)), None
         if content_type == "multipart/form-data":
@@ -133,6 +141,14 @@ async def _fields(request: Request, body: bytes) -> tuple[dict[str, str], Respon
                        "send application/json, application/x-www-form-urlencoded or "
                        "multipart/form-data", slug="unsupported-media-type",
                        instance=request.url.path)
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _client(request: Request) -> str:

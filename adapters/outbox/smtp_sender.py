@@ -28,7 +28,16 @@ class SmtpSender:
     password: str = ""
 
     def send(self, message: bytes, recipient: str) -> None:
-        """Return only when the server accepted the message for ``recipient``."""
+        """Return only when the server accepted the message for ``recipient``.
+
+        An internationalised address (``олег@пример.рф``) goes out with its domain in IDNA
+        and, when its local part is not ASCII, as SMTPUTF8 (RFC 6531); a server without it
+        is a permanent failure, recorded like a rejection, not a crash of the send."""
+        try:
+            recipient = _ascii_domain(recipient)
+        except UnicodeError as error:
+            raise DeliveryError(f"not a deliverable domain: {error}", permanent=True) from None
+        options = [] if recipient.isascii() else ["SMTPUTF8"]
         try:
             client: smtplib.SMTP
             if self.use_ssl:
@@ -41,7 +50,11 @@ class SmtpSender:
                     client.starttls(context=ssl.create_default_context())
                 if self.username:
                     client.login(self.username, self.password)
-                refused = client.sendmail(self.sender, [recipient], message)
+                refused = client.sendmail(self.sender, [recipient], message,
+                                          mail_options=options)
+        except smtplib.SMTPNotSupportedError as error:
+            raise DeliveryError(f"the mail server cannot take this address: {error}",
+                                permanent=True) from None
         except smtplib.SMTPRecipientsRefused as error:
             code, text = next(iter(error.recipients.values()))
             raise DeliveryError(_reply(code, text), permanent=500 <= code < 600) from None
@@ -58,3 +71,11 @@ class SmtpSender:
 def _reply(code: int, text: bytes | str) -> str:
     message = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     return f"{code} {message}".strip()
+
+
+def _ascii_domain(address: str) -> str:
+    """The address with a non-ASCII domain in its IDNA (``xn--``) form, which every server takes."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    return f"{local}@{domain.encode('idna').decode('ascii')}"

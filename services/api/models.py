@@ -51,6 +51,16 @@ LATEST = datetime(2999, 12, 31, tzinfo=timezone.utc)
 IsoInstant = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_plausible)]
 """An instant written as ISO-8601 text with an offset (not a Unix timestamp), 1970..2999."""
 
+
+def _plausible_date(value: date) -> date:
+    if not EARLIEST.date() <= value <= LATEST.date():
+        raise ValueError(f"expected a date between {EARLIEST.date()} and {LATEST.date()}")
+    return value
+
+
+PlausibleDate = Annotated[date, AfterValidator(_plausible_date)]
+"""A calendar date within the same years as ``IsoInstant``."""
+
 # Every limit comes from the one table every channel uses (domain.values.LIMITS).
 Text = Field(min_length=1, max_length=LIMITS.text)
 ShortText = Field(default="", max_length=LIMITS.note)
@@ -160,7 +170,7 @@ class EmptyIn(Body):
 
 class EscalateIn(Body):
     summary: str = Field(min_length=1, max_length=LIMITS.text)
-    expected_release: date | None = None
+    expected_release: PlausibleDate | None = None
     issue_ref: str = Field(default="", max_length=LIMITS.name)
 
 

@@ -390,6 +390,103 @@ def test_a_ticket_without_an_email_address_records_once_why_no_notice_was_sent(
     again.desk.close()
 
 
+def test_lines_over_the_rfc_limit_are_taken_in_not_bounced(
+        email_desk: EmailDesk, listener: SmtpListener) -> None:  # noqa: F811
+    """Outlook and Exchange send lines over 1000 octets and MTAs pass them on: a 500 would
+    bounce a real request. Dot-stuffing still applies at line starts only."""
+    long_line = "Шлагбаум " * 2000 + "END"
+    raw = (f"From: olga@example.ru\r\nTo: support@pass24online.ru\r\nSubject: long\r\n"
+           f"Message-ID: <long-1@example.ru>\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           f"Content-Transfer-Encoding: 8bit\r\n\r\n{long_line}.middle\r\n.dotted line\r\n").encode()
+    smtp_send(listener, raw)  # smtplib doubles the leading dot of ".dotted line"
+    ticket = email_desk.desk.get_ticket(only_ticket(email_desk))
+    assert long_line + ".middle" in ticket.description
+    assert "\n.dotted line" in ticket.description
+
+
+def test_a_real_outlook_letter_with_long_lines_is_accepted(
+        email_desk: EmailDesk, listener: SmtpListener) -> None:  # noqa: F811
+    import re
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "data" / "mail" / "real" / "talon" / "outlook.eml"
+    raw = re.sub(rb"\r?\n", b"\r\n", path.read_bytes())
+    smtp_send(listener, raw)  # raised SMTPDataError 500 "Line too long" before
+    received = [n for n in email_desk.desk.recorder.select_notifications(1, 100)
+                if n.topic.endswith("Ticket.Received")]
+    assert len(received) == 1
+
+
+def test_an_internationalised_domain_is_sent_in_idna(
+    email_desk: EmailDesk, mail_catcher: MailCatcher,  # noqa: F811
+) -> None:
+    ticket_id = email_desk.intake.deliver(plain_letter(
+        message_id="<idn1@example.ru>", sender="olga@пример.рф", subject="Помогите",
+        text="Версия 1.0")).ticket_id or ""
+    assert email_desk.send_mail() == 1
+    assert len(mail_catcher.to("olga@xn--e1afmkfd.xn--p1ai")) == 1
+    assert email_desk.desk.get_ticket(ticket_id).acknowledged_at is not None
+
+
+def test_a_non_ascii_mailbox_goes_as_smtputf8_where_the_server_takes_it(
+    email_desk: EmailDesk, mail_catcher: MailCatcher,  # noqa: F811
+) -> None:
+    email_desk.intake.deliver(plain_letter(
+        message_id="<idn2@example.ru>", sender="олег@пример.рф", subject="Помогите",
+        text="Версия 1.0"))
+    assert email_desk.send_mail() == 1
+    assert len(mail_catcher.to("олег@xn--e1afmkfd.xn--p1ai")) == 1
+
+
+def test_a_non_ascii_mailbox_without_smtputf8_is_a_recorded_failure_not_a_parked_crash(
+    email_desk: EmailDesk,  # noqa: F811
+) -> None:
+    """A server without SMTPUTF8 (RFC 6531): the notice cannot go, the ticket says so and
+    offers the fallback, the outbox moves on (it parked with a UnicodeEncodeError before)."""
+    from dataclasses import replace
+
+    from aiosmtpd.controller import Controller
+
+    plain = Controller(MailCatcher(), hostname="127.0.0.1", port=free_port(),
+                       enable_SMTPUTF8=False)
+    plain.start()
+    try:
+        email_desk.worker.sender = replace(email_desk.worker.sender, port=plain.port)
+        ticket_id = email_desk.intake.deliver(plain_letter(
+            message_id="<idn3@example.ru>", sender="олег@пример.рф", subject="Помогите",
+            text="Версия 1.0")).ticket_id or ""
+        email_desk.send_mail()
+    finally:
+        plain.stop()
+    (entry,) = email_desk.outbox.entries()
+    assert entry.status != "parked" and "UnicodeEncodeError" not in entry.last_error
+    (failure,) = email_desk.desk.get_ticket(ticket_id).delivery_failures
+    assert failure["permanent"] and "SMTPUTF8" in failure["reason"]
+    assert email_desk.send_mail() == 0
+
+
+def test_a_text_over_the_attachment_limit_is_still_kept_whole(
+    tmp_path: object, mail_catcher: MailCatcher,  # noqa: F811
+) -> None:
+    """The description is cut with a note saying the full text is kept as an attachment:
+    that must be true whatever the attachment limit, or what was said past the cut is lost."""
+    from pathlib import Path
+
+    from tests.fixtures.email_desk import build_email_desk
+
+    built = build_email_desk(Path(str(tmp_path)), mail_catcher, max_attachment_bytes=1000)
+    text = "".join(f"Строка {n}: шлагбаум не открывается.\n" for n in range(6000))
+    delivery = built.intake.deliver(plain_letter(
+        message_id="<long-text@example.ru>", subject="Длинное письмо", text=text))
+    ticket = built.desk.get_ticket(delivery.ticket_id or "")
+    assert "полный текст сохранён во вложении" in ticket.description
+    (full,) = ticket.attachments
+    assert full["filename"] == "full-text.txt" and full["stored"], full
+    stored = built.attachments.read(full["sha256"]).decode()
+    assert "Строка 5999: шлагбаум не открывается." in stored
+    built.desk.close()
+
+
 def test_a_mail_follower_started_afresh_does_not_repeat_a_decided_notice(
     email_desk: EmailDesk, mail_catcher: MailCatcher, tmp_path: object,  # noqa: F811
 ) -> None:

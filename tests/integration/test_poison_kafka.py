@@ -18,6 +18,7 @@ from adapters.kafka.intake_consumer import IntakeConsumer
 from adapters.kafka.positions import MemoryPositionStore
 from adapters.kafka.relay import Relay
 from domain.ids import ticket_uuid
+from domain.intake import IntakeOutcome, IntakeRequest
 from domain.values import Category, Channel, Level, Product, Requester
 from projections.follower import Delivered
 from projections.kafka_feed import KafkaProjectionFeed
@@ -113,7 +114,7 @@ def _intake(n: int, key: str, received_at: str | None = None) -> bytes:
     }).encode()
 
 
-def test_an_intake_message_at_the_end_of_time_is_set_aside_and_the_partition_moves_on(
+def test_an_intake_message_the_desk_fails_on_is_set_aside_and_the_partition_moves_on(
         stores: Stores, desk: SupportDesk, kafka_config: KafkaConfig,  # noqa: F811
         kafka_topics: TestTopics) -> None:
     lot = ParkingLot(stores.main)
@@ -122,11 +123,19 @@ def test_an_intake_message_at_the_end_of_time_is_set_aside_and_the_partition_mov
     from services.channel_policy import ChannelPolicy
     from services.intake import IntakeService
 
-    gate = IntakeService(desk, channels=ChannelPolicy(desk.calendar))
-    worker = IntakeConsumer(gate.submit, consumer, dlq, dlq_topic=kafka_topics.intake_dlq,
+    real_gate = IntakeService(desk, channels=ChannelPolicy(desk.calendar))
+
+    def gate(request: IntakeRequest) -> IntakeOutcome:
+        # The gate answers bad input (a receipt at the end of time is INVALID, dead-lettered);
+        # what is left to set aside is the desk's own bug, every time on this one message.
+        if request.intake_key == "k-1":
+            raise OverflowError("date value out of range")
+        return real_gate.submit(request)
+
+    worker = IntakeConsumer(gate, consumer, dlq, dlq_topic=kafka_topics.intake_dlq,
                             retry_pause=0.1, guard=PoisonGuard(lot, "intake-consumer"))
     producer = kafka_config.producer()
-    sends = [(b"same-source", _intake(1, "k-1", "9999-12-31T23:59:59-12:00")),
+    sends = [(b"same-source", _intake(1, "k-1")),
              (b"same-source", _intake(2, "k-2")),  # behind the poison: held
              (b"other-source", _intake(3, "k-3"))]
     for key, value in sends:
@@ -146,7 +155,7 @@ def test_an_intake_message_at_the_end_of_time_is_set_aside_and_the_partition_mov
         # Retried as it is, it fails again; dropped (with who and why), the held one goes in.
         lot.retry([items[0].id], actor="t")
         _until(lambda: lot.get(items[0].id).state == "parked", "parked again")  # type: ignore[union-attr]
-        lot.drop([items[0].id], actor="ops.ivanov", reason="date at the end of time")
+        lot.drop([items[0].id], actor="ops.ivanov", reason="the desk cannot take it")
         _until(lambda: lot.get(items[1].id).state == "done", "held one applied")  # type: ignore[union-attr]
     finally:
         stop.set()
