@@ -5,8 +5,9 @@ ticket ID in the subject opens a new ticket with every answer; each new ticket
 sends a notice, which it answers again. The tickets are recorded (nothing is
 lost), but past the limit no notice is queued, so the loop stops at the first
 refusal (the ticket records why it got no notice). Moving windows from ``limits``
-(``"3/hour;10/day"``), counted in ``PASS24_RATE_LIMIT_STORAGE`` (per process with
-the default ``memory://``: N mailer replicas would allow N times as many).
+(``"3/hour;10/day"``). The mailers count in the outbox (``windows``, see
+``Outbox.queue_notice``), so N mailer replicas share one count; ``allow`` counts
+in ``PASS24_RATE_LIMIT_STORAGE`` (per process with the default ``memory://``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ class NoticeLimit:
 
     def describe(self) -> str:
         return " or ".join(str(item) for item in self.items) or "no limit"
+
+    def windows(self) -> list[tuple[float, int]]:
+        """Each limit as (window in seconds, notices allowed in it)."""
+        return [(float(item.get_expiry()), int(item.amount)) for item in self.items]
 
     def allow(self, address: str) -> bool:
         """Count one notice to ``address``; False (nothing counted) when a window is full."""

@@ -19,7 +19,7 @@ from typing import Any, Protocol, cast
 from adapters.outbox.mailer import LogMailer
 from adapters.outbox.notice_limit import NoticeLimit
 from adapters.outbox.notices import Notices, ack_message_id, response_message_id
-from adapters.outbox.store import OutboundMail, Outbox
+from adapters.outbox.store import WITHHELD, OutboundMail, Outbox
 from domain.errors import RuleViolated
 from domain.ticket import Ticket
 from domain.values import Actor, Channel
@@ -75,18 +75,25 @@ class ResponseMailer(LogMailer):
                 or ticket.notice_not_sent is not None
                 or any(f["notice"] == "acknowledgement" for f in ticket.delivery_failures)):
             return None  # decided before (a follower started afresh over an old store)
-        mail = self.notices.acknowledgement(ticket, now=datetime.fromtimestamp(self.now(), UTC))
+        now = self.now()
+        mail = self.notices.acknowledgement(ticket, now=datetime.fromtimestamp(now, UTC))
         reason = NO_ADDRESS
-        if mail is not None and not self.notice_limit.allow(ticket.requester.email):
+        if mail is not None:
+            # Decided once for every mailer: the letter or the refusal takes the ``ack:`` key,
+            # counting the notices to this address in the outbox (the main database).
+            outcome = self.outbox.queue_notice(mail, now=now, windows=self.notice_limit.windows())
+            if outcome != WITHHELD:
+                return None  # queued now (or by another mailer): the outbox worker sends it
             # An auto-responder answering every notice with a new letter: the loop stops here.
+            log.warning("registration notice to %s not queued: more than %s",
+                        ticket.requester.email, self.notice_limit.describe())
             mail, reason = None, (f"{ticket.requester.email} got more than "
                                   f"{self.notice_limit.describe()} registration notices")
-        if mail is None:
-            try:
-                self.desk.record_notice_not_sent(ticket.ticket_id, reason=reason, actor=SYSTEM)
-            except RuleViolated as rule:  # acknowledged meanwhile (e.g. on the phone)
-                if rule.rule != "already_acknowledged":
-                    raise
+        try:
+            self.desk.record_notice_not_sent(ticket.ticket_id, reason=reason, actor=SYSTEM)
+        except RuleViolated as rule:  # acknowledged meanwhile (e.g. on the phone)
+            if rule.rule != "already_acknowledged":
+                raise
         return mail
 
     def _mail_for(self, event: Any) -> OutboundMail | None:

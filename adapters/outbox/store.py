@@ -16,17 +16,26 @@ Letters are queued under a key per event (``ack:<ticket>``,
 mailer started afresh, never queue a letter twice. The mailers' log positions
 (``outbox_positions``) are stored with the letters, in the same transaction, and
 only ever move forward.
+
+A registration notice is decided once for all mailers (``queue_notice``): under
+a lock per recipient, the notices queued to that address in the limit's windows
+are counted from this table, and the ticket's ``ack:<ticket>`` key is taken
+either by the letter or by a ``withheld`` row (never sent, never claimed), so
+two mailers cannot both send and refuse the same ticket's notice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from projections.schema import blob_type, create_schema, id_column, real_type
 from projections.store import Cursor, ReadStore, SQLiteReadStore
+
+
+WITHHELD = "withheld"  # a key taken by a notice that is never sent (the ticket says why)
 
 
 def _schema(dialect: str) -> tuple[str, ...]:
@@ -125,18 +134,44 @@ class Outbox:
                 " excluded.position)", (follower, position))
         return added
 
+    def queue_notice(self, mail: OutboundMail, *, now: float,
+                     windows: Sequence[tuple[float, int]]) -> str:
+        """Queue a registration notice unless its recipient had ``amount`` notices queued
+        within ``seconds`` for one of the ``windows``; then its key is taken by a
+        ``withheld`` row instead. Answers ``queued``, ``withheld``, or the status of the
+        row that held the key before (decided by another mailer, or before a restart)."""
+        recipient = mail.recipient.strip().lower()
+        with self.store.transaction() as cursor:
+            if self.dialect == "postgres":  # SQLite: the transaction holds the write lock already
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"notice:{recipient}",))
+            cursor.execute("SELECT status FROM outbox WHERE key = ?", (mail.key,))
+            row = cursor.fetchone()
+            if row is not None:
+                return str(dict(row)["status"])
+            for seconds, amount in windows:
+                cursor.execute("SELECT COUNT(*) AS n FROM outbox WHERE kind = ? AND status <> ?"
+                               " AND lower(recipient) = ? AND created_at > ?",
+                               (mail.kind, WITHHELD, recipient, now - seconds))
+                found = cursor.fetchone()
+                if found is not None and int(dict(found)["n"]) >= amount:
+                    self._insert(cursor, OutboundMail(mail.key, mail.kind, mail.ticket_id,
+                                                      mail.recipient, "", b""), now, WITHHELD)
+                    return WITHHELD
+            self._insert(cursor, mail, now)
+            return "queued"
+
     def position(self, follower: str) -> int:
         rows = self.store.query("SELECT position FROM outbox_positions WHERE name = ?", (follower,))
         return int(rows[0]["position"]) if rows else 0
 
     @staticmethod
-    def _insert(cursor: Cursor, mail: OutboundMail, now: float) -> bool:
+    def _insert(cursor: Cursor, mail: OutboundMail, now: float, status: str = "pending") -> bool:
         cursor.execute(
-            "INSERT INTO outbox (key, kind, ticket_id, recipient, message_id, message,"
-            " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO outbox (key, kind, ticket_id, recipient, message_id, message, status,"
+            " recorded, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (key) DO NOTHING RETURNING id",
             (mail.key, mail.kind, mail.ticket_id, mail.recipient, mail.message_id, mail.message,
-             now, now),
+             status, int(status == WITHHELD), now, now),
         )
         return cursor.fetchone() is not None
 
@@ -198,6 +233,11 @@ class Outbox:
         self._update(entry_id, "status = 'failed', permanent = 1, recorded = 0, last_error = ?, "
                      f"finished_at = ?, attempts = attempts + {1 if counts_attempt else 0}",
                      error[:2000], now)
+
+    def mark_withheld(self, entry_id: int) -> None:
+        """Never sent: the ticket records why it got no notice."""
+        self._update(entry_id, "status = 'withheld', recorded = 1, claimed_by = NULL, "
+                     "lease_until = NULL")
 
     def mark_recorded(self, entry_id: int) -> None:
         self._update(entry_id, "recorded = 1, claimed_by = NULL, lease_until = NULL")

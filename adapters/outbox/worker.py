@@ -40,6 +40,8 @@ WORKER = "outbox"
 class OutcomeDesk(Protocol):
     """Where the worker records what became of a letter (handed in by the composition root)."""
 
+    def get_ticket(self, ticket_id: str) -> Any: ...
+
     def acknowledge(self, ticket_id: str, *, actor: Actor, message_id: str = "",
                     at: datetime | None = None) -> Any: ...
 
@@ -138,6 +140,13 @@ class OutboxWorker:
     struggling = False
 
     def _send(self, entry: OutboxEntry) -> None:
+        if entry.kind == "acknowledgement" and self._notice_refused(entry.ticket_id):
+            # The ticket says no notice was sent (queued before the mailers shared one
+            # decision): sending it now would contradict its history.
+            log.warning("outbox %s withheld: the ticket records that no notice was sent",
+                        entry.key)
+            self.outbox.mark_withheld(entry.id)
+            return
         try:
             self.sender.send(entry.message, entry.recipient)
         except DeliveryError as error:
@@ -165,6 +174,13 @@ class OutboxWorker:
         fresh = self.outbox.get(entry.key)
         if fresh is not None:
             self._record(fresh)
+
+    def _notice_refused(self, ticket_id: str) -> bool:
+        try:
+            ticket = self.desk.get_ticket(ticket_id)
+        except TicketNotFound:
+            return False
+        return getattr(ticket, "notice_not_sent", None) is not None
 
     def _record(self, entry: OutboxEntry) -> None:
         """Put the outcome into the ticket's history, once."""

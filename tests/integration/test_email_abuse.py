@@ -40,7 +40,8 @@ def test_an_auto_responder_without_headers_gets_three_notices_not_one_per_letter
     email_desk.mailer.run_once()
 
     assert [o.outcome for o in outcomes] == [Outcome.CREATED] * 12  # nothing is lost
-    notices = [e for e in email_desk.outbox.entries() if e.recipient == "robot@robot.example"]
+    notices = [e for e in email_desk.outbox.entries()
+               if e.recipient == "robot@robot.example" and e.status != "withheld"]
     assert len(notices) == 3
     # Every other ticket says why it got no notice.
     silent = [email_desk.desk.get_ticket(o.ticket_id) for o in outcomes[3:]]
