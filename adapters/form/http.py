@@ -21,9 +21,10 @@ from adapters.form.fields import pick
 from adapters.i18n import DEFAULT, LANGUAGES, gettext, language_or_default, names, negotiate
 from adapters.problems import invalid, problem, unauthenticated, unreadable
 from adapters.form.guard import FormGuard
+from adapters.form.parts import FormFile, decoded, split_multipart
 from adapters.signing import ReplayCache, WebhookVerifier, form_token, form_token_valid
 from adapters.webhooks import PROBLEMS, Gate, answer, verifier_for
-from domain.intake import Decision, IntakeRequest
+from domain.intake import Decision, IncomingFile, IntakeRequest
 from domain.values import LIMITS, Actor, Channel, Product
 
 
@@ -58,7 +59,7 @@ def build_form_router(gate: Gate, *, secret: str, support_email: str,
     async def submit(request: Request) -> Response:
         """A form submission (urlencoded, multipart or JSON) becomes a ticket."""
         body = await request.body()
-        data, error = await _fields(request, body)
+        data, files, error = _fields(request, body)
         if error is not None:
             return error
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -95,6 +96,7 @@ def build_form_router(gate: Gate, *, secret: str, support_email: str,
             subject=fields.get("subject", ""), text=fields.get("description", ""),
             product=product, product_version=fields.get("product_version", ""),
             device=fields.get("device", ""),
+            attachments=tuple(IncomingFile(f.filename, f.content_type, f.content) for f in files),
         ))
         chosen = language_or_default(data.get("lang"), negotiate(headers.get("accept-language"),
                                                                  language))
@@ -112,11 +114,48 @@ def build_form_router(gate: Gate, *, secret: str, support_email: str,
     return router
 
 
-async def _fields(request: Request, body: bytes) -> tuple[dict[str, str], Response | None]:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+class _Repeated(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique: a repeated key would silently keep the last value."""
+    loaded: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in loaded:
+            raise _Repeated(key)
+        loaded[key] = value
+    return loaded
+
+
+def _single(pairs: list[tuple[str, str]], instance: str) -> tuple[dict[str, str], Response | None]:
+    """Form values by name. A name given twice is refused (which one the sender meant is
+    unknown), except a ``name[]`` list, whose values are joined as a JSON list's are."""
+    values: dict[str, str] = {}
+    repeated: list[str] = []
+    for name, value in pairs:
+        if name in values and not name.endswith("[]"):
+            if name not in repeated:
+                repeated.append(name)
+            continue
+        values[name] = f"{values[name]}, {value}" if name in values else value
+    if repeated:
+        return {}, invalid([{"field": name, "reason": "given more than once; send it once"}
+                            for name in repeated], instance=instance)
+    return values, None
+
+
+def _fields(request: Request, body: bytes
+            ) -> tuple[dict[str, str], list[FormFile], Response | None]:
+    """The submission's values by name and its files, or the problem that answers it."""
+    header = request.headers.get("content-type", "")
+    content_type = header.split(";")[0].strip().lower()
+    instance = request.url.path
     try:
         if content_type == "application/json":
-            loaded: Any = json.loads(body or b"{}")
+            loaded: Any = json.loads(body or b"{}", object_pairs_hook=_no_repeats)
             if not isinstance(loaded, dict):
                 raise ValueError("a JSON object is expected")
             fields = _flatten(loaded)
@@ -124,23 +163,52 @@ async def _fields(request: Request, body: bytes) -> tuple[dict[str, str], Respon
             # models refuse them the same way); they broke the submission key with a 500.
             broken = [k for k, v in fields.items() if not _is_text(k) or not _is_text(v)]
             if broken:
-                return {}, invalid([{"field": k.encode("utf-8", "replace").decode(),
-                                     "reason": "not valid Unicode text (a lone surrogate)"}
-                                    for k in broken], instance=request.url.path)
-            return fields, None
+                return {}, [], invalid([{"field": k.encode("utf-8", "replace").decode(),
+                                         "reason": "not valid Unicode text (a lone surrogate)"}
+                                        for k in broken], instance=instance)
+            return fields, [], None
         if content_type == "application/x-www-form-urlencoded":
-            return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True)), None
+            return _urlencoded(body, instance)
         if content_type == "multipart/form-data":
-            form = await request.form()
-            return {k: v for k, v in form.items() if isinstance(v, str)}, None
+            parts = split_multipart(body, header)
+            if parts.errors:
+                return {}, [], invalid(parts.errors, instance=instance)
+            values, error = _single(parts.values, instance)
+            return values, parts.files, error
+    except _Repeated as repeated:
+        # The name may hold a lone surrogate (a \ud800 escape): reported with "?" for it.
+        return {}, [], invalid([{"field": repeated.name.encode("utf-8", "replace").decode(),
+                                 "reason": "given more than once; send it once"}],
+                               instance=instance)
     except (ValueError, UnicodeDecodeError) as error:
-        return {}, unreadable(str(error), instance=request.url.path)
+        return {}, [], unreadable(str(error), instance=instance)
     except RecursionError:
-        return {}, unreadable("JSON nested too deeply", instance=request.url.path)
-    return {}, problem(415, "Unsupported Media Type",
-                       "send application/json, application/x-www-form-urlencoded or "
-                       "multipart/form-data", slug="unsupported-media-type",
-                       instance=request.url.path)
+        return {}, [], unreadable("JSON nested too deeply", instance=instance)
+    return {}, [], problem(415, "Unsupported Media Type",
+                           "send application/json, application/x-www-form-urlencoded or "
+                           "multipart/form-data", slug="unsupported-media-type",
+                           instance=instance)
+
+
+def _urlencoded(body: bytes, instance: str
+                ) -> tuple[dict[str, str], list[FormFile], Response | None]:
+    # Percent-escapes are decoded to bytes first so a bad byte is named with its field,
+    # as in a multipart part, instead of refusing the whole body.
+    pairs: list[tuple[str, str]] = []
+    errors: list[dict[str, str]] = []
+    # Latin-1 maps each byte to one character and back: the bytes as sent, escapes undone.
+    for latin_name, latin_value in parse_qsl(body.decode("latin-1"), keep_blank_values=True,
+                                             encoding="latin-1"):
+        raw_name, raw_value = latin_name.encode("latin-1"), latin_value.encode("latin-1")
+        name = raw_name.decode("utf-8", "replace")
+        try:
+            pairs.append((decoded(raw_name), decoded(raw_value)))
+        except ValueError as error:
+            errors.append({"field": name, "reason": str(error)})
+    if errors:
+        return {}, [], invalid(errors, instance=instance)
+    values, problem_ = _single(pairs, instance)
+    return values, [], problem_
 
 
 def _is_text(value: str) -> bool:
