@@ -215,7 +215,7 @@ def try_channels(settings: Settings, base: str, token: str) -> str:
         f"           curl smtp://{smtp} --mail-from you@example.ru --mail-rcpt {support} -T try.eml",
         f"  Kafka    pass24-desk relay / intake-consumer with PASS24_KAFKA_BOOTSTRAP_SERVERS "
         "(docs/KAFKA.md)",
-        f"  history  pass24-desk history <ticket ID>   |   dashboard {base}/dashboard?token=...",
+        f"  history  pass24-desk history <ticket ID>   |   dashboard {base}/dashboard (paste a token on the page)",
         "",
     ])
 
