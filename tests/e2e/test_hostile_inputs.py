@@ -198,32 +198,10 @@ def test_a_served_desk_answers_hostile_input_on_every_channel_and_keeps_serving(
 @pytest.fixture
 def hostile_server(hostile_environment: dict[str, str], tmp_path: Path) -> Iterator[str]:
     """``serve`` as tests/e2e/test_serve_process.py starts it, with the webhook secrets set."""
-    import subprocess
-    import time
+    from tests.e2e.test_serve_process import serve_process
 
-    import httpx
-
-    from tests.e2e.test_serve_process import CLI
-
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen([*CLI, "serve"], env=hostile_environment, stdout=log,
-                               stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
-    base = f"http://127.0.0.1:{hostile_environment['PASS24_API_PORT']}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("serve did not start: " + (tmp_path / "serve.log").read_text())
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
+    with serve_process(hostile_environment, tmp_path / "serve.log"):
+        yield f"http://127.0.0.1:{hostile_environment['PASS24_API_PORT']}"
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
 
 

@@ -8,7 +8,6 @@ import json
 import os
 import select
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_serve_process import CLI, free_port, issue
+from tests.e2e.test_serve_process import free_port, issue, serve_process
 
 ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
@@ -52,24 +51,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         PASS24_METRICS_PORT=str(free_port()),
     )
     log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([*CLI, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   cwd=ROOT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            else:
-                pytest.fail("serve did not start: " + log.read_text())
-            yield Served(base, port, process.pid, log, env)
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
+    with serve_process(env, log) as process:
+        yield Served(f"http://127.0.0.1:{port}", port, process.pid, log, env)
 
 
 def rss(pid: int, field: str = "VmRSS") -> int:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -37,27 +38,33 @@ def environment(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def serve_process(env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`pass24-desk serve` as a real process, answering /healthz, stopped afterwards."""
+    base = f"http://127.0.0.1:{env['PASS24_API_PORT']}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([*CLI, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   cwd=Path(__file__).resolve().parents[2])
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            else:
+                pytest.fail("serve did not start: " + log_path.read_text())
+            yield process
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
+
 @pytest.fixture
 def server(environment: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen([*CLI, "serve"], env=environment, stdout=log, stderr=subprocess.STDOUT,
-                               cwd=Path(__file__).resolve().parents[2])
-    base = f"http://127.0.0.1:{environment['PASS24_API_PORT']}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("serve did not start: " + (tmp_path / "serve.log").read_text())
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
+    with serve_process(environment, tmp_path / "serve.log"):
+        yield f"http://127.0.0.1:{environment['PASS24_API_PORT']}"
 
 
 def issue(environment: dict[str, str], role: str) -> str:
