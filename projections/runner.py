@@ -84,6 +84,13 @@ def ensure_schemas(cursor: Cursor, projections: Sequence[Projection]) -> list[st
     return reset
 
 
+class StoreSwitched(Exception):
+    """The read store switched under a batch (``projections switch``): the batch is read
+    again from the positions the new store holds."""
+
+    transient = True  # never poison: not the event's fault
+
+
 class ProjectionRunner:
     """Applies the log to read models, in a thread (``start``) or on demand (``catch_up``)."""
 
@@ -126,7 +133,7 @@ class ProjectionRunner:
                 [(p.name, self.application_name) for p in self.projections],
             )
         self._positions = self.tracked_positions()
-        self._generation = getattr(store, "generation", 0)
+        self._generation = store.generation
         # Each model may keep the rows it wrote last (RowCache): valid while the positions
         # found in a transaction are the ones this runner wrote (nobody else wrote since).
         for projection in self.projections:
@@ -229,6 +236,8 @@ class ProjectionRunner:
     def _apply_in_transaction(self, first: int, last: int,
                               tickets: Sequence[TicketEvent]) -> dict[str, int]:
         with self.store.transaction() as cursor:
+            if getattr(cursor, "generation", self.store.generation) != self._generation:
+                raise StoreSwitched  # the batch was read after the old store's positions
             positions = self.tracked_positions(cursor)
             if positions != self._written:
                 self._forget()  # another runner wrote, or a first batch: read rows back
@@ -249,6 +258,14 @@ class ProjectionRunner:
 
     def _step(self) -> bool:
         """Apply the next batch, if any; False when the log has nothing new."""
+        with self._apply_lock:
+            try:
+                return self._next_batch()
+            except StoreSwitched:
+                self._follow_switch()
+                return True
+
+    def _next_batch(self) -> bool:
         with self._apply_lock:
             self._follow_switch()
             first, last, events = self._read(self.position())
@@ -305,12 +322,13 @@ class ProjectionRunner:
         if not notifications or notifications[0].id != row.position:
             raise LookupError(f"no event at position {row.position}")
         event = self._decode(notifications[0])
+        lot = self.guard.lot if self.guard is not None else None
+        parked = self.store.shared_table(lot.store, PARKED) if lot is not None else None
         with self.store.transaction() as cursor:
-            if self.guard is not None and self.guard.lot is not None and \
-                    self.guard.lot.store is self.store:
+            if parked is not None:
                 # One database: mark it applied in the same transaction, so two runners
                 # (replicas) never both apply it, and a crash cannot apply it twice.
-                cursor.execute(f"UPDATE {PARKED} SET state = 'done' WHERE id = ?"  # noqa: S608
+                cursor.execute(f"UPDATE {parked} SET state = 'done' WHERE id = ?"  # noqa: S608
                                " AND state IN ('retry', 'held') RETURNING id", (row.id,))
                 if cursor.fetchone() is None:
                     return
@@ -348,13 +366,14 @@ class ProjectionRunner:
         follow = getattr(self.store, "follow_switch", None)
         if follow is not None:
             follow()
-        generation = getattr(self.store, "generation", 0)
+        generation = self.store.generation
         if generation != self._generation:
             self._generation = generation
             with self._changed:
                 self._positions = self.tracked_positions()
             log.info("read store switched to %s at position %s",
-                     getattr(self.store, "path", "?"), self.position())
+                     getattr(self.store, "path", None) or getattr(self.store, "schema", "?"),
+                     self.position())
 
     def catch_up(self) -> int:
         """Apply everything in the log now; returns the position reached.

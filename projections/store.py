@@ -14,13 +14,18 @@ placeholders and translated for psycopg.
 
 from __future__ import annotations
 
+import logging
+import re
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
+
+log = logging.getLogger("pass24.projections")
 
 
 class Cursor(Protocol):
@@ -37,10 +42,18 @@ class ReadStore:
     """A small SQL facade over one database, safe to share between threads."""
 
     dialect: str
+    generation = 0
+    """Bumped each time the store switches to a read store rebuilt elsewhere
+    (``projections switch``); a transaction runs on one generation from start to end."""
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
         raise NotImplementedError
+
+    def shared_table(self, other: ReadStore, table: str) -> str | None:
+        """How this store's transactions name ``other``'s ``table``, when both stores are one
+        database (so one transaction can write both); None when they are not."""
+        return table if other is self else None
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -199,10 +212,12 @@ class SQLiteReadStore(ReadStore):
 
 
 class _PgCursor:
-    """Translates ``?`` placeholders for psycopg."""
+    """Translates ``?`` placeholders for psycopg; ``generation``: the store's, as this
+    transaction's connection was set up for it."""
 
-    def __init__(self, cursor: Any) -> None:
+    def __init__(self, cursor: Any, generation: int = 0) -> None:
         self._cursor = cursor
+        self.generation = generation
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if sql.lstrip().startswith("CREATE TABLE"):
@@ -220,27 +235,187 @@ class _PgCursor:
         return self._cursor.fetchone()
 
 
+POINTER = "read_store_current"
+"""The one-row table naming the schema the PostgreSQL read models live in, once
+``projections switch`` has run; in the desk's own schema (where the event store is)."""
+SCHEMA_PREFIX = "rm_"
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def schema_for(name: str) -> str:
+    """The schema ``projections rebuild --into NAME`` builds (``rm_NAME``) on PostgreSQL.
+
+    ValueError for a name that is not a plain lower-case identifier: it becomes part of
+    SQL, and one spelling per schema keeps ``switch`` and ``drop-old`` unambiguous."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"read-store name {name!r}: use a-z, 0-9 and _, starting with a "
+                         "letter, at most 40 characters")
+    return SCHEMA_PREFIX + name
+
+
 class PostgresReadStore(ReadStore):
-    """A connection pool: queries and the runner's transactions each take their own."""
+    """A connection pool: queries and the runner's transactions each take their own.
+
+    The read models' store (``follow=True``) finds its tables through each connection's
+    ``search_path``: the desk's own schema, or the ``rm_NAME`` schema that
+    ``read_store_current`` names once ``projections switch NAME`` has run. Like the
+    SQLite store's pointer file, the table is read at most every half second (by the
+    query or transaction that finds it due, on its own connection); a pooled connection
+    is re-pointed when it is next taken, before it runs anything. A transaction runs on
+    one schema from start to end; its cursor carries the store's ``generation`` for it.
+
+    ``schema`` pins a store to one schema (the one ``rebuild --into`` fills). The main
+    database's store (outbox, parking lot) is neither: it never leaves the default path.
+    """
 
     dialect = "postgres"
 
-    def __init__(self, conninfo: str, *, pool_size: int = 10) -> None:
+    def __init__(self, conninfo: str, *, pool_size: int = 10, follow: bool = False,
+                 schema: str | None = None) -> None:
         from psycopg.rows import dict_row
         from psycopg_pool import ConnectionPool
 
+        self.conninfo = conninfo
+        self.follow = follow
+        self._lock = threading.Lock()
+        self._current: tuple[str | None, int] = (schema, 0)
+        """(schema, generation): None is the desk's own schema (the default search path)."""
+        self._fast = False
+        self._next_check = 0.0
+        self._set_up: weakref.WeakKeyDictionary[Any, tuple[str | None, bool]] = \
+            weakref.WeakKeyDictionary()
         self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size,
                                     kwargs={"row_factory": dict_row}, open=True)
+        self.home = self._home_schema()
+        """The desk's own schema: where the event store, the outbox, the parking lot and the
+        pointer table live, and the read models until a switch."""
+        if follow:
+            self.create_pointer()
+            with self._pool.connection() as conn:
+                self._check(conn)
+
+    @property
+    def schema(self) -> str:
+        """The schema read models are read from and written to now."""
+        return self._current[0] or self.home
+
+    def _home_schema(self) -> str:
+        with self._pool.connection() as conn:  # fresh: the default search path
+            row = conn.execute("SELECT current_schema()").fetchone()
+        found = dict(row or {}).get("current_schema")
+        return str(found) if found else "public"
+
+    @property
+    def pointer_table(self) -> str:
+        """``read_store_current`` in the desk's own schema, quoted for SQL."""
+        from psycopg import sql
+
+        return sql.Identifier(self.home, POINTER).as_string(None)
+
+    def create_pointer(self) -> None:
+        """Create ``read_store_current`` if missing (under the schema lock: replicas start
+        together)."""
+        from projections.schema import SCHEMA_LOCK
+
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.pointer_table} ("  # noqa: S608
+                "id INTEGER PRIMARY KEY CHECK (id = 1), schema_name TEXT NOT NULL, "
+                "switched_at TIMESTAMPTZ NOT NULL DEFAULT now(), previous TEXT)")
+
+    # -- switching to a schema rebuilt elsewhere ------------------------------------------
+
+    def _due(self, every: float) -> bool:
+        if not self.follow:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next_check:
+                return False
+            self._next_check = now + every
+            return True
+
+    def _check(self, conn: Any) -> bool:
+        """Read the pointer on ``conn``; True when it names another schema than before."""
+        row = conn.execute(f"SELECT schema_name FROM {self.pointer_table} "  # noqa: S608
+                           "WHERE id = 1").fetchone()
+        conn.commit()
+        target = str(row["schema_name"]) if row else None
+        if target == self.home:
+            target = None
+        with self._lock:
+            schema, generation = self._current
+            if target == schema:
+                return False
+            self._current = (target, generation + 1)
+            self.generation = generation + 1
+        log.info("read store switched to schema %s", target or self.home)
+        return True
+
+    def follow_switch(self, *, every: float = 0.5) -> bool:
+        """Follow ``projections switch`` (checked at most every ``every`` seconds); True when
+        it switched. Queries and transactions call this themselves."""
+        if not self._due(every):
+            return False
+        with self._pool.connection() as conn:
+            return self._check(conn)
+
+    def _prepare(self, conn: Any) -> int:
+        """Point ``conn`` at the current schema (and load mode); returns the generation."""
+        from psycopg import sql
+
+        if self._due(0.5):
+            self._check(conn)
+        schema, generation = self._current
+        wanted = (schema, self._fast)
+        with self._lock:
+            done = self._set_up.get(conn)
+        if done != wanted:
+            if schema is None:
+                conn.execute("RESET search_path")
+            else:
+                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+            conn.execute("SET synchronous_commit TO " + ("off" if self._fast else "DEFAULT"))
+            conn.commit()
+            with self._lock:
+                self._set_up[conn] = wanted
+        return generation
+
+    def fast_load(self) -> None:
+        """For a schema being built from nothing (``projections rebuild --into``): commits
+        do not wait for the disk; a crash loses the last ones of a schema to throw away."""
+        self._fast = True
+
+    def durable(self) -> None:
+        """The end of a load: commits wait for the disk again, and the planner gets
+        statistics of the new tables (ANALYZE; a fresh table has none)."""
+        self._fast = False
+        with self.transaction() as cursor:
+            cursor.execute("ANALYZE")
+
+    def shared_table(self, other: ReadStore, table: str) -> str | None:
+        if other is self:
+            return table
+        if isinstance(other, PostgresReadStore) and other.conninfo == self.conninfo:
+            from psycopg import sql
+
+            return sql.Identifier(other.schema, table).as_string(None)
+        return None
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cursor:
-            yield _PgCursor(cursor)
+        with self._pool.connection() as conn:
+            generation = self._prepare(conn)
+            with conn.transaction(), conn.cursor() as cursor:
+                yield _PgCursor(cursor, generation)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self._pool.connection() as conn, conn.cursor() as cursor:
-            cursor.execute(sql.replace("?", "%s"), tuple(params))
-            return [dict(row) for row in cursor.fetchall()]
+        with self._pool.connection() as conn:
+            self._prepare(conn)
+            with conn.cursor() as cursor:
+                cursor.execute(sql.replace("?", "%s"), tuple(params))
+                return [dict(row) for row in cursor.fetchall()]
 
     def close(self) -> None:
         self._pool.close()
@@ -261,23 +436,29 @@ def pointer_for(path: Path | str) -> Path:
     return path.with_name(path.name + ".current")
 
 
-def store_for(env: dict[str, str], sqlite_path: Path | str | None = None) -> ReadStore:
+def postgres_conninfo(env: dict[str, str]) -> str:
+    """libpq connection string of an eventsourcing environment's PostgreSQL database."""
+    from psycopg.conninfo import make_conninfo
+
+    return make_conninfo(
+        dbname=env["POSTGRES_DBNAME"], host=env.get("POSTGRES_HOST", "127.0.0.1"),
+        port=env.get("POSTGRES_PORT", "5432"), user=env["POSTGRES_USER"],
+        password=env.get("POSTGRES_PASSWORD", ""),
+    )
+
+
+def store_for(env: dict[str, str], sqlite_path: Path | str | None = None, *,
+              follow: bool = True) -> ReadStore:
     """The read store next to an eventsourcing environment's event store.
 
-    PostgreSQL: the same database (tables prefixed ``rm_``). SQLite: a file
-    of its own beside the event store (``*.read.sqlite``), or ``sqlite_path``.
-    POPO: an in-memory SQLite database.
+    PostgreSQL: the same database (tables prefixed ``rm_``), in the desk's own schema
+    or the one ``projections switch`` named (``follow``; False: the main database's
+    store, which stays on the desk's own schema). SQLite: a file of its own beside the
+    event store (``*.read.sqlite``), or ``sqlite_path``. POPO: an in-memory SQLite database.
     """
     module = env.get("PERSISTENCE_MODULE", "eventsourcing.popo")
     if module == "eventsourcing.postgres":
-        from psycopg.conninfo import make_conninfo
-
-        conninfo = make_conninfo(
-            dbname=env["POSTGRES_DBNAME"], host=env.get("POSTGRES_HOST", "127.0.0.1"),
-            port=env.get("POSTGRES_PORT", "5432"), user=env["POSTGRES_USER"],
-            password=env.get("POSTGRES_PASSWORD", ""),
-        )
-        return PostgresReadStore(conninfo)
+        return PostgresReadStore(postgres_conninfo(env), follow=follow)
     if module == "eventsourcing.sqlite":
         path = read_store_path(env, sqlite_path)
         return SQLiteReadStore(path, pointer=pointer_for(path))

@@ -67,7 +67,7 @@ def main_store(settings: Settings) -> ReadStore:
     from projections.store import SQLiteReadStore, store_for
 
     if settings.persistence == "postgres":
-        return store_for(settings.eventsourcing_env())
+        return store_for(settings.eventsourcing_env(), follow=False)
     if settings.persistence == "sqlite":
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         return SQLiteReadStore(settings.sqlite_path)
@@ -111,7 +111,8 @@ class Services:
         self.parking = ParkingLot(self.store)
         self.read_models, self.runner = build_projections(
             self.desk, calendar=self.desk.calendar, clock=self.desk.clock, settings=settings,
-            store=self.store if settings.persistence == "postgres" else None,
+            # On PostgreSQL the read models get a store of their own in the same database:
+            # it follows `projections switch` to a rebuilt schema, the main one never moves.
             parking=self.parking, poison_tries=settings.poison_tries,
         )
         self.watcher = SlaWatcher(self.desk, self.read_models, self.desk.clock,
