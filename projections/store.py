@@ -281,7 +281,7 @@ class PostgresReadStore(ReadStore):
         self._current: tuple[str | None, int] = (schema, 0)
         """(schema, generation): None is the desk's own schema (the default search path)."""
         self._fast = False
-        self._next_check = 0.0
+        self._checked_at = -1e9
         self._set_up: weakref.WeakKeyDictionary[Any, tuple[str | None, bool]] = \
             weakref.WeakKeyDictionary()
         self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_size,
@@ -331,9 +331,9 @@ class PostgresReadStore(ReadStore):
             return False
         now = time.monotonic()
         with self._lock:
-            if now < self._next_check:
+            if now - self._checked_at < every:
                 return False
-            self._next_check = now + every
+            self._checked_at = now
             return True
 
     def _check(self, conn: Any) -> bool:
