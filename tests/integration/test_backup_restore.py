@@ -98,7 +98,8 @@ def test_backup_destroy_restore_rebuild(postgres_server: PostgresServer, kafka_b
     # Back up: the event store only (docs/OPERATIONS.md).
     dump = tmp_path / "desk.dump"
     subprocess.run([str(bindir / "pg_dump"), "--format=custom", "--exclude-table=rm_*",
-                    "--exclude-table=projection_tracking", f"--file={dump}",
+                    "--exclude-table=projection_tracking", "--exclude-table=projection_schema",
+                    "--exclude-table=read_store_current", "--exclude-schema=rm_*", f"--file={dump}",
                     "-h", original.host, "-p", str(original.port), "-U", original.user, name],
                    env=env, check=True, timeout=120)
 
