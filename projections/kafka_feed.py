@@ -388,7 +388,10 @@ def build_kafka_feed(
     from projections.system import all_projections
 
     if store is None:
-        store = store_for(settings.eventsourcing_env(), settings.projections_sqlite_path)
+        # On PostgreSQL they stay in the database's own schema with their parking lot (they
+        # are fed from the topic, never built by `projections rebuild --into`).
+        store = store_for(settings.eventsourcing_env(), settings.projections_sqlite_path,
+                          follow=False)
     if config is None:
         config = KafkaConfig(bootstrap_servers=settings.kafka_bootstrap_servers,
                              client_id=settings.kafka_client_id,

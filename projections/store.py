@@ -370,7 +370,7 @@ class PostgresReadStore(ReadStore):
         schema, generation = self._current
         wanted = (schema, self._fast)
         with self._lock:
-            done = self._set_up.get(conn)
+            done = self._set_up.get(conn, (None, False))  # a new connection: the defaults
         if done != wanted:
             if schema is None:
                 conn.execute("RESET search_path")
@@ -452,8 +452,8 @@ def store_for(env: dict[str, str], sqlite_path: Path | str | None = None, *,
     """The read store next to an eventsourcing environment's event store.
 
     PostgreSQL: the same database (tables prefixed ``rm_``), in the desk's own schema
-    or the one ``projections switch`` named (``follow``; False: the main database's
-    store, which stays on the desk's own schema). SQLite: a file of its own beside the
+    or the one ``projections switch`` named (``follow``; False: a store that stays on
+    the desk's own schema: the main database's, the Kafka-fed read models'). SQLite: a file of its own beside the
     event store (``*.read.sqlite``), or ``sqlite_path``. POPO: an in-memory SQLite database.
     """
     module = env.get("PERSISTENCE_MODULE", "eventsourcing.popo")
