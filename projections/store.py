@@ -392,7 +392,9 @@ class PostgresReadStore(ReadStore):
         statistics of the new tables (ANALYZE; a fresh table has none)."""
         self._fast = False
         with self.transaction() as cursor:
-            cursor.execute("ANALYZE")
+            cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+            for row in cursor.fetchall():
+                cursor.execute(f'ANALYZE "{row["tablename"]}"')
 
     def shared_table(self, other: ReadStore, table: str) -> str | None:
         if other is self:

@@ -22,7 +22,8 @@ def register(sub: Any) -> None:
     run.add_argument("--group", default=None,
                      help="consumer group (one per read store; default pass24-desk-projections)")
     run.set_defaults(handler=_run)
-    rebuild = action.add_parser("rebuild", help="drop the read models and replay the whole log")
+    rebuild = action.add_parser("rebuild", help="replay the whole log into the read models: in "
+                                "place (emptied first), or into new ones with --into")
     rebuild.add_argument("--into", metavar="NEW",
                          help="build new read models while the current ones keep serving (then "
                               "`projections switch NEW`, or --switch): SQLite, a new file NEW; "
