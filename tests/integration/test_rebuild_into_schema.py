@@ -393,17 +393,17 @@ def test_a_switch_under_a_batch_makes_the_runner_read_it_again_from_the_new_posi
         runner.catch_up()  # the old store moves past the new one's positions
         for index in range(5):
             receive(desk, f"После переключения {index}")
-        original = runner.follower.notifications
+        original = runner.follower.records
         switched: list[bool] = []
 
-        def notifications(after: int, limit: int | None = None) -> Any:
+        def records(after: int, limit: int | None = None) -> Any:
             found = original(after, limit)
             if found and not switched:
                 switched.append(True)
                 switch()
             return found
 
-        runner.follower.notifications = notifications  # type: ignore[method-assign]
+        runner.follower.records = records  # type: ignore[method-assign]
         head = desk.recorder.max_notification_id()
         assert runner.catch_up() == head
         assert switched
