@@ -7,10 +7,13 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.cli_input import UsageError
 from services.settings import Settings
+
+if TYPE_CHECKING:
+    from projections.store import PostgresReadStore
 
 
 def register(sub: Any) -> None:
@@ -136,7 +139,7 @@ def _rebuild_into(settings: Settings, new: Path, *, batch: int, switch: bool) ->
     return 0
 
 
-def _main_postgres(settings: Settings) -> Any:
+def _main_postgres(settings: Settings) -> PostgresReadStore:
     """The desk's database as a store that never leaves its own schema."""
     from projections.store import PostgresReadStore, postgres_conninfo
 
