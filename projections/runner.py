@@ -164,9 +164,13 @@ class ProjectionRunner:
         return min(self.tracked_positions().values(), default=0)
 
     def position(self) -> int:
-        """The lowest position this runner has applied or seen recorded."""
+        """The lowest position this runner has applied or seen recorded (once the store
+        switched and before the runner went on from there: what the new store records)."""
         with self._changed:
-            return min(self._positions.values(), default=0)
+            if self._generation == self.store.generation:
+                return min(self._positions.values(), default=0)
+        self.follower.nudge()  # the runner's thread takes the new store's positions
+        return self.tracked_position()
 
     # -- applying ----------------------------------------------------------------
 
@@ -368,9 +372,10 @@ class ProjectionRunner:
             follow()
         generation = self.store.generation
         if generation != self._generation:
-            self._generation = generation
-            with self._changed:
-                self._positions = self.tracked_positions()
+            positions = self.tracked_positions()
+            with self._changed:  # together: waiters never see new positions of the old store
+                self._positions, self._generation = positions, generation
+                self._changed.notify_all()
             log.info("read store switched to %s at position %s",
                      getattr(self.store, "path", None) or getattr(self.store, "schema", "?"),
                      self.position())
@@ -422,7 +427,8 @@ class ProjectionRunner:
         """Read-your-writes: True once every read model has applied ``position``."""
         deadline = time.monotonic() + timeout
         with self._changed:
-            while min(self._positions.values(), default=0) < position:
+            while self._generation != self.store.generation or \
+                    min(self._positions.values(), default=0) < position:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False

@@ -75,6 +75,10 @@ def test_two_serve_replicas_follow_a_rebuild_into_a_new_schema(
             time.sleep(0.2)
         for name in ("one.log", "two.log"):
             assert "read store switched to schema rm_blue" in (tmp_path / name).read_text()
+        # Switched: read-your-writes now waits on the new schema's positions, so every
+        # ticket is there, applied to rm_blue by the replicas' runners.
+        for index in range(2):
+            assert {str(t["id"]) for t in written} <= queued(index, last)
     with psycopg.connect(postgres_conninfo(postgres_env)) as conn:
         positions = {row[0] for row in conn.execute(
             "SELECT notification_id FROM rm_blue.projection_tracking")}

@@ -416,3 +416,39 @@ def test_a_switch_under_a_batch_makes_the_runner_read_it_again_from_the_new_posi
         if main is not None:
             main.close()
         desk.close()
+
+
+@pytest.mark.postgres
+def test_read_your_writes_waits_on_the_new_schema_once_the_store_switched(
+        postgres_env: dict[str, str]) -> None:
+    """A query may notice the switch before the runner does: from then on the runner's
+    position is the new schema's (behind the old one), so ``min_position`` waits for the
+    runner to apply the tail there instead of answering from positions of the old one."""
+    from tests.integration.test_poison import receive
+
+    desk = SupportDesk(env=postgres_env, clock=ManualClock(NOW))
+    generate(desk, 300, seed=12, per_day=50)
+    store = store_for(postgres_env)
+    main = PostgresReadStore(postgres_conninfo(postgres_env))
+    _, runner = build_projections(desk, calendar=desk.calendar, clock=desk.clock, store=store,
+                                  poll_interval=0.02)
+    try:
+        runner.catch_up()
+        _, built = build_into(postgres_env, desk, "ryw")
+        for index in range(3):
+            receive(desk, f"Записано до переключения {index}")
+        head = runner.catch_up()  # the old schema is ahead of the new one
+        assert head > built
+        switch_to(main, "ryw")
+        assert store.follow_switch(every=0)  # as a dashboard query would, first
+        assert runner.position() == built
+        assert not runner.wait_for(head, 0.2)  # nothing applies it: the runner is not running
+        runner.start()
+        assert runner.wait_for(head, 10)
+        assert store.query("SELECT MIN(notification_id) AS p FROM projection_tracking"
+                           )[0]["p"] == head
+    finally:
+        runner.stop()
+        store.close()
+        main.close()
+        desk.close()
