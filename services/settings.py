@@ -66,7 +66,8 @@ class Settings(BaseSettings):
     # Projections (read models) and the SLA watcher
     projections_sqlite_path: Path | None = None
     """Read-model SQLite file (sqlite/popo persistence); default: beside the event store as
-    ``<name>.read.sqlite``. On postgres the read models are ``rm_*`` tables in the desk's database."""
+    ``<name>.read.sqlite``. On postgres the read models are ``rm_*`` tables in the desk's database
+    (in its own schema, or in the schema ``rm_NAME`` that ``projections switch NAME`` named)."""
     projections_batch_size: int = Field(default=500, ge=1, le=10_000)
     watcher_interval: float = Field(default=30.0, gt=0)
     # HTTP API
