@@ -23,8 +23,7 @@ from projections.store import PostgresReadStore, postgres_conninfo, store_for
 from projections.system import build_projections
 from services.application import SupportDesk
 from services.clock import ManualClock
-from tests.integration.test_read_models_at_scale import NOW, RECEIVE, api_over, call, gated
-
+from tests.integration.test_read_models_at_scale import NOW, RECEIVE, api_over, call
 
 
 def rows_of(env: dict[str, str], schema: str, tables: list[str]) -> dict[str, list[str]]:
