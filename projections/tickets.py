@@ -104,7 +104,17 @@ def plain_fields(text: str) -> dict[str, Any]:
     return _plain(json.loads(text), text.count('"_type_"'))
 
 
+_USUALLY_WRAPPED = ("timestamp", "at")  # datetimes every event has
+
+
 def _plain(fields: dict[str, Any], wrapped: int) -> dict[str, Any]:
+    for key in _USUALLY_WRAPPED:
+        if not wrapped:
+            return fields
+        value = fields.get(key)
+        if type(value) is dict and "_type_" in value:
+            fields[key] = value["_data_"]
+            wrapped -= 1
     if wrapped:
         for key, value in fields.items():
             if type(value) is dict and "_type_" in value:
