@@ -42,7 +42,15 @@ from typing import Any
 from domain.sla import ClockName, ClockSchedule, WorkingTime
 from domain.values import Level
 from projections.store import Cursor, ReadStore
-from projections.tickets import JsonColumns, Row, RowCache, TicketEvent, fold_rows, upsert
+from projections.tickets import (
+    JsonColumns,
+    Row,
+    RowCache,
+    TicketEvent,
+    fold_rows,
+    secondary_indexes,
+    upsert,
+)
 
 TABLE = "rm_sla_stats"
 BUCKETS = "rm_sla_buckets"
@@ -172,6 +180,7 @@ class SlaStatsProjection:
             resolution BYTEA NOT NULL,
             PRIMARY KEY (week, level, product))""",
     )
+    deferred_indexes = secondary_indexes(schema)
 
     def __init__(self, calendar: WorkingTime, json_columns: JsonColumns | None = None) -> None:
         self.calendar = calendar

@@ -188,6 +188,17 @@ def uuid_of(ticket_id: str) -> str | None:
         return None
 
 
+def secondary_indexes(schema: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``(name, statement)`` of each non-unique index in ``schema``: only queries read
+    them, so a bulk load into a new store creates them once at the end (``bulk_load``)."""
+    found = []
+    for statement in schema:
+        match = re.match(r"CREATE INDEX IF NOT EXISTS (\w+) ON ", statement)
+        if match:
+            found.append((match.group(1), statement))
+    return tuple(found)
+
+
 # -- the lifecycle -----------------------------------------------------------------
 
 
