@@ -251,8 +251,16 @@ def test_cli_rebuilds_into_a_new_schema_switches_and_drops_the_old(
     assert "holds no read models" in refused("projections", "switch", "nothing")
     assert "live read store" in refused("projections", "drop-old", "blue")
 
+    def indexes(schema: str) -> list[str]:
+        with psycopg.connect(postgres_conninfo(postgres_env)) as conn:
+            return sorted(r[0] for r in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = %s", (schema,)))
+
+    live_indexes = indexes("rm_blue")
     assert main(["projections", "rebuild", "--into", "green"]) == 0
     assert schema_of(postgres_env) == "rm_blue"  # built, not switched
+    # The bulk load left indexes out of the new schema only, and built them at the end.
+    assert indexes("rm_blue") == live_indexes == indexes("rm_green")
     assert main(["projections", "switch", "green"]) == 0
     assert "drop-old blue" in capsys.readouterr().out
     assert main(["projections", "status"]) == 0
