@@ -15,18 +15,48 @@ is set aside, its ticket's later items are held behind it, the rest go on.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Notification, Tracking
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Notification, Tracking
 
 from adapters.audit.seal import strip
 from projections.parking import Item, Parked, PoisonGuard
 
 T = TypeVar("T")
+
+
+class Followed(Protocol):
+    """What ``handle_each`` needs of an item of a batch: how the parking lot names it."""
+
+    @property
+    def item(self) -> Item: ...
+
+
+F = TypeVar("F", bound=Followed)
+
+
+def _everything(_: object) -> bool:
+    return True
+
+
+def stores_plain_json(app: Application[Any]) -> bool:
+    """Whether the stored state is the transcoder's plain JSON (plus the audit seal).
+
+    True when there is no cipher and no compression, in the mapper itself or around
+    the seal (``ChainedMapper.outer_cipher`` / ``outer_compressor``), and datetimes are
+    stored as eventsourcing's ``datetime_iso``: then consumers may read the stored
+    JSON directly instead of building domain events through the mapper.
+    """
+    mapper = app.mapper
+    transcoder = mapper.transcoder
+    return (all(getattr(mapper, name, None) is None
+                for name in ("cipher", "compressor", "outer_cipher", "outer_compressor"))
+            and isinstance(transcoder, JSONTranscoder)
+            and isinstance(transcoder.names.get("datetime_iso"), DatetimeAsISO))
 
 
 @dataclass(frozen=True)
@@ -48,6 +78,24 @@ class Delivered:
         event = self.event
         return Item(self.position, f"{event.originator_id}:{event.originator_version}",
                     str(event.originator_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Logged:
+    """One event from the log as stored, not decoded (for workers that can do without
+    domain event objects, like the Kafka relay)."""
+
+    notification: Notification
+
+    @property
+    def position(self) -> int:
+        return self.notification.id
+
+    @property
+    def item(self) -> Item:
+        n = self.notification
+        originator = str(n.originator_id)
+        return Item(n.id, f"{originator}:{n.originator_version}", originator)
 
 
 class NotificationFollower:
@@ -89,6 +137,17 @@ class NotificationFollower:
             for n in self.notifications(after, limit)
         ]
 
+    def read_logged(self, after: int, limit: int | None = None) -> list[Logged]:
+        """The next batch after ``after`` as stored (see ``Logged``)."""
+        return [Logged(n) for n in self.notifications(after, limit)]
+
+    def logged_at(self, position: int) -> Logged:
+        """The stored event at ``position`` (for retrying what was set aside)."""
+        found = self.notifications(position - 1, 1)
+        if not found or found[0].id != position:
+            raise LookupError(f"no event at position {position}")
+        return Logged(found[0])
+
     def at(self, position: int) -> Delivered:
         """The event at ``position`` (for retrying what was set aside)."""
         found = self.read(position - 1, 1)
@@ -98,10 +157,10 @@ class NotificationFollower:
 
     def handle_each(
         self,
-        batch: list[Delivered],
-        handle: Callable[[Delivered], T],
+        batch: Sequence[F],
+        handle: Callable[[F], T],
         guard: PoisonGuard,
-        wanted: Callable[[Delivered], bool] = lambda _: True,
+        wanted: Callable[[F], bool] = _everything,
     ) -> list[T]:
         """``handle`` every wanted item of ``batch``, with poison isolation; their results.
 

@@ -20,7 +20,7 @@ from adapters.kafka.relay import Relay
 from domain.ids import ticket_uuid
 from domain.intake import IntakeOutcome, IntakeRequest
 from domain.values import Category, Channel, Level, Product, Requester
-from projections.follower import Delivered
+from projections.follower import Logged
 from projections.kafka_feed import KafkaProjectionFeed
 from projections.parking import ParkingLot, PoisonGuard
 from projections.readmodels import ReadModels
@@ -64,11 +64,11 @@ class PoisonedRelay(Relay):
     broken = True
     poisoned: set[Any] = set()  # noqa: RUF012
 
-    def _message(self, delivered: Delivered) -> tuple[bytes, bytes] | None:
-        event = delivered.event
-        if self.broken and event.originator_id in self.poisoned and event.originator_version == 1:
+    def _message(self, logged: Logged) -> tuple[bytes, bytes] | None:
+        stored = logged.notification
+        if self.broken and stored.originator_id in self.poisoned and stored.originator_version == 1:
             raise ValueError("serialiser refuses this event")
-        return super()._message(delivered)
+        return super()._message(logged)
 
 
 def _by_subject(records: Sequence[Any]) -> dict[str, list[int]]:
