@@ -92,7 +92,7 @@ class EnvelopeDecoder:
         text = self.transcoder.encode(state).decode() if self.stored_json else dumps(state)
         fields = plain_fields(text) if self.stored_json else json.loads(text)
         return TicketEvent(envelope.sequence, str(envelope.originatorid),
-                           envelope.originatorversion, name, fields, text, fields["at"])
+                           envelope.originatorversion, name, fields, fields["at"])
 
     def topic(self, envelope: Envelope) -> str:
         """The event's topic in the store (``domain.ticket:Ticket.Received``)."""

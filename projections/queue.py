@@ -22,6 +22,7 @@ from projections.tickets import (
     RowCache,
     TicketEvent,
     fold_rows,
+    secondary_indexes,
     step_lifecycle,
     upsert,
 )
@@ -67,6 +68,7 @@ class QueueProjection:
             schedule TEXT NOT NULL)""",
         f"CREATE INDEX IF NOT EXISTS {TABLE}_order ON {TABLE} {ORDER_INDEX}",
     )
+    deferred_indexes = secondary_indexes(schema)
 
     def __init__(self, json_columns: JsonColumns | None = None) -> None:
         self.json_columns = json_columns or JsonColumns()

@@ -26,9 +26,9 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from eventsourcing.persistence import JSONTranscoder, Notification, Tracking
+from eventsourcing.persistence import JSONTranscoder, Tracking
 
-from projections.follower import Delivered, NotificationFollower
+from projections.follower import Delivered, LogRecord, NotificationFollower
 from projections.parking import PARKED, Item, Parked, PoisonGuard, is_transient
 from projections.schema import lock_schema
 from projections.store import Cursor, ReadStore
@@ -37,7 +37,7 @@ from projections.tickets import (
     RowCache,
     TicketEvent,
     from_delivered,
-    from_notification,
+    from_record,
     is_ticket_topic,
 )
 
@@ -171,36 +171,36 @@ class ProjectionRunner:
         events land in one batch; at the head it keeps the follower's small batches.
         """
         limit = self.catch_up_batch if self._behind else None
-        notifications: list[Notification] = self.follower.notifications(after, limit)
-        self._behind = len(notifications) >= (limit or self.follower.batch_size)
-        if not notifications:
+        records = self.follower.records(after, limit)
+        self._behind = len(records) >= (limit or self.follower.batch_size)
+        if not records:
             return 0, 0, []
-        tickets = [n for n in notifications if is_ticket_topic(n.topic)]
+        tickets = [r for r in records if is_ticket_topic(r.topic)]
         try:
             events = [self._decode(n) for n in tickets]
         except Exception as error:
             if self.guard is None or is_transient(error):
                 raise
             events = self._decode_each(tickets)
-        return notifications[0].id, notifications[-1].id, events
+        return records[0].id, records[-1].id, events
 
-    def _decode(self, notification: Notification) -> TicketEvent:
+    def _decode(self, record: LogRecord) -> TicketEvent:
         if self.raw_json:
-            return from_notification(notification)
+            return from_record(record)
         mapper, name = self.follower.app.mapper, self.application_name
-        return from_delivered(Delivered(mapper.to_domain_event(notification),
-                                        Tracking(name, notification.id), notification.topic))
+        return from_delivered(Delivered(mapper.to_domain_event(record.notification()),
+                                        Tracking(name, record.id), record.topic))
 
-    def _decode_each(self, notifications: Sequence[Notification]) -> list[TicketEvent]:
+    def _decode_each(self, records: Sequence[LogRecord]) -> list[TicketEvent]:
         """Decode one by one: what cannot be decoded is counted, then set aside."""
         assert self.guard is not None
         events = []
-        for notification in notifications:
+        for record in records:
             try:
-                events.append(self._decode(notification))
+                events.append(self._decode(record))
             except Exception as error:
-                item = Item(notification.id, f"{notification.originator_id}:"
-                            f"{notification.originator_version}", str(notification.originator_id))
+                item = Item(record.id, f"{record.originator_id}:{record.originator_version}",
+                            record.originator_id)
                 if not self.guard.failed(item, error):
                     raise
         return events
@@ -301,10 +301,10 @@ class ProjectionRunner:
 
     def _apply_parked(self, row: Parked) -> None:
         """Apply one retried event to every read model that went past it."""
-        notifications = self.follower.notifications(row.position - 1, 1)
-        if not notifications or notifications[0].id != row.position:
+        records = self.follower.records(row.position - 1, 1)
+        if not records or records[0].id != row.position:
             raise LookupError(f"no event at position {row.position}")
-        event = self._decode(notifications[0])
+        event = self._decode(records[0])
         with self.store.transaction() as cursor:
             if self.guard is not None and self.guard.lot is not None and \
                     self.guard.lot.store is self.store:

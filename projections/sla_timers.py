@@ -26,6 +26,7 @@ from projections.tickets import (
     RowCache,
     TicketEvent,
     fold_rows,
+    secondary_indexes,
     step_lifecycle,
     upsert,
     uuid_of,
@@ -164,6 +165,7 @@ class SlaTimersProjection:
         f"CREATE INDEX IF NOT EXISTS {TABLE}_order ON {TABLE} "
         "(is_open, emergency DESC, received_ts, arrival)",
     )
+    deferred_indexes = secondary_indexes(schema)
 
     def __init__(self, json_columns: JsonColumns | None = None) -> None:
         self.json_columns = json_columns or JsonColumns()

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 GENESIS = hashlib.sha256(b"pass24-desk audit chain genesis").digest()
 DEVELOPMENT_KEY = "pass24-desk development audit key: never use in production"
 
-_HEAD = b',"_audit":"'
+SEAL_KEY = "_audit"
+"""The key the seal is stored under, last in the stored JSON object."""
+_HEAD = b',"' + SEAL_KEY.encode() + b'":"'
 _KID = 8
 _TAIL_LEN = len(_HEAD) + _KID + 1 + 64 + 2  # ,"_audit":"<kid>:<64 hex>"}
-_LONE_HEAD = b'{"_audit":"'
+_LONE_HEAD = b'{"' + SEAL_KEY.encode() + b'":"'
 
 
 def key_id(key: bytes) -> str:

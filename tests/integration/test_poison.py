@@ -63,7 +63,7 @@ class Flaky:
         self.seen: list[tuple[str, int]] = []
 
     def apply(self, cursor: Cursor, events: Sequence[TicketEvent]) -> None:
-        if self.broken and any(MARK in e.data for e in events):
+        if self.broken and any(MARK in str(e.fields) for e in events):
             raise ValueError("flaky read model refuses the marked event")
         self.seen += [(e.ticket_uuid, e.version) for e in events]
 
