@@ -74,9 +74,9 @@ def payloads(desk: SupportDesk) -> list[tuple[bytes, bytes]]:
     relay = Relay(desk, lambda: None, _NoPositions(), topic="-")  # type: ignore[arg-type,return-value]
     pairs = []
     position = 0
-    while batch := relay.follower.read_logged(position, 5000):
-        for logged in batch:
-            message = relay._message(logged)
+    while batch := relay.follower.records(position, 5000):
+        for record in batch:
+            message = relay._message(record)
             if message is not None:
                 pairs.append(message)
         position = batch[-1].position

@@ -82,24 +82,6 @@ class Delivered:
                     str(event.originator_id))
 
 
-@dataclass(frozen=True, slots=True)
-class Logged:
-    """One event from the log as stored, not decoded (for workers that can do without
-    domain event objects, like the Kafka relay)."""
-
-    notification: Notification
-
-    @property
-    def position(self) -> int:
-        return self.notification.id
-
-    @property
-    def item(self) -> Item:
-        n = self.notification
-        originator = str(n.originator_id)
-        return Item(n.id, f"{originator}:{n.originator_version}", originator)
-
-
 class LogRecord(NamedTuple):
     """One stored event as the log holds it, before any decoding."""
 
@@ -109,6 +91,15 @@ class LogRecord(NamedTuple):
     originator_version: int
     topic: str
     state: bytes
+
+    @property
+    def position(self) -> int:
+        return self.id
+
+    @property
+    def item(self) -> Item:
+        """As the parking lot records it (the same as ``Delivered.item``)."""
+        return Item(self.id, f"{self.originator_id}:{self.originator_version}", self.originator_id)
 
     def notification(self) -> Notification:
         return Notification(id=self.id, originator_id=UUID(self.originator_id),
@@ -182,16 +173,12 @@ class NotificationFollower:
             for n in self.notifications(after, limit)
         ]
 
-    def read_logged(self, after: int, limit: int | None = None) -> list[Logged]:
-        """The next batch after ``after`` as stored (see ``Logged``)."""
-        return [Logged(n) for n in self.notifications(after, limit)]
-
-    def logged_at(self, position: int) -> Logged:
-        """The stored event at ``position`` (for retrying what was set aside)."""
-        found = self.notifications(position - 1, 1)
+    def record_at(self, position: int) -> LogRecord:
+        """The stored event at ``position``, undecoded (for retrying what was set aside)."""
+        found = self.records(position - 1, 1)
         if not found or found[0].id != position:
             raise LookupError(f"no event at position {position}")
-        return Logged(found[0])
+        return found[0]
 
     def at(self, position: int) -> Delivered:
         """The event at ``position`` (for retrying what was set aside)."""

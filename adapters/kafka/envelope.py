@@ -20,12 +20,14 @@ same facts on Kafka as in the store.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from enum import Enum
 from typing import Any, Literal
 from uuid import UUID
 
+import orjson
 from eventsourcing.domain import DomainEventProtocol
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -131,11 +133,12 @@ def document(
     }
 
 
-_WRAPPED = '"_type_"'
+_WRAPPED = b'"_type_"'
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 _DATETIME = "datetime_iso"
 
 
-def stored_data(text: str) -> tuple[str, dict[str, Any]] | None:
+def stored_data(text: bytes) -> tuple[str, dict[str, Any]] | None:
     """``(time, data)`` of an event read straight from its stored JSON, or None.
 
     ``text`` is what eventsourcing's ``JSONTranscoder`` stored (seal stripped): the
@@ -148,8 +151,19 @@ def stored_data(text: str) -> tuple[str, dict[str, Any]] | None:
     cannot vouch for returns None and the caller takes the mapper's path: another
     wrapped type (UUIDs, decimals, registered value objects), a wrapped value below
     the top level, an upcast (``class_version``), a malformed timestamp.
+
+    orjson parses several times faster than ``json``; what it refuses (``NaN``, a
+    lone surrogate escape) or could read differently (an integer beyond 64 bits)
+    is parsed by ``json``, as the transcoder would.
     """
-    state: dict[str, Any] = json.loads(text)
+    state: dict[str, Any]
+    if _LONG_DIGITS.search(text):
+        state = json.loads(text)
+    else:
+        try:
+            state = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            state = json.loads(text)
     timestamp = state.pop("timestamp", None)
     if not _is_datetime(timestamp) or "class_version" in state:
         return None

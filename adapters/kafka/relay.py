@@ -45,7 +45,7 @@ from adapters.audit.seal import strip
 from adapters.kafka.envelope import document, encode, envelope, event_name, stored_data
 from adapters.kafka.positions import PositionStore
 from adapters.kafka.schemas import PUBLISHED, UNPUBLISHED
-from projections.follower import Logged, NotificationFollower, stores_plain_json
+from projections.follower import LogRecord, NotificationFollower, stores_plain_json
 from projections.parking import Parked, PoisonGuard
 
 log = logging.getLogger("pass24.relay")
@@ -120,16 +120,17 @@ class TicketKeys:
     def __init__(self, app: Application[Any], capacity: int = 200_000) -> None:
         self.app = app
         self.capacity = capacity
-        self._ids: OrderedDict[UUID | str, str] = OrderedDict()
+        self._ids: OrderedDict[str, str] = OrderedDict()
         self.lookups = 0
 
-    def learn(self, originator_id: UUID | str, ticket_id: str) -> None:
+    def learn(self, originator_id: str, ticket_id: str) -> None:
         self._ids[originator_id] = ticket_id
         if len(self._ids) > self.capacity:
             self._ids.popitem(last=False)
 
-    def ticket_id(self, originator_id: UUID | str, known: object = None) -> str:
-        """The ticket ID of ``originator_id``'s events; ``known``: the event's own ``ticket_id``."""
+    def ticket_id(self, originator_id: str, known: object = None) -> str:
+        """The ticket ID of the events of ``originator_id`` (a UUID's text); ``known``: the
+        event's own ``ticket_id``."""
         if isinstance(known, str):
             self.learn(originator_id, known)
             return known
@@ -137,7 +138,7 @@ class TicketKeys:
         if cached is not None:
             return cached
         self.lookups += 1
-        first = next(iter(self.app.events.get(originator_id, lte=1)), None)
+        first = next(iter(self.app.events.get(UUID(originator_id), lte=1)), None)
         ticket_id = getattr(first, "ticket_id", None)
         if not isinstance(ticket_id, str):
             raise LookupError(f"no Received event for aggregate {originator_id}")
@@ -205,7 +206,7 @@ class Relay:
         acknowledged. Returns the log entries sent (0 once caught up, after
         everything in flight was acknowledged and saved).
         """
-        batch = self.follower.read_logged(self._sent)
+        batch = self.follower.records(self._sent)
         if not batch:
             self._settle(wait_all=True)
             return 0
@@ -258,26 +259,25 @@ class Relay:
                 self.positions.save(self.name, settled)
                 self.position = settled
 
-    def _message(self, logged: Logged) -> tuple[bytes, bytes] | None:
-        """``(key, value)`` of the event at ``logged``; None for events that stay home."""
-        stored = logged.notification
-        name = self._event_name(stored.topic)
+    def _message(self, record: LogRecord) -> tuple[bytes, bytes] | None:
+        """``(key, value)`` of the event ``record``; None for events that stay home."""
+        name = self._event_name(record.topic)
         version = PUBLISHED.get(name)
         if version is None:
             if name in UNPUBLISHED:
                 return None
             raise UnpublishableEvent(f"{name} has no schema in adapters/kafka/schemas.py")
-        found = stored_data(strip(stored.state).decode()) if self.stored_json else None
+        found = stored_data(strip(record.state)) if self.stored_json else None
         if found is not None:
             time_, data = found
-            subject = self.keys.ticket_id(stored.originator_id, data.get("ticket_id"))
-            built = document(name, str(stored.originator_id), stored.originator_version,
-                             time=time_, data=data, subject=subject, sequence=stored.id,
+            subject = self.keys.ticket_id(record.originator_id, data.get("ticket_id"))
+            built = document(name, record.originator_id, record.originator_version,
+                             time=time_, data=data, subject=subject, sequence=record.id,
                              source=self.source, data_version=version)
         else:
-            event = self.app.mapper.to_domain_event(stored)
-            subject = self.keys.ticket_id(event.originator_id, getattr(event, "ticket_id", None))
-            built = envelope(event, subject=subject, sequence=stored.id, source=self.source,
+            event = self.app.mapper.to_domain_event(record.notification())
+            subject = self.keys.ticket_id(record.originator_id, getattr(event, "ticket_id", None))
+            built = envelope(event, subject=subject, sequence=record.id, source=self.source,
                              data_version=version)
         return subject.encode(), encode(built)
 
@@ -293,7 +293,7 @@ class Relay:
         self._retried_at = time.monotonic()
 
         def publish(row: Parked) -> None:
-            message = self._message(self.follower.logged_at(row.position))
+            message = self._message(self.follower.record_at(row.position))
             if message is not None:
                 key, value = message
                 future = self._ensure_producer().send(self.topic, key=key, value=value,
