@@ -20,7 +20,6 @@ same facts on Kafka as in the store.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from enum import Enum
@@ -134,7 +133,11 @@ def document(
 
 
 _WRAPPED = b'"_type_"'
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+# 19 digits in a row may be an integer beyond 64 bits, which orjson reads as a float: such
+# texts (a digit run inside a string too, rarely) are parsed by json. Every digit mapped to
+# "0" and a search for nineteen of them is a few times cheaper than a regular expression.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * 19
 _DATETIME = "datetime_iso"
 
 
@@ -157,7 +160,7 @@ def stored_data(text: bytes) -> tuple[str, dict[str, Any]] | None:
     is parsed by ``json``, as the transcoder would.
     """
     state: dict[str, Any]
-    if _LONG_DIGITS.search(text):
+    if _LONG_RUN in text.translate(_DIGITS_AS_ZERO):
         state = json.loads(text)
     else:
         try:
