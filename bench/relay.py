@@ -2,7 +2,7 @@
 
 Same broker, same run, same payloads: a SQLite store is filled with N ticket
 events (5 per ticket); the relay drains it into a fresh topic (read the log,
-rebuild the events, look up keys, build and encode envelopes, send, wait for
+decode the stored events, look up keys, build and encode envelopes, send, wait for
 ``acks=all`` after each batch, save the position). The reference sends the very
 same (key, value) pairs, pre-encoded, with a producer of the same settings into
 another fresh topic and waits for all acknowledgements once at the end. Rounds
@@ -74,9 +74,9 @@ def payloads(desk: SupportDesk) -> list[tuple[bytes, bytes]]:
     relay = Relay(desk, lambda: None, _NoPositions(), topic="-")  # type: ignore[arg-type,return-value]
     pairs = []
     position = 0
-    while batch := relay.follower.read(position, 5000):
-        for delivered in batch:
-            message = relay._message(delivered)
+    while batch := relay.follower.records(position, 5000):
+        for record in batch:
+            message = relay._message(record)
             if message is not None:
                 pairs.append(message)
         position = batch[-1].position

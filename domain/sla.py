@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, Protocol
 
 from domain.errors import InvalidValue
@@ -330,13 +330,26 @@ class SlaState:
         }
 
 
+Deadlines = Callable[[datetime, timedelta, "int | None", float], "tuple[datetime, datetime]"]
+"""``(start, budget, deadline_days, at_risk_ratio) -> (due, at_risk)`` before any pause."""
+
+
 def compute_schedule(
-    history: SlaHistory, policy: SlaPolicy, calendar: WorkingTime
+    history: SlaHistory,
+    policy: SlaPolicy,
+    calendar: WorkingTime,
+    deadlines: Deadlines | None = None,
 ) -> SlaSchedule:
-    """Decide both clocks' instants from a ticket's SLA history."""
+    """Decide both clocks' instants from a ticket's SLA history.
+
+    ``deadlines`` answers a clock's instants before pauses (``clock_deadlines`` on
+    ``calendar`` unless given: ``SlaRules`` passes a memo of it).
+    """
     level = history.level or policy.default_level
     terms = policy.terms[level]
     assert history.reaction_started_at is not None
+    if deadlines is None:
+        deadlines = partial(clock_deadlines, calendar)
     reaction = _schedule_clock(
         start=history.reaction_started_at,
         budget=terms.reaction,
@@ -345,6 +358,7 @@ def compute_schedule(
         pauses=history.pauses,
         at_risk_ratio=policy.at_risk_ratio,
         calendar=calendar,
+        deadlines=deadlines,
     )
     resolution = _schedule_clock(
         start=history.received_at,
@@ -354,8 +368,26 @@ def compute_schedule(
         pauses=history.pauses,
         at_risk_ratio=policy.at_risk_ratio,
         calendar=calendar,
+        deadlines=deadlines,
     )
     return SlaSchedule(level, reaction, resolution, policy.version, calendar.version)
+
+
+def clock_deadlines(
+    calendar: WorkingTime, start: datetime, budget: timedelta, deadline_days: int | None,
+    at_risk_ratio: float,
+) -> tuple[datetime, datetime]:
+    """``(due, at_risk)`` of a clock started at ``start``, before any pause shifts them.
+
+    Results depend on the instant ``start`` only, not on its time zone: the calendar
+    answers in its own zone.
+    """
+    target = calendar.add_working_time(start, budget)
+    early_warning = calendar.add_working_time(start, budget * at_risk_ratio)
+    if deadline_days is None:
+        return target, early_warning
+    due = max(target, calendar.add_working_days(start, deadline_days))
+    return due, (target if target < due else early_warning)
 
 
 def _schedule_clock(
@@ -367,14 +399,9 @@ def _schedule_clock(
     pauses: tuple[Pause, ...],
     at_risk_ratio: float,
     calendar: WorkingTime,
+    deadlines: Deadlines,
 ) -> ClockSchedule:
-    target = calendar.add_working_time(start, budget)
-    early_warning = calendar.add_working_time(start, budget * at_risk_ratio)
-    if deadline_days is None:
-        due, at_risk = target, early_warning
-    else:
-        due = max(target, calendar.add_working_days(start, deadline_days))
-        at_risk = target if target < due else early_warning
+    due, at_risk = deadlines(start, budget, deadline_days, at_risk_ratio)
     paused = timedelta(0)
     paused_since: datetime | None = None
     for pause in pauses:
@@ -458,10 +485,33 @@ def _from_iso(text: str | None) -> datetime | None:
 
 @dataclass(frozen=True)
 class SlaRules:
-    """The policy and calendar in force when a command runs."""
+    """The policy and calendar in force when a command runs.
+
+    Every command that records a schedule computes it again from the ticket's
+    history, and a ticket's clocks keep their starts for most of its life: the
+    instants before pauses (``clock_deadlines``, five calendar queries) are kept
+    per start, so a command pays for the pauses only. Policy and calendar are
+    fixed for the rules' life, so a kept answer is the answer.
+    """
 
     policy: SlaPolicy
     calendar: WorkingTime
+    _deadlines: dict[tuple[Any, ...], tuple[datetime, datetime]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     def schedule(self, history: SlaHistory) -> SlaSchedule:
-        return compute_schedule(history, self.policy, self.calendar)
+        return compute_schedule(history, self.policy, self.calendar, self.deadlines)
+
+    def deadlines(self, start: datetime, budget: timedelta, deadline_days: int | None,
+                  at_risk_ratio: float) -> tuple[datetime, datetime]:
+        """``clock_deadlines`` on the rules' calendar, remembered (the last 4 096 starts)."""
+        # Aware datetimes of one zone compare by wall clock, fold ignored, and across zones
+        # by instant: the zone and fold in the key keep each kept answer to its own start.
+        key = (start, start.tzinfo, start.fold, budget, deadline_days, at_risk_ratio)
+        found = self._deadlines.get(key)
+        if found is None:
+            found = clock_deadlines(self.calendar, start, budget, deadline_days, at_risk_ratio)
+            if len(self._deadlines) >= 4096:
+                self._deadlines.clear()
+            self._deadlines[key] = found
+        return found

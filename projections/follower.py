@@ -15,20 +15,50 @@ is set aside, its ticket's later items are held behind it, the rest go on.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Notification, Tracking
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Notification, Tracking
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from adapters.audit.seal import strip
 from projections.parking import Item, Parked, PoisonGuard
 
 T = TypeVar("T")
+
+
+class Followed(Protocol):
+    """What ``handle_each`` needs of an item of a batch: how the parking lot names it."""
+
+    @property
+    def item(self) -> Item: ...
+
+
+F = TypeVar("F", bound=Followed)
+
+
+def _everything(_: object) -> bool:
+    return True
+
+
+def stores_plain_json(app: Application[Any]) -> bool:
+    """Whether the stored state is the transcoder's plain JSON (plus the audit seal).
+
+    True when there is no cipher and no compression, in the mapper itself or around
+    the seal (``ChainedMapper.outer_cipher`` / ``outer_compressor``), and datetimes are
+    stored as eventsourcing's ``datetime_iso``: then consumers may read the stored
+    JSON directly instead of building domain events through the mapper.
+    """
+    mapper = app.mapper
+    transcoder = mapper.transcoder
+    return (all(getattr(mapper, name, None) is None
+                for name in ("cipher", "compressor", "outer_cipher", "outer_compressor"))
+            and isinstance(transcoder, JSONTranscoder)
+            and isinstance(transcoder.names.get("datetime_iso"), DatetimeAsISO))
 
 
 @dataclass(frozen=True)
@@ -61,6 +91,15 @@ class LogRecord(NamedTuple):
     originator_version: int
     topic: str
     state: bytes
+
+    @property
+    def position(self) -> int:
+        return self.id
+
+    @property
+    def item(self) -> Item:
+        """As the parking lot records it (the same as ``Delivered.item``)."""
+        return Item(self.id, f"{self.originator_id}:{self.originator_version}", self.originator_id)
 
     def notification(self) -> Notification:
         return Notification(id=self.id, originator_id=UUID(self.originator_id),
@@ -134,6 +173,13 @@ class NotificationFollower:
             for n in self.notifications(after, limit)
         ]
 
+    def record_at(self, position: int) -> LogRecord:
+        """The stored event at ``position``, undecoded (for retrying what was set aside)."""
+        found = self.records(position - 1, 1)
+        if not found or found[0].id != position:
+            raise LookupError(f"no event at position {position}")
+        return found[0]
+
     def at(self, position: int) -> Delivered:
         """The event at ``position`` (for retrying what was set aside)."""
         found = self.read(position - 1, 1)
@@ -143,10 +189,10 @@ class NotificationFollower:
 
     def handle_each(
         self,
-        batch: list[Delivered],
-        handle: Callable[[Delivered], T],
+        batch: Sequence[F],
+        handle: Callable[[F], T],
         guard: PoisonGuard,
-        wanted: Callable[[Delivered], bool] = lambda _: True,
+        wanted: Callable[[F], bool] = _everything,
     ) -> list[T]:
         """``handle`` every wanted item of ``batch``, with poison isolation; their results.
 

@@ -26,9 +26,9 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from eventsourcing.persistence import JSONTranscoder, Tracking
+from eventsourcing.persistence import Tracking
 
-from projections.follower import Delivered, LogRecord, NotificationFollower
+from projections.follower import Delivered, LogRecord, NotificationFollower, stores_plain_json
 from projections.parking import PARKED, Item, Parked, PoisonGuard, is_transient
 from projections.schema import lock_schema
 from projections.store import Cursor, ReadStore
@@ -111,12 +111,9 @@ class ProjectionRunner:
         self.store = store
         self.projections = tuple(projections)
         self.application_name = follower.application_name
-        mapper = follower.app.mapper
         # Plain stored JSON is decoded directly (see projections.tickets); ciphered or
         # compressed stores go through the mapper's domain events.
-        self.raw_json = (getattr(mapper, "cipher", None) is None
-                         and getattr(mapper, "compressor", None) is None
-                         and isinstance(mapper.transcoder, JSONTranscoder))
+        self.raw_json = stores_plain_json(follower.app)
         self._changed = threading.Condition()
         self._apply_lock = threading.RLock()
         self._stop = threading.Event()

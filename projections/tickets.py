@@ -28,18 +28,13 @@ from enum import Enum
 from typing import Any, Protocol
 from uuid import UUID
 
-import orjson
-
-from adapters.audit.seal import SEAL_KEY, strip
+from adapters.audit import seal
 from domain.errors import InvalidValue
 from domain.ids import ticket_uuid
 from projections.follower import Delivered, LogRecord
 from projections.store import Cursor
 
 TICKET_TOPIC = "domain.ticket:Ticket."
-# A value of 19 or more digits may be an integer beyond 64 bits, which orjson would read
-# as a float. Stored JSON is compact, and our events keep numbers only as object values.
-_LONG_NUMBER = re.compile(rb'":-?[0-9]{19}')
 ENVELOPE = frozenset({"timestamp", "at", "actor", "originator_topic"})
 OPEN_STATUSES = frozenset({"new", "open", "waiting_for_requester", "waiting_for_release", "postponed"})
 _PAUSE_STARTS = {
@@ -126,21 +121,9 @@ def _plain(fields: dict[str, Any], wrapped: int) -> dict[str, Any]:
 
 
 def stored_fields(state: bytes) -> dict[str, Any]:
-    """A stored state (sealed or not) as plain JSON values, without the seal.
-
-    orjson parses the stored bytes several times faster than ``json``. What it
-    refuses (a lone surrogate escape) and what it would read differently (an
-    integer beyond 64 bits becomes a float) goes through ``json``.
-    """
-    fields: dict[str, Any]
-    if _LONG_NUMBER.search(state):
-        fields = json.loads(strip(state))
-    else:
-        try:
-            fields = orjson.loads(state)
-        except orjson.JSONDecodeError:
-            fields = json.loads(strip(state))
-    fields.pop(SEAL_KEY, None)
+    """A stored state (sealed or not) as plain JSON values, without the seal."""
+    fields: dict[str, Any] = seal.parse(state)
+    fields.pop(seal.SEAL_KEY, None)
     return _plain(fields, state.count(b'"_type_"'))
 
 

@@ -16,9 +16,9 @@ from datetime import date, datetime
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import RecordConflictError
+from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
+from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
+from eventsourcing.persistence import RecordConflictError, Recording
 from eventsourcing.utils import EnvType
 
 from adapters.audit.mapper import AuditedApplication
@@ -88,6 +88,36 @@ class SupportDesk(AuditedApplication[UUID]):
         self._rng = rng or random.SystemRandom()
         self.attempts = attempts
         self.latest_versions = latest_versions or LatestVersions()
+
+    def save(
+        self,
+        *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None,
+        **kwargs: Any,
+    ) -> list[Recording[UUID]]:
+        """eventsourcing's ``Application.save``, minus its runtime ``Protocol`` checks.
+
+        ``ProcessingEvent.collect_events`` tells aggregates from events with
+        ``isinstance(obj, DomainEventProtocol)`` and then ``CollectEventsProtocol``;
+        on Python 3.11 each check walks the protocol's attributes (~22 µs and ~6 µs
+        per object, the largest single cost of a command's save after the
+        commit). The desk saves ``Aggregate`` instances, told apart here with a
+        plain class check and collected exactly as eventsourcing would; anything
+        else goes through eventsourcing's own ``collect_events``. The rest is
+        ``Application.save`` as it is in eventsourcing 9.5 (pinned below 9.6).
+        """
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            else:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # eventsourcing's deprecated hook, kept as it is
+        return recordings
 
     # -- intake ----------------------------------------------------------------
 

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 GENESIS = hashlib.sha256(b"pass24-desk audit chain genesis").digest()
 DEVELOPMENT_KEY = "pass24-desk development audit key: never use in production"
@@ -93,3 +97,25 @@ def strip(state: bytes | str) -> bytes:
     """The stored state without its seal: what read models and integrations see."""
     raw = state.encode() if isinstance(state, str) else bytes(state)
     return detach(raw)[0]
+
+
+# 19 digits in a row may be an integer beyond 64 bits, which orjson reads as a float: such
+# texts (a digit run inside a string too, rarely) are parsed by json. Every digit mapped to
+# "0" and a search for nineteen of them costs about what orjson's parse does.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * 19
+
+
+def parse(state: bytes) -> Any:
+    """A stored state's JSON (seal and all, if it has one) exactly as ``json`` parses it.
+
+    orjson parses several times faster than ``json``; what it refuses (``NaN``, a lone
+    surrogate escape) or could read differently (an integer beyond 64 bits) goes
+    through ``json``, as eventsourcing's transcoder would read it.
+    """
+    if _LONG_RUN in state.translate(_DIGITS_AS_ZERO):
+        return json.loads(state)
+    try:
+        return orjson.loads(state)
+    except orjson.JSONDecodeError:
+        return json.loads(state)

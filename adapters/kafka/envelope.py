@@ -29,6 +29,8 @@ from uuid import UUID
 from eventsourcing.domain import DomainEventProtocol
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from adapters.audit import seal
+
 SPEC_VERSION = "1.0"
 TYPE_PREFIX = "online.pass24.desk."
 SCHEMA_BASE = "https://pass24online.ru/schemas/desk/"
@@ -71,7 +73,7 @@ def event_name(event: DomainEventProtocol[Any] | type[Any]) -> str:
     return cls.__qualname__
 
 
-def event_id(originator_id: UUID, originator_version: int) -> str:
+def event_id(originator_id: UUID | str, originator_version: int) -> str:
     return f"{originator_id}:{originator_version}"
 
 
@@ -93,23 +95,84 @@ def envelope(
     data_version: int,
 ) -> dict[str, Any]:
     """The envelope of ``event`` as a dict for ``encode`` (kept a dict: the relay's hot path)."""
-    name = event_name(event)
     timestamp: datetime = getattr(event, "timestamp")  # every Aggregate.Event has one
+    return document(
+        event_name(event), str(event.originator_id), event.originator_version,
+        time=timestamp.astimezone(timezone.utc).isoformat(), data=event_data(event),
+        subject=subject, sequence=sequence, source=source, data_version=data_version,
+    )
+
+
+def document(
+    name: str,
+    originator_id: str,
+    originator_version: int,
+    *,
+    time: str,
+    data: dict[str, Any],
+    subject: str,
+    sequence: int,
+    source: str,
+    data_version: int,
+) -> dict[str, Any]:
+    """The envelope's attributes around ``data`` (the one place that lays them out)."""
     return {
         "specversion": SPEC_VERSION,
-        "id": event_id(event.originator_id, event.originator_version),
+        "id": event_id(originator_id, originator_version),
         "source": source,
         "type": TYPE_PREFIX + name,
         "subject": subject,
-        "time": timestamp.astimezone(timezone.utc).isoformat(),
+        "time": time,
         "datacontenttype": CONTENT_TYPE,
         "dataschema": schema_url(name, data_version),
         "dataversion": data_version,
-        "originatorid": str(event.originator_id),
-        "originatorversion": event.originator_version,
+        "originatorid": originator_id,
+        "originatorversion": originator_version,
         "sequence": sequence,
-        "data": event_data(event),
+        "data": data,
     }
+
+
+_WRAPPED = b'"_type_"'
+_DATETIME = "datetime_iso"
+
+
+def stored_data(text: bytes) -> tuple[str, dict[str, Any]] | None:
+    """``(time, data)`` of an event read straight from its stored JSON, or None.
+
+    ``text`` is what eventsourcing's ``JSONTranscoder`` stored (seal stripped): the
+    event's ``__dict__`` without originator ID and version, datetimes wrapped as
+    ``{"_type_": "datetime_iso", "_data_": "<isoformat>"}``. The result is exactly
+    what ``envelope`` makes of the domain event the mapper would build from the
+    same text: ``timestamp`` as ``time`` (in UTC), ``originator_topic`` dropped,
+    wrapped datetimes as their ISO text (parsed and rendered again, as the mapper
+    and ``plain`` would), the rest as JSON parsed it, in stored order. Anything this
+    cannot vouch for returns None and the caller takes the mapper's path: another
+    wrapped type (UUIDs, decimals, registered value objects), a wrapped value below
+    the top level, an upcast (``class_version``), a malformed timestamp.
+
+    The text is parsed by ``seal.parse``: orjson's speed, ``json``'s result.
+    """
+    state: dict[str, Any] = seal.parse(text)
+    timestamp = state.pop("timestamp", None)
+    if not _is_datetime(timestamp) or "class_version" in state:
+        return None
+    state.pop("originator_topic", None)
+    unexplained = text.count(_WRAPPED) - 1
+    for key, value in state.items():
+        if type(value) is dict and "_type_" in value:
+            if not _is_datetime(value):
+                return None
+            state[key] = datetime.fromisoformat(value["_data_"]).isoformat()
+            unexplained -= 1
+    if unexplained:  # a wrapped value deeper down (or "_type_" as a key or text): not ours
+        return None
+    return datetime.fromisoformat(timestamp["_data_"]).astimezone(timezone.utc).isoformat(), state
+
+
+def _is_datetime(value: Any) -> bool:
+    return (type(value) is dict and len(value) == 2 and value.get("_type_") == _DATETIME
+            and type(value.get("_data_")) is str)
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=lambda v: plain(v))

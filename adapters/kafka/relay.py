@@ -12,6 +12,12 @@ When the broker is unreachable the relay drops its producer (nothing half-sent
 survives to be reordered), backs off exponentially, and reports how far behind
 the log it is; once the broker answers it drains the backlog.
 
+Envelopes are built from the stored JSON when the store keeps plain JSON (no
+cipher, no compression: ``stores_plain_json``), the way the read models decode
+it, without building domain event objects; ciphered or compressed stores, and
+any event the stored-JSON path cannot vouch for (``envelope.stored_data``), go
+through the mapper. Both give the same bytes (``tests/unit/test_relay_envelopes.py``).
+
 An event the relay cannot turn into a message (no schema, a serialiser
 failing on it) is tried a few times and then set aside (worker ``relay``,
 ``projections.parking``); the ticket's later events are held behind it, so a
@@ -31,13 +37,15 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.utils import resolve_topic
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from adapters.kafka.envelope import encode, envelope, event_name
+from adapters.audit.seal import strip
+from adapters.kafka.envelope import document, encode, envelope, event_name, stored_data
 from adapters.kafka.positions import PositionStore
 from adapters.kafka.schemas import PUBLISHED, UNPUBLISHED
-from projections.follower import Delivered, NotificationFollower
+from projections.follower import LogRecord, NotificationFollower, stores_plain_json
 from projections.parking import Parked, PoisonGuard
 
 log = logging.getLogger("pass24.relay")
@@ -112,29 +120,29 @@ class TicketKeys:
     def __init__(self, app: Application[Any], capacity: int = 200_000) -> None:
         self.app = app
         self.capacity = capacity
-        self._ids: OrderedDict[UUID, str] = OrderedDict()
+        self._ids: OrderedDict[str, str] = OrderedDict()
         self.lookups = 0
 
-    def learn(self, originator_id: UUID, ticket_id: str) -> None:
+    def learn(self, originator_id: str, ticket_id: str) -> None:
         self._ids[originator_id] = ticket_id
         if len(self._ids) > self.capacity:
             self._ids.popitem(last=False)
 
-    def ticket_id(self, delivered: Delivered) -> str:
-        event = delivered.event
-        known = getattr(event, "ticket_id", None)
+    def ticket_id(self, originator_id: str, known: object = None) -> str:
+        """The ticket ID of the events of ``originator_id`` (a UUID's text); ``known``: the
+        event's own ``ticket_id``."""
         if isinstance(known, str):
-            self.learn(event.originator_id, known)
+            self.learn(originator_id, known)
             return known
-        cached = self._ids.get(event.originator_id)
+        cached = self._ids.get(originator_id)
         if cached is not None:
             return cached
         self.lookups += 1
-        first = next(iter(self.app.events.get(event.originator_id, lte=1)), None)
+        first = next(iter(self.app.events.get(UUID(originator_id), lte=1)), None)
         ticket_id = getattr(first, "ticket_id", None)
         if not isinstance(ticket_id, str):
-            raise LookupError(f"no Received event for aggregate {event.originator_id}")
-        self.learn(event.originator_id, ticket_id)
+            raise LookupError(f"no Received event for aggregate {originator_id}")
+        self.learn(originator_id, ticket_id)
         return ticket_id
 
 
@@ -175,6 +183,8 @@ class Relay:
         self._producer_factory = producer_factory
         self._producer: KafkaProducer | None = None
         self.source = f"pass24-desk/{app.name}"
+        self.stored_json = stores_plain_json(app)
+        self._names: dict[str, str] = {}
         self.position = positions.load(self.name)
         self.max_in_flight_batches = max_in_flight_batches
         self._sent = self.position
@@ -196,7 +206,7 @@ class Relay:
         acknowledged. Returns the log entries sent (0 once caught up, after
         everything in flight was acknowledged and saved).
         """
-        batch = self.follower.read(self._sent)
+        batch = self.follower.records(self._sent)
         if not batch:
             self._settle(wait_all=True)
             return 0
@@ -249,24 +259,41 @@ class Relay:
                 self.positions.save(self.name, settled)
                 self.position = settled
 
-    def _message(self, delivered: Delivered) -> tuple[bytes, bytes] | None:
-        name = event_name(delivered.event)
+    def _message(self, record: LogRecord) -> tuple[bytes, bytes] | None:
+        """``(key, value)`` of the event ``record``; None for events that stay home."""
+        name = self._event_name(record.topic)
         version = PUBLISHED.get(name)
         if version is None:
             if name in UNPUBLISHED:
                 return None
             raise UnpublishableEvent(f"{name} has no schema in adapters/kafka/schemas.py")
-        subject = self.keys.ticket_id(delivered)
-        document = envelope(delivered.event, subject=subject, sequence=delivered.position,
-                            source=self.source, data_version=version)
-        return subject.encode(), encode(document)
+        found = stored_data(strip(record.state)) if self.stored_json else None
+        if found is not None:
+            time_, data = found
+            subject = self.keys.ticket_id(record.originator_id, data.get("ticket_id"))
+            built = document(name, record.originator_id, record.originator_version,
+                             time=time_, data=data, subject=subject, sequence=record.id,
+                             source=self.source, data_version=version)
+        else:
+            event = self.app.mapper.to_domain_event(record.notification())
+            subject = self.keys.ticket_id(record.originator_id, getattr(event, "ticket_id", None))
+            built = envelope(event, subject=subject, sequence=record.id, source=self.source,
+                             data_version=version)
+        return subject.encode(), encode(built)
+
+    def _event_name(self, topic: str) -> str:
+        """``Ticket.Received``: the stored topic's class name (``event_name`` of its events)."""
+        name = self._names.get(topic)
+        if name is None:
+            name = self._names[topic] = event_name(resolve_topic(topic))
+        return name
 
     def retry_parked(self) -> int:
         """Publish what ``parked retry`` released, in order, each acknowledged before the next."""
         self._retried_at = time.monotonic()
 
         def publish(row: Parked) -> None:
-            message = self._message(self.follower.at(row.position))
+            message = self._message(self.follower.record_at(row.position))
             if message is not None:
                 key, value = message
                 future = self._ensure_producer().send(self.topic, key=key, value=value,

@@ -8,6 +8,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -20,7 +21,7 @@ from adapters.kafka.relay import Relay
 from domain.ids import ticket_uuid
 from domain.intake import IntakeOutcome, IntakeRequest
 from domain.values import Category, Channel, Level, Product, Requester
-from projections.follower import Delivered
+from projections.follower import LogRecord
 from projections.kafka_feed import KafkaProjectionFeed
 from projections.parking import ParkingLot, PoisonGuard
 from projections.readmodels import ReadModels
@@ -64,11 +65,11 @@ class PoisonedRelay(Relay):
     broken = True
     poisoned: set[Any] = set()  # noqa: RUF012
 
-    def _message(self, delivered: Delivered) -> tuple[bytes, bytes] | None:
-        event = delivered.event
-        if self.broken and event.originator_id in self.poisoned and event.originator_version == 1:
+    def _message(self, record: LogRecord) -> tuple[bytes, bytes] | None:
+        poisoned = UUID(record.originator_id) in self.poisoned
+        if self.broken and poisoned and record.originator_version == 1:
             raise ValueError("serialiser refuses this event")
-        return super()._message(delivered)
+        return super()._message(record)
 
 
 def _by_subject(records: Sequence[Any]) -> dict[str, list[int]]:

@@ -9,7 +9,7 @@ import pytest
 
 from domain.errors import ConcurrencyConflict, RuleViolated, TicketNotFound
 from domain.sla import ClockStatus
-from domain.values import Category, Channel, Level, Product, Status
+from domain.values import Actor, Category, Channel, Level, Product, Status
 from services.application import SupportDesk
 from services.clock import ManualClock
 from tests.helpers import AGENT, CLIENT, SYSTEM, msk
@@ -148,3 +148,37 @@ def test_endless_conflicts_are_reported(desk: SupportDesk) -> None:
     desk.save = always_beaten  # type: ignore[method-assign]
     with pytest.raises(ConcurrencyConflict):
         desk.respond(ticket_id, text="hello", actor=AGENT)
+
+
+def test_save_stores_caches_and_snapshots_as_eventsourcings_own_save(clock: ManualClock) -> None:
+    # SupportDesk.save collects aggregates without eventsourcing's Protocol checks; the
+    # same saves through eventsourcing's Application.save leave the same store behind.
+    from eventsourcing.application import Application
+
+    def history(desk: SupportDesk) -> list[tuple[int, str]]:
+        ticket_id = receive(desk, key="<same@x>")
+        for n in range(30):  # past the snapshot interval (50 events)
+            desk.respond(ticket_id, text=f"Ответ {n}", actor=AGENT)
+            desk.record_requester_reply(ticket_id, text=f"Ещё {n}", actor=Actor.requester("olga@example.ru"))
+        ticket = desk.get_ticket(ticket_id)
+        assert desk.repository.cache is not None
+        assert desk.repository.cache.get(ticket.id).version == ticket.version  # cached on save
+        assert desk.snapshots is not None
+        assert [s.originator_version for s in desk.snapshots.get(ticket.id)] == [50]
+        return [(n.originator_version, n.topic) for n in desk.recorder.select_notifications(1, 1000)]
+
+    env = {**POPO, "AGGREGATE_CACHE_MAXSIZE": "100"}
+    ours = history(SupportDesk(env=env, clock=ManualClock(clock.now())))
+    theirs_desk = SupportDesk(env=env, clock=ManualClock(clock.now()))
+    theirs_desk.save = Application.save.__get__(theirs_desk)  # type: ignore[method-assign]
+    theirs = history(theirs_desk)
+    assert len(ours) == 62 and ours == theirs  # ticket events and the intake record, alike
+
+
+def test_save_still_takes_a_bare_event(desk: SupportDesk) -> None:
+    from domain.intake import IntakeRecord
+
+    record = IntakeRecord(channel="email", intake_key="<bare@x>", ticket_id="P24-AAAAAA")
+    (event,) = record.collect_events()
+    desk.save(event)  # not an aggregate: eventsourcing's own collect_events takes it
+    assert desk.ticket_for_intake_key(Channel.EMAIL, "<bare@x>") == "P24-AAAAAA"

@@ -1,23 +1,28 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.calendar import WorkingCalendar
 from domain.errors import InvalidValue
 from domain.sla import (
     ClockStatus,
     LevelTerms,
+    Pause,
     PauseKind,
     SlaHistory,
     SlaPolicy,
+    SlaRules,
     SlaSchedule,
     compute_schedule,
     evaluate,
 )
 from domain.values import Level
-from tests.helpers import msk
+from tests.helpers import MSK, msk
 
 CAL = WorkingCalendar.default()
 POLICY = SlaPolicy.regulation_default()
@@ -163,3 +168,37 @@ def test_policy_refuses_missing_levels_and_bad_ratio() -> None:
         SlaPolicy(terms={Level.STANDARD: LevelTerms(reaction=H, target=H)})
     with pytest.raises(InvalidValue):
         SlaPolicy(terms=POLICY.terms, at_risk_ratio=1.5)
+
+
+def _history(draw: st.DrawFn) -> SlaHistory:
+    zone = draw(st.sampled_from([MSK, UTC, timezone(timedelta(hours=5))]))
+    received = draw(st.datetimes(min_value=datetime(2024, 12, 20), max_value=datetime(2025, 1, 20)))
+    received = received.replace(microsecond=0, tzinfo=zone)
+    moments = sorted(received + timedelta(minutes=m) for m in draw(
+        st.lists(st.integers(1, 60 * 24 * 20), min_size=0, max_size=8, unique=True)))
+    pauses, i = [], 0
+    while i + 1 < len(moments):
+        pauses.append(Pause(draw(st.sampled_from(list(PauseKind))), moments[i], moments[i + 1]))
+        i += 2
+    if i < len(moments) and draw(st.booleans()):
+        pauses.append(Pause(PauseKind.POSTPONED, moments[i]))
+    restart = draw(st.sampled_from([None, *moments]))
+    return SlaHistory(received_at=received, level=draw(st.sampled_from([None, *Level])),
+                      pauses=tuple(pauses), reaction_started_at=restart,
+                      reaction_stopped_at=draw(st.sampled_from([None, *moments])),
+                      resolved_at=draw(st.sampled_from([None, *moments])))
+
+
+@given(st.lists(st.composite(lambda draw: _history(draw))(), min_size=1, max_size=6))
+@settings(max_examples=60, deadline=None)
+def test_rules_give_the_schedule_computed_afresh_however_often_a_start_recurs(
+    histories: list[SlaHistory],
+) -> None:
+    # SlaRules keeps each clock's pre-pause deadlines per start: asked again, for the
+    # same start or the same instant in another zone, it answers what a fresh computation does.
+    rules = SlaRules(POLICY, CAL)
+    moved = [replace(h, received_at=h.received_at.astimezone(UTC)) for h in histories]
+    levels = [replace(h, level=level) for h in histories for level in Level]
+    for history in [*histories, *moved, *levels, *histories]:
+        assert rules.schedule(history) == compute_schedule(history, POLICY, CAL)
+        assert rules.schedule(history).as_dict() == compute_schedule(history, POLICY, CAL).as_dict()
