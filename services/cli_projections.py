@@ -13,7 +13,8 @@ from services.cli_input import UsageError
 from services.settings import Settings
 
 if TYPE_CHECKING:
-    from projections.store import PostgresReadStore
+    from projections.store import PostgresReadStore, SQLiteReadStore
+    from services.application import SupportDesk
 
 
 def register(sub: Any) -> None:
@@ -113,7 +114,6 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
 
 def _rebuild_into(settings: Settings, new: Path, *, batch: int, switch: bool) -> int:
     from projections.store import SQLiteReadStore
-    from projections.system import build_projections
     from services.bootstrap import build_desk
 
     if settings.persistence != "sqlite":
@@ -123,13 +123,8 @@ def _rebuild_into(settings: Settings, new: Path, *, batch: int, switch: bool) ->
     desk = build_desk(settings)
     store = SQLiteReadStore(new)
     try:
-        store.fast_load()
-        _, runner = build_projections(desk, calendar=desk.calendar, clock=desk.clock,
-                                      store=store, batch_size=batch)
         started = time.perf_counter()
-        with runner.bulk_load():
-            position = runner.catch_up()
-        store.durable()
+        position = _bulk_build(desk, store, batch)
         print(f"built {new} up to position {position} in {time.perf_counter() - started:.1f}s")
     finally:
         store.close()
@@ -137,6 +132,19 @@ def _rebuild_into(settings: Settings, new: Path, *, batch: int, switch: bool) ->
     if switch:
         return _switch(settings, argparse.Namespace(new=str(new), original=False))
     return 0
+
+
+def _bulk_build(desk: SupportDesk, store: SQLiteReadStore | PostgresReadStore, batch: int) -> int:
+    """Every read model into an empty ``store`` nobody reads yet; the position reached."""
+    from projections.system import build_projections
+
+    store.fast_load()
+    _, runner = build_projections(desk, calendar=desk.calendar, clock=desk.clock, store=store,
+                                  batch_size=batch)
+    with runner.bulk_load():
+        runner.catch_up()
+    store.durable()
+    return runner.catch_up()  # what was written while the indexes were built
 
 
 def _main_postgres(settings: Settings) -> PostgresReadStore:
@@ -151,7 +159,6 @@ def _rebuild_into_schema(settings: Settings, name: str, *, batch: int, switch: b
     database, while the live ones keep serving and their runners keep applying."""
     from projections.pg_schemas import SchemaError, mark_built, new_schema
     from projections.store import PostgresReadStore, postgres_conninfo
-    from projections.system import build_projections
     from services.bootstrap import build_desk
 
     main = _main_postgres(settings)
@@ -164,14 +171,8 @@ def _rebuild_into_schema(settings: Settings, name: str, *, batch: int, switch: b
     desk = build_desk(settings)
     store = PostgresReadStore(postgres_conninfo(settings.eventsourcing_env()), schema=schema)
     try:
-        store.fast_load()
-        _, runner = build_projections(desk, calendar=desk.calendar, clock=desk.clock,
-                                      store=store, batch_size=batch)
         started = time.perf_counter()
-        with runner.bulk_load():
-            runner.catch_up()
-        store.durable()
-        position = runner.catch_up()  # what was written while the indexes were built
+        position = _bulk_build(desk, store, batch)
         mark_built(store, schema, position)
         print(f"built schema {schema} up to position {position} in "
               f"{time.perf_counter() - started:.1f}s")
