@@ -173,7 +173,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                      runner=runner, catch_up_timeout=settings.catch_up_timeout,
                      ready_max_lag=settings.ready_max_lag, extra_routers=services.routers,
                      gate=services.mail.gate, language=settings.locale,
-                     edge=EdgeLimits.from_settings(settings))
+                     edge=EdgeLimits.from_settings(settings), threads=settings.api_threads)
     app.state.parking = services.parking
     app.state.relay_position = relay_position(settings, services.desk)
     if settings.metrics_port is not None:

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     api_workers: bool = True
     """``serve`` also runs every background worker in process (projections, mailers, outbox,
     SLA watcher, checkpoints); false where they run as ``pass24-desk worker`` (deploy/k8s)."""
+    api_threads: int = Field(default=4, ge=2, le=64)
+    """Threads that run the API's synchronous endpoints at once in one process. Requests are
+    CPU-bound in Python: more threads than this only queue on the interpreter lock and
+    stretch every request's tail (docs/BENCHMARKS.md); two or more keep one slow query from
+    holding up the rest. Scale with API processes."""
     # The HTTP edge (services/api/edge.py, docs: README "Settings")
     max_json_bytes: int = Field(default=1024 * 1024, ge=1024)
     """Largest request body the API reads, counted while it streams in; bigger is 413."""

@@ -6,6 +6,7 @@ import dataclasses
 import secrets
 from typing import Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
@@ -40,6 +41,7 @@ def create_app(
     gate: IntakeService | None = None,
     language: str = "ru",
     edge: EdgeLimits | None = None,
+    threads: int | None = None,
 ) -> FastAPI:
     """The API over one desk; read models and their runner are optional (queries 503 without)."""
     # /docs and /redoc from assets the app serves itself (fastapi-offline ships them): no CDN.
@@ -88,6 +90,12 @@ def create_app(
         waits: PositionWaits | None = app.state.waits
         return {"status": "ok",
                 "projections_position": waits.last_position if waits is not None else None}
+
+    if threads is not None:
+        async def limit_threads() -> None:
+            anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+
+        app.router.on_startup.append(limit_threads)
 
     # Outermost last: credentials in the URL are refused first, then the body is counted.
     app.add_middleware(BodyLimit, max_json_bytes=edge.max_json_bytes,

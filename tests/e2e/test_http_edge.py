@@ -302,3 +302,18 @@ def test_405_names_every_method_of_the_path(api: Api) -> None:
     response = api.client.put("/session")
     is_problem(response, 405)
     assert response.headers["allow"] == "DELETE, POST"
+
+
+def test_synchronous_endpoints_run_on_as_many_threads_as_configured() -> None:
+    import anyio.to_thread
+
+    def tokens(app_threads: int | None) -> float:
+        app = create_app(SupportDesk(), tokens=TokenStore(None), threads=app_threads)
+        with TestClient(app) as client:
+            assert client.get("/healthz").status_code == 200
+            return client.portal.call(
+                lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)
+
+    assert tokens(3) == 3
+    assert tokens(None) == 40  # anyio's default when the app is not told
+    assert Settings().api_threads == 4
