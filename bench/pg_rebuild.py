@@ -31,7 +31,7 @@ from bench.history import generate  # noqa: E402
 from projections.follower import NotificationFollower  # noqa: E402
 from projections.pg_schemas import drop_schema, new_schema  # noqa: E402
 from projections.store import PostgresReadStore, postgres_conninfo, store_for  # noqa: E402
-from projections.system import build_projections  # noqa: E402
+from projections.system import build_into, build_projections  # noqa: E402
 from services.application import SupportDesk  # noqa: E402
 
 
@@ -49,12 +49,7 @@ def into(env: dict[str, str], desk: SupportDesk, batch: int, round_: int) -> flo
     schema = new_schema(main, f"bench{round_}")
     store = PostgresReadStore(conninfo, schema=schema)
     started = time.perf_counter()
-    store.fast_load()
-    _, runner = build_projections(desk, calendar=desk.calendar, clock=desk.clock, store=store,
-                                  batch_size=batch)
-    with runner.bulk_load():
-        runner.catch_up()
-    store.durable()
+    build_into(desk, store, calendar=desk.calendar, clock=desk.clock, batch_size=batch)
     seconds = time.perf_counter() - started
     store.close()
     drop_schema(main, f"bench{round_}")

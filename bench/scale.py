@@ -53,7 +53,7 @@ import httpx  # noqa: E402
 from bench.history import MSK, START, generate  # noqa: E402
 from projections.follower import NotificationFollower  # noqa: E402
 from projections.store import SQLiteReadStore  # noqa: E402
-from projections.system import build_projections  # noqa: E402
+from projections.system import build_into  # noqa: E402
 from services.application import SupportDesk  # noqa: E402
 from services.clock import ManualClock  # noqa: E402
 
@@ -116,14 +116,9 @@ def rebuild(store_path: Path, into: Path, batch: int) -> float:
     for leftover in into.parent.glob(into.name + "*"):
         leftover.unlink()
     store = SQLiteReadStore(into)
-    store.fast_load()
-    clock = ManualClock(datetime.now(MSK))
-    _, runner = build_projections(desk, calendar=desk.calendar, clock=clock, store=store,
-                                  batch_size=batch)
     started = time.perf_counter()
-    with runner.bulk_load():  # as `projections rebuild --into` does
-        runner.catch_up()
-    store.durable()
+    build_into(desk, store, calendar=desk.calendar,  # as `projections rebuild --into` does
+               clock=ManualClock(datetime.now(MSK)), batch_size=batch)
     seconds = time.perf_counter() - started
     store.close()
     desk.close()

@@ -17,7 +17,7 @@ from projections.review import ThirdPartyReviewProjection
 from projections.runner import WORKER, ProjectionRunner
 from projections.sla_stats import SlaStatsProjection
 from projections.sla_timers import SlaTimersProjection
-from projections.store import ReadStore, store_for
+from projections.store import PostgresReadStore, ReadStore, SQLiteReadStore, store_for
 from projections.tickets import JsonColumns, Projection, dumps
 
 class StoreSettings(Protocol):
@@ -69,6 +69,19 @@ def build_projections(
     runner = ProjectionRunner(follower, store, all_projections(calendar), guard=guard)
     return ReadModels(store, calendar=calendar, clock=clock,
                       event_texts=event_texts(app, raw_json=runner.raw_json)), runner
+
+
+def build_into(app: Application[Any], store: SQLiteReadStore | PostgresReadStore, *,
+               calendar: WorkingTime, clock: Clock, batch_size: int) -> int:
+    """Every read model into an empty ``store`` nobody reads yet (``projections rebuild
+    --into``); the position reached."""
+    store.fast_load()
+    _, runner = build_projections(app, calendar=calendar, clock=clock, store=store,
+                                  batch_size=batch_size)
+    with runner.bulk_load():
+        runner.catch_up()
+    store.durable()
+    return runner.catch_up()  # what was written while the indexes were built
 
 
 def event_texts(app: Application[Any], *, raw_json: bool) -> EventTexts:

@@ -13,8 +13,7 @@ from services.cli_input import UsageError
 from services.settings import Settings
 
 if TYPE_CHECKING:
-    from projections.store import PostgresReadStore, SQLiteReadStore
-    from services.application import SupportDesk
+    from projections.store import PostgresReadStore
 
 
 def register(sub: Any) -> None:
@@ -114,6 +113,7 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
 
 def _rebuild_into(settings: Settings, new: Path, *, batch: int, switch: bool) -> int:
     from projections.store import SQLiteReadStore
+    from projections.system import build_into
     from services.bootstrap import build_desk
 
     if settings.persistence != "sqlite":
@@ -124,7 +124,8 @@ def _rebuild_into(settings: Settings, new: Path, *, batch: int, switch: bool) ->
     store = SQLiteReadStore(new)
     try:
         started = time.perf_counter()
-        position = _bulk_build(desk, store, batch)
+        position = build_into(desk, store, calendar=desk.calendar, clock=desk.clock,
+                              batch_size=batch)
         print(f"built {new} up to position {position} in {time.perf_counter() - started:.1f}s")
     finally:
         store.close()
@@ -132,19 +133,6 @@ def _rebuild_into(settings: Settings, new: Path, *, batch: int, switch: bool) ->
     if switch:
         return _switch(settings, argparse.Namespace(new=str(new), original=False))
     return 0
-
-
-def _bulk_build(desk: SupportDesk, store: SQLiteReadStore | PostgresReadStore, batch: int) -> int:
-    """Every read model into an empty ``store`` nobody reads yet; the position reached."""
-    from projections.system import build_projections
-
-    store.fast_load()
-    _, runner = build_projections(desk, calendar=desk.calendar, clock=desk.clock, store=store,
-                                  batch_size=batch)
-    with runner.bulk_load():
-        runner.catch_up()
-    store.durable()
-    return runner.catch_up()  # what was written while the indexes were built
 
 
 def _main_postgres(settings: Settings) -> PostgresReadStore:
@@ -159,6 +147,7 @@ def _rebuild_into_schema(settings: Settings, name: str, *, batch: int, switch: b
     database, while the live ones keep serving and their runners keep applying."""
     from projections.pg_schemas import SchemaError, mark_built, new_schema
     from projections.store import PostgresReadStore, postgres_conninfo
+    from projections.system import build_into
     from services.bootstrap import build_desk
 
     main = _main_postgres(settings)
@@ -172,7 +161,8 @@ def _rebuild_into_schema(settings: Settings, name: str, *, batch: int, switch: b
     store = PostgresReadStore(postgres_conninfo(settings.eventsourcing_env()), schema=schema)
     try:
         started = time.perf_counter()
-        position = _bulk_build(desk, store, batch)
+        position = build_into(desk, store, calendar=desk.calendar, clock=desk.clock,
+                              batch_size=batch)
         mark_built(store, schema, position)
         print(f"built schema {schema} up to position {position} in "
               f"{time.perf_counter() - started:.1f}s")
