@@ -186,8 +186,14 @@ def test_dashboard_in_russian_urgency_first_filters_and_counters(browser: Any, s
         expect(page.locator("#updated")).to_contain_text("МСК")
         # Readable at 1366×768: nothing wider than the window, the resolution column on screen.
         assert page.evaluate("document.documentElement.scrollWidth") <= 1366
-        box = breached_row.locator("td.clock").nth(1).bounding_box()
-        assert box is not None and box["x"] + box["width"] <= 1366
+        # Measured in one script run: a refresh can replace the rows between finding and measuring.
+        right = page.wait_for_function(
+            """id => {
+                const cells = document.querySelectorAll(`tr[data-ticket='${id}'] td.clock`);
+                const box = cells.length > 1 ? cells[1].getBoundingClientRect() : null;
+                return box && box.width > 0 ? box.right : null;
+            }""", arg=t["breached"], timeout=10_000).json_value()
+        assert right <= 1366
         page.locator("#chart svg rect[data-level=emergency]").first.wait_for(state="attached", timeout=10_000)
         assert page.locator("#chart svg rect[data-level=standard]").count() >= 1
         DOCS.mkdir(exist_ok=True)
