@@ -8,12 +8,12 @@ event recorded, so items show both clocks evaluated at query time.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from domain.sla import SlaSchedule, WorkingTime, evaluate
+from domain.sla import ClockName, WorkingTime
+from projections.schedules import Schedules
 from projections.store import Cursor, ReadStore
 from projections.tickets import (
     OPEN_STATUSES,
@@ -116,6 +116,7 @@ class QueueView:
     def __init__(self, store: ReadStore, calendar: WorkingTime) -> None:
         self.store = store
         self.calendar = calendar
+        self.schedules = Schedules(calendar)
 
     def page(self, now: datetime, *, filters: dict[str, str | Sequence[str] | None], limit: int,
              offset: int) -> tuple[list[dict[str, Any]], int]:
@@ -137,11 +138,13 @@ class QueueView:
         return [self.item(row, now) for row in rows], int(total[0]["n"])
 
     def item(self, row: dict[str, Any], now: datetime) -> dict[str, Any]:
-        schedule = SlaSchedule.from_dict(json.loads(row["schedule"]))
-        sla = evaluate(schedule, now, self.calendar).as_dict()
-        for name in ("reaction", "resolution"):  # "met at ..." needs the instant the clock stopped
-            stopped = getattr(schedule, name).stopped_at
-            sla[name]["stopped_at"] = stopped.isoformat() if stopped else None
+        schedule, clocks = self.schedules.clocks(row["schedule"], now)
+        raw = schedule.raw
+        for name, clock in clocks.items():  # "met at ..." needs the instant the clock stopped
+            stopped = schedule.parsed.clock(ClockName(name)).stopped_at
+            clock["stopped_at"] = stopped.isoformat() if stopped else None
+        sla = {"level": raw["level"], **clocks, "policy_version": raw["policy_version"],
+               "calendar_version": raw["calendar_version"]}
         return {
             "id": row["ticket_id"],
             "status": row["status"],

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from domain.sla import ClockName, ClockState, SlaSchedule, WorkingTime, evaluate
+from domain.sla import ClockName, WorkingTime
+from projections.schedules import Schedules
 from projections.store import Cursor, ReadStore
 from projections.tickets import (
     OPEN_STATUSES,
@@ -226,6 +227,7 @@ class SlaTimersView:
     def __init__(self, store: ReadStore, calendar: WorkingTime) -> None:
         self.store = store
         self.calendar = calendar
+        self.schedules = Schedules(calendar)
 
     def page(self, now: datetime, *, ticket_id: str | None, status: str | None, limit: int,
              offset: int) -> tuple[list[dict[str, Any]], int]:
@@ -256,20 +258,24 @@ class SlaTimersView:
         return f"is_open = 1 AND {either}", [moment] * either.count("?")
 
     def item(self, row: dict[str, Any], now: datetime) -> dict[str, Any]:
-        schedule = json.loads(row["schedule"])
-        state = evaluate(SlaSchedule.from_dict(schedule), now, self.calendar)
-        pauses = json.loads(row["pauses"])
+        schedule, clocks = self.schedules.clocks(row["schedule"], now)
+        raw = schedule.raw
+        for name, clock in clocks.items():
+            recorded = raw[name]
+            clock["started_at"] = recorded["started_at"]
+            clock["stopped_at"] = recorded.get("stopped_at")
+            clock["paused_since"] = recorded.get("paused_since")
         return {
             "id": row["ticket_id"],
             "status": row["status"],
             "level": row["level"],
             "emergency_confirmed": bool(row["emergency"]),
-            "reaction": _clock(state.reaction, schedule["reaction"]),
-            "resolution": _clock(state.resolution, schedule["resolution"]),
-            "paused_intervals": pauses,
+            "reaction": clocks["reaction"],
+            "resolution": clocks["resolution"],
+            "paused_intervals": json.loads(row["pauses"]),
             "alerts": json.loads(row["alerts"]),
-            "policy_version": state.policy_version,
-            "calendar_version": state.calendar_version,
+            "policy_version": raw["policy_version"],
+            "calendar_version": raw["calendar_version"],
         }
 
     def due_alerts(self, now: datetime) -> list[Alert]:
@@ -290,11 +296,3 @@ class SlaTimersView:
                     due.append(Alert(row["ticket_id"], clock, breached=False))
         return due
 
-
-def _clock(state: ClockState, recorded: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **state.as_dict(),
-        "started_at": recorded["started_at"],
-        "stopped_at": recorded.get("stopped_at"),
-        "paused_since": recorded.get("paused_since"),
-    }

@@ -40,7 +40,7 @@ _BODY_FIELDS = {"requester": "body.requester", "email": "body.requester.email",
 """Where the gate's fields are in the body, for the problem's ``errors``."""
 
 
-def get_gate(request: Request) -> IntakeService:
+async def get_gate(request: Request) -> IntakeService:
     gate: IntakeService = request.app.state.gate
     return gate
 

@@ -317,3 +317,24 @@ def test_synchronous_endpoints_run_on_as_many_threads_as_configured() -> None:
     assert tokens(3) == 3
     assert tokens(None) == 40  # anyio's default when the app is not told
     assert Settings().api_threads == 4
+
+
+def test_a_read_takes_the_thread_pool_once(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FastAPI runs each synchronous dependency on the thread pool, a hop that under load
+    queues behind other requests' endpoint work: dependencies are async, so a read waits
+    for a thread once, for its synchronous endpoint."""
+    import anyio.to_thread
+
+    hops: list[str] = []
+    original = anyio.to_thread.run_sync
+
+    async def counted(func: object, *args: object, **kwargs: object) -> object:
+        hops.append(getattr(func, "__qualname__", repr(func)))
+        return await original(func, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    headers = {"Authorization": f"Bearer {api.tokens[Role.SUPERVISOR]}"}
+    for path in ("/queue?limit=5", "/sla/timers", "/sla/stats", "/review/third-party"):
+        hops.clear()
+        assert api.client.get(path, headers=headers).status_code == 200, path
+        assert len(hops) == 1, (path, hops)
