@@ -60,12 +60,18 @@ COLUMNS = (
     "is_open", "resolved_at", "first_reply_seconds", "first_reply_bin", "resolution_seconds",
     "resolution_bin", "breached", "late_ts",
 )
-BUCKET_COLUMNS = ("week", "level", "product", "received", "resolved", "breached", "met",
+BUCKET_COLUMNS = ("level", "product", "received", "resolved", "breached", "met",
                   "first_reply", "resolution")
+PERIOD = {"rm_sla_buckets": "week", "rm_sla_days": "day"}
+"""Each bucket table and the column numbering its periods."""
+DAYS = "rm_sla_days"
 ALL_TIME = -1
-WEEK = 7 * 86400
-# Weeks start on Monday 00:00 in Moscow (UTC+3): the epoch was a Thursday, 00:00 UTC.
-_WEEK_SHIFT = 3 * 86400 + 3 * 3600
+DAY = 86400
+WEEK = 7 * DAY
+# Days start at 00:00 in Moscow (UTC+3, no daylight saving since 2014), weeks on Monday:
+# the epoch was a Thursday, 00:00 UTC, so the Monday before began 3 days and 3 hours earlier.
+_DAY_SHIFT = -3 * 3600
+_WEEK_SHIFT = -(3 * DAY + 3 * 3600)
 K = 64  # bins per factor e: each bin spans 1.6 %
 _MIN_LOG = -7.0  # values under e^-7 s (about 1 ms) share bin 1; exactly 0 is bin 0
 METRICS = ("first_reply", "resolution")
@@ -79,12 +85,45 @@ _LEVEL_ORDER = {level.value: n for n, level in enumerate(Level)}
 UNCLASSIFIED = ""
 
 
-def week_of(ts: float) -> int:
-    return int((ts - _WEEK_SHIFT) // WEEK)
+BucketKey = tuple[str, int, str, str]
+"""Bucket table, period number (``ALL_TIME`` for the all-time row), level, product."""
 
 
-def week_start(week: int) -> float:
-    return float(week * WEEK + _WEEK_SHIFT)
+class Periods:
+    """Weeks or days, numbered from the epoch's, each starting at a Moscow midnight."""
+
+    def __init__(self, length: int, shift: int) -> None:
+        self.length, self.shift = length, shift
+
+    def of(self, ts: float) -> int:
+        return int((ts - self.shift) // self.length)
+
+    def start(self, number: int) -> float:
+        return float(number * self.length + self.shift)
+
+    def whole(self, low: float | None, high: float | None) -> tuple[int, int]:
+        """The first and last period lying wholly inside ``[low, high)``; an open end takes
+        every period on that side (no ticket is received after now)."""
+        first = 0 if low is None else math.ceil((low - self.shift) / self.length)
+        last = 2**40 if high is None else math.floor((high - self.shift) / self.length) - 1
+        return first, last
+
+    def edges(self, low: float | None,
+              high: float | None) -> list[tuple[float | None, float | None]]:
+        """The parts of ``[low, high)`` outside its whole periods."""
+        first, last = self.whole(low, high)
+        if first > last:
+            return [(low, high)]
+        edges: list[tuple[float | None, float | None]] = []
+        if low is not None and low < self.start(first):
+            edges.append((low, self.start(first)))
+        if high is not None and self.start(last + 1) < high:
+            edges.append((self.start(last + 1), high))
+        return edges
+
+
+WEEKS = Periods(WEEK, _WEEK_SHIFT)
+CALENDAR_DAYS = Periods(DAY, _DAY_SHIFT)
 
 
 def bin_of(seconds: float | None) -> int | None:
@@ -142,8 +181,10 @@ def running_late(sla: dict[str, Any], now: datetime) -> bool:
 
 class SlaStatsProjection:
     name = "sla_stats"
-    version = 3  # 3: histograms stored packed (``pack_hist``)
-    tables: tuple[str, ...] = (TABLE, BUCKETS)
+    # 3: histograms stored packed (``pack_hist``); 4: day buckets, weeks from Monday
+    # 00:00 Moscow (they began on Sunday 06:00), value indexes cover received_ts.
+    version = 4
+    tables: tuple[str, ...] = (TABLE, BUCKETS, DAYS)
     schema: tuple[str, ...] = (
         f"""CREATE TABLE IF NOT EXISTS {TABLE} (
             arrival INTEGER PRIMARY KEY,
@@ -167,12 +208,14 @@ class SlaStatsProjection:
         # Counted per group inside the index (covering: no row is read, none goes to Python).
         f"CREATE INDEX IF NOT EXISTS {TABLE}_open_late ON {TABLE} "
         "(is_open, breached, level, product, late_ts, received_ts)",
+        # The exact value at a rank (``_Ranks``): in value order within a bin, the window's
+        # bounds checked inside the index.
         f"CREATE INDEX IF NOT EXISTS {TABLE}_first_reply ON {TABLE} "
-        "(level, product, first_reply_bin, first_reply_seconds)",
+        "(level, product, first_reply_bin, first_reply_seconds, received_ts)",
         f"CREATE INDEX IF NOT EXISTS {TABLE}_resolution ON {TABLE} "
-        "(level, product, resolution_bin, resolution_seconds)",
-        f"""CREATE TABLE IF NOT EXISTS {BUCKETS} (
-            week INTEGER NOT NULL,
+        "(level, product, resolution_bin, resolution_seconds, received_ts)",
+        *(f"""CREATE TABLE IF NOT EXISTS {table} (
+            {period} INTEGER NOT NULL,
             level TEXT NOT NULL,
             product TEXT NOT NULL,
             received INTEGER NOT NULL,
@@ -181,7 +224,7 @@ class SlaStatsProjection:
             met INTEGER NOT NULL,
             first_reply BYTEA NOT NULL,  -- SQLite: NUMERIC affinity, which keeps bytes as bytes
             resolution BYTEA NOT NULL,
-            PRIMARY KEY (week, level, product))""",
+            PRIMARY KEY ({period}, level, product))""" for table, period in PERIOD.items()),
     )
     deferred_indexes = secondary_indexes(schema)
 
@@ -190,7 +233,7 @@ class SlaStatsProjection:
         self.json_columns = json_columns or JsonColumns()
         self.cache: RowCache | None = None
         """Set by the runner: fact rows and buckets it wrote last (see ``RowCache``)."""
-        self._buckets: dict[tuple[int, str, str], Bucket] = {}
+        self._buckets: dict[BucketKey, Bucket] = {}
 
     def forget(self) -> None:
         if self.cache is not None:
@@ -203,7 +246,7 @@ class SlaStatsProjection:
         for row in rows:
             for metric in METRICS:
                 row[f"{metric}_bin"] = bin_of(row[f"{metric}_seconds"])
-        deltas: dict[tuple[int, str, str], Bucket] = {}
+        deltas: dict[BucketKey, Bucket] = {}
         for row in rows:
             old = before.get(row["ticket_uuid"])
             if old is not None:
@@ -214,42 +257,49 @@ class SlaStatsProjection:
         upsert(cursor, TABLE, "ticket_uuid", COLUMNS, rows, self.json_columns)
         self._merge_buckets(cursor, deltas)
 
-    def _merge_buckets(self, cursor: Cursor, deltas: dict[tuple[int, str, str], Bucket]) -> None:
+    def _merge_buckets(self, cursor: Cursor, deltas: dict[BucketKey, Bucket]) -> None:
         if not deltas:
             return
         cached = self._buckets if self.cache is not None else {}
         missing = [key for key in deltas if key not in cached]
-        if missing:
-            weeks = sorted({week for week, _, _ in missing})
-            marks = ",".join("?" * len(weeks))
-            cursor.execute(f"SELECT * FROM {BUCKETS} WHERE week IN ({marks})", weeks)  # noqa: S608
-            stored = {(r["week"], r["level"], r["product"]): r
+        for table, period in PERIOD.items():
+            numbers = sorted({number for kind, number, _, _ in missing if kind == table})
+            if not numbers:
+                continue
+            marks = ",".join("?" * len(numbers))
+            cursor.execute(f"SELECT * FROM {table} WHERE {period} IN ({marks})", numbers)  # noqa: S608
+            stored = {(table, r[period], r["level"], r["product"]): r
                       for r in (dict(row) for row in cursor.fetchall())}
             for key in missing:
-                bucket = cached[key] = Bucket()
-                if key in stored:
-                    bucket.add_row(stored[key])
-        rows, emptied = [], []
+                if key[0] == table:
+                    bucket = cached[key] = Bucket()
+                    if key in stored:
+                        bucket.add_row(stored[key])
+        rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in PERIOD}
+        emptied: dict[str, list[tuple[Any, ...]]] = {table: [] for table in PERIOD}
         for key, delta in deltas.items():
             bucket = cached[key]
             bucket.add(delta)
+            table, *rest = key
             if bucket.counts[0] == 0:
                 # No ticket left here (all moved to another level or product): no row, so
                 # the table is the same whatever the batches were (store or Kafka fed).
-                emptied.append(key)
+                emptied[table].append(tuple(rest))
                 del cached[key]
                 continue
-            rows.append((*key, *bucket.counts, bucket.packed(0), bucket.packed(1)))
-        if emptied:
-            cursor.executemany(f"DELETE FROM {BUCKETS} WHERE week = ? AND level = ? "  # noqa: S608
-                               "AND product = ?", emptied)
-        if not rows:
-            return
-        names = ", ".join(BUCKET_COLUMNS)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in BUCKET_COLUMNS[3:])
-        cursor.executemany(
-            f"INSERT INTO {BUCKETS} ({names}) VALUES ({', '.join('?' * len(BUCKET_COLUMNS))}) "  # noqa: S608
-            f"ON CONFLICT (week, level, product) DO UPDATE SET {updates}", rows)
+            rows[table].append((*rest, *bucket.counts, bucket.packed(0), bucket.packed(1)))
+        for table, period in PERIOD.items():
+            if emptied[table]:
+                cursor.executemany(f"DELETE FROM {table} WHERE {period} = ? AND level = ? "  # noqa: S608
+                                   "AND product = ?", emptied[table])
+            if not rows[table]:
+                continue
+            columns = (period, *BUCKET_COLUMNS)
+            updates = ", ".join(f"{c} = excluded.{c}" for c in BUCKET_COLUMNS[2:])
+            cursor.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
+                f"VALUES ({', '.join('?' * len(columns))}) "
+                f"ON CONFLICT ({period}, level, product) DO UPDATE SET {updates}", rows[table])
 
     def start(self, event: TicketEvent) -> Row:
         fields = event.fields
@@ -396,16 +446,18 @@ def _contribution(row: Row) -> tuple[Any, ...]:
             row.get("resolution_bin", bin_of(row["resolution_seconds"])))
 
 
-def _contribute(deltas: dict[tuple[int, str, str], Bucket], row: Row, sign: int) -> None:
+def _contribute(deltas: dict[BucketKey, Bucket], row: Row, sign: int) -> None:
     resolved = row["resolved_at"] is not None
     breached = bool(row["breached"])
     values = (1, int(resolved), int(breached), int(resolved and not breached))
     bins = (row.get("first_reply_bin", bin_of(row["first_reply_seconds"])),
             row.get("resolution_bin", bin_of(row["resolution_seconds"])))
-    for week in (week_of(row["received_ts"]), ALL_TIME):
-        bucket = deltas.get((week, row["level"], row["product"]))
+    ts, level, product = row["received_ts"], row["level"], row["product"]
+    for key in ((BUCKETS, WEEKS.of(ts), level, product), (BUCKETS, ALL_TIME, level, product),
+                (DAYS, CALENDAR_DAYS.of(ts), level, product)):
+        bucket = deltas.get(key)
         if bucket is None:
-            bucket = deltas[(week, row["level"], row["product"])] = Bucket()
+            bucket = deltas[key] = Bucket()
         for n, value in enumerate(values):
             bucket.counts[n] += sign * value
         for n, found in enumerate(bins):
@@ -449,12 +501,20 @@ class SlaStatsView:
                 found = groups[key] = Bucket()
             return found
 
-        # Whole weeks from the buckets; the partial weeks at either end from the facts.
-        for row in self._buckets(level, product, low, high):
-            bucket((row["level"], row["product"])).add_row(row)
-        for a, b in self._edges(low, high):
-            where, params = _filters(level, product, a, b)
-            self._add_edge(bucket, _sql_where(where), params)
+        # Whole weeks from the week buckets, whole days around them from the day buckets,
+        # the parts of a day at either end from the facts.
+        if low is None and high is None:
+            for row in self._buckets(BUCKETS, ALL_TIME, ALL_TIME, level, product):
+                bucket((row["level"], row["product"])).add_row(row)
+        else:
+            for table, periods, a, b in self._spans(low, high):
+                if periods is None:
+                    where, params = _filters(level, product, a, b)
+                    self._add_edge(bucket, _sql_where(where), params)
+                    continue
+                first, last = periods.whole(a, b)
+                for row in self._buckets(table, first, last, level, product):
+                    bucket((row["level"], row["product"])).add_row(row)
         # Breached only because a running clock is past due now: open tickets only.
         where, params = _filters(level, product, low, high)
         running_late = self.store.query(
@@ -466,6 +526,7 @@ class SlaStatsView:
             bucket((row["level"], row["product"])).counts[2] += int(row["n"])
 
         result = []
+        ranks = _Ranks(low, high)
         for (lvl, prod), found in sorted(
             groups.items(),
             key=lambda g: (_LEVEL_ORDER.get(g[0][0] or "unclassified", len(_LEVEL_ORDER)), g[0][1]),
@@ -482,11 +543,10 @@ class SlaStatsView:
                 "resolved": resolved,
                 "breached": breached,
                 "met": met,
-                "first_reply_seconds": self._summary(found.sorted_hist(0), "first_reply", lvl, prod,
-                                                     low, high),
-                "resolution_seconds": self._summary(found.sorted_hist(1), "resolution", lvl, prod,
-                                                    low, high),
+                "first_reply_seconds": ranks.summary(found.sorted_hist(0), "first_reply", lvl, prod),
+                "resolution_seconds": ranks.summary(found.sorted_hist(1), "resolution", lvl, prod),
             })
+        ranks.resolve(self.store)
         return result
 
     def _add_edge(self, bucket: Callable[[tuple[str, str]], Bucket], where: str,
@@ -510,65 +570,92 @@ class SlaStatsView:
                     hist = bucket((level, product)).hist(index)
                     hist[value] = hist.get(value, 0) + n
 
-    def _buckets(self, level: str | None, product: str | None, low: float | None,
-                 high: float | None) -> list[dict[str, Any]]:
-        extra, params = _filters(level, product, None, None)
-        if low is None and high is None:
-            where, args = ["week = ?", *extra], [ALL_TIME, *params]
-        else:
-            first, last = self._whole_weeks(low, high)
-            if first > last:
-                return []
-            where, args = ["week >= ?", "week <= ?", *extra], [first, last, *params]
-        return self.store.query(f"SELECT * FROM {BUCKETS}{_sql_where(where)}", args)  # noqa: S608
-
     @staticmethod
-    def _whole_weeks(low: float | None, high: float | None) -> tuple[int, int]:
-        """The first and last week lying wholly inside ``[low, high)``; an open end takes
-        every week on that side (no ticket is received after now)."""
-        first = 0 if low is None else math.ceil((low - _WEEK_SHIFT) / WEEK)
-        last = 2**40 if high is None else math.floor((high - _WEEK_SHIFT) / WEEK) - 1
-        return first, last
+    def _spans(low: float | None, high: float | None
+               ) -> list[tuple[str, Periods | None, float | None, float | None]]:
+        """``[low, high)`` as whole weeks, whole days outside them, and the rest: each with
+        its bucket table and periods (None: read from the facts)."""
+        spans: list[tuple[str, Periods | None, float | None, float | None]] = []
+        first, last = WEEKS.whole(low, high)
+        if first <= last:
+            spans.append((BUCKETS, WEEKS, low, high))
+        for a, b in WEEKS.edges(low, high):
+            first, last = CALENDAR_DAYS.whole(a, b)
+            if first <= last:
+                spans.append((DAYS, CALENDAR_DAYS, a, b))
+            spans.extend((TABLE, None, c, d) for c, d in CALENDAR_DAYS.edges(a, b))
+        return spans
 
-    def _edges(self, low: float | None, high: float | None) -> list[tuple[float | None, float | None]]:
-        """The parts of ``[low, high)`` outside its whole weeks."""
-        if low is None and high is None:
-            return []
-        first, last = self._whole_weeks(low, high)
-        if first > last:
-            return [(low, high)]
-        edges: list[tuple[float | None, float | None]] = []
-        if low is not None and low < week_start(first):
-            edges.append((low, week_start(first)))
-        if high is not None and week_start(last + 1) < high:
-            edges.append((week_start(last + 1), high))
-        return edges
+    def _buckets(self, table: str, first: int, last: int, level: str | None,
+                 product: str | None) -> list[dict[str, Any]]:
+        period = PERIOD[table]
+        extra, params = _filters(level, product, None, None)
+        where = [f"{period} >= ?", f"{period} <= ?", *extra]
+        return self.store.query(f"SELECT * FROM {table}{_sql_where(where)}",  # noqa: S608
+                                [first, last, *params])
 
-    def _summary(self, hist: tuple[list[int], list[int]], metric: str, level: str,
-                 product: str, low: float | None, high: float | None) -> dict[str, float | None]:
+
+_LOOKUPS_PER_QUERY = 200  # SQLite allows 500 terms in a compound SELECT
+
+
+class _Ranks:
+    """The medians and 90th percentiles of one statistics query, exact.
+
+    A histogram names the bin holding each wanted rank and the rank's place inside
+    the bin; the value itself is the row at that place, in value order, among the
+    bin's rows of the group and window (an index walk: level, product, bin, value).
+    Each ``summary`` leaves its dict with placeholders and notes the lookups it needs;
+    ``resolve`` asks them all in one query and fills the dicts in.
+    """
+
+    def __init__(self, low: float | None, high: float | None) -> None:
+        self.low, self.high = low, high
+        self.parts: list[str] = []
+        self.params: list[Any] = []
+        self.pending: list[tuple[dict[str, float | None], str, list[int]]] = []
+
+    def summary(self, hist: tuple[list[int], list[int]], metric: str, level: str,
+                product: str) -> dict[str, float | None]:
         keys, counts = hist
+        found: dict[str, float | None] = {"median": None, "p90": None}
         if not keys:
-            return {"median": None, "p90": None}
+            return found
         cumulative = list(accumulate(counts))
         n = cumulative[-1]
+        median = [n // 2 + 1] if n % 2 else [n // 2, n // 2 + 1]
+        self.pending.append((found, "median", [self._lookup(keys, cumulative, r, metric, level, product)
+                                               for r in median]))
+        self.pending.append((found, "p90", [self._lookup(keys, cumulative, -(-9 * n // 10), metric,
+                                                         level, product)]))
+        return found
 
-        def at_rank(rank: int) -> float:  # 1-based, over the sorted values
-            index = bisect_left(cumulative, rank)
-            if keys[index] == 0:
-                return 0.0  # bin 0 holds exact zeros only (e.g. a reply before opening time)
-            before = cumulative[index - 1] if index else 0
-            where, params = _filters(level, product, low, high)
-            rows = self.store.query(
-                f"SELECT {metric}_seconds AS v FROM {TABLE} WHERE {metric}_bin = ?"  # noqa: S608
-                f"{''.join(' AND ' + w for w in where)} ORDER BY {metric}_seconds "
-                "LIMIT 1 OFFSET ?", [keys[index], *params, rank - before - 1])
-            return float(rows[0]["v"])
+    def _lookup(self, keys: list[int], cumulative: list[int], rank: int, metric: str,
+                level: str, product: str) -> int:
+        """The number of the lookup answering ``rank`` (1-based, over the sorted values);
+        -1: bin 0, which holds exact zeros only (e.g. a reply before opening time)."""
+        index = bisect_left(cumulative, rank)
+        if keys[index] == 0:
+            return -1
+        before = cumulative[index - 1] if index else 0
+        where, params = _filters(level, product, self.low, self.high)
+        number = len(self.parts)
+        self.parts.append(
+            f"SELECT {number} AS k, v FROM (SELECT {metric}_seconds AS v FROM {TABLE} "  # noqa: S608
+            f"WHERE {metric}_bin = ?{''.join(' AND ' + w for w in where)} "
+            f"ORDER BY {metric}_seconds LIMIT 1 OFFSET ?) AS r{number}")
+        self.params.extend([keys[index], *params, rank - before - 1])
+        return number
 
-        if n % 2:
-            median = at_rank(n // 2 + 1)
-        else:
-            median = (at_rank(n // 2) + at_rank(n // 2 + 1)) / 2
-        return {"median": float(median), "p90": at_rank(-(-9 * n // 10))}
+    def resolve(self, store: ReadStore) -> None:
+        values: dict[int, float] = {-1: 0.0}
+        params = iter(self.params)
+        for start in range(0, len(self.parts), _LOOKUPS_PER_QUERY):
+            parts = self.parts[start:start + _LOOKUPS_PER_QUERY]
+            mine = [next(params) for part in parts for _ in range(part.count("?"))]
+            for row in store.query(" UNION ALL ".join(parts), mine):
+                values[int(row["k"])] = float(row["v"])
+        for found, name, lookups in self.pending:
+            found[name] = sum(values[k] for k in lookups) / len(lookups)
 
 
 def scan_rows(store: ReadStore, now: datetime, *, level: str | None = None,

@@ -227,8 +227,8 @@ def test_read_models_fed_from_kafka_equal_the_ones_fed_from_the_store(
         feed.close()
 
     expected, actual = read_model_rows(published.from_store), read_model_rows(store)
-    assert set(expected) == {"rm_history", "rm_queue", "rm_sla_buckets", "rm_sla_stats",
-                             "rm_sla_timers", "rm_third_party"}
+    assert set(expected) == {"rm_history", "rm_queue", "rm_sla_buckets", "rm_sla_days",
+                             "rm_sla_stats", "rm_sla_timers", "rm_third_party"}
     assert len(expected["rm_history"]) == published.ticket_events
     assert len(expected["rm_queue"]) > TICKETS
     for table in expected:
