@@ -26,13 +26,14 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("pass24.metrics")
 
@@ -153,6 +154,36 @@ def _sla_families(models: Any) -> Iterator[GaugeMetricFamily]:
     yield breached
 
 
+class RequestTimer:
+    """Times every request by its route template, as pure ASGI middleware (Starlette's
+    ``@app.middleware("http")`` runs each request in another task and passes the body
+    through a stream: a cost every request paid)."""
+
+    def __init__(self, app: ASGIApp, latency: Histogram) -> None:
+        self.app = app
+        self.latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            template = getattr(scope.get("route"), "path", None) or UNMATCHED
+            self.latency.labels(scope["method"], template, f"{status // 100}xx").observe(
+                time.perf_counter() - started)
+
+
 def install(app: FastAPI, *, max_age: float = 10.0, token: str = "",
             serve: bool = True) -> CollectorRegistry:
     """Time every request and serve ``/metrics`` (unless ``serve`` is false: another port
@@ -166,19 +197,7 @@ def install(app: FastAPI, *, max_age: float = 10.0, token: str = "",
     registry.register(StoreCollector(app, max_age=max_age))
     app.state.metrics_registry = registry
 
-    @app.middleware("http")
-    async def timed(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = request.scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED
-            latency.labels(request.method, template, f"{status // 100}xx").observe(
-                time.perf_counter() - started)
+    app.add_middleware(RequestTimer, latency=latency)
 
     if not serve:
         return registry

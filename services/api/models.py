@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 
-from typing import Annotated
-
+from fastapi import Response
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -18,6 +17,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import to_json
 
 from domain.values import (
     LIMITS,
@@ -290,3 +290,14 @@ class PageOut(BaseModel):
 class StatsOut(BaseModel):
     rows: list[dict[str, Any]]
     position: int
+
+
+def json_response(payload: dict[str, Any], model: type[BaseModel] | None = None) -> Response:
+    """The answer serialised on the endpoint's own thread (checked against ``model`` when
+    it has fields to check). A synchronous endpoint that returns a dict has FastAPI
+    validate it against the response model on a second thread-pool hop, which under
+    load waits behind other requests' work."""
+    if model is None:
+        return Response(to_json(payload, inf_nan_mode="null"), media_type="application/json")
+    return Response(model.model_validate(payload).model_dump_json(by_alias=True),
+                    media_type="application/json")

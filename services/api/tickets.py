@@ -76,10 +76,11 @@ def receive(body: m.ReceiveIn, gate: Gate, caller: Intake, request: Request,
 
 
 @router.get("/{ticket_id}", response_model=m.TicketOut, responses=problem_responses(401, 403, 404, 422))
-def get_ticket(ticket_id: TicketId, desk: Desk, _: Reader) -> dict[str, Any]:
+def get_ticket(ticket_id: TicketId, desk: Desk, _: Reader) -> Response:
     """The ticket now, with both SLA clocks."""
     ticket = desk.get_ticket(ticket_id)
-    return ticket_view(ticket, desk.clock.now(), desk.calendar, desk.latest_versions)
+    return m.json_response(
+        ticket_view(ticket, desk.clock.now(), desk.calendar, desk.latest_versions), m.TicketOut)
 
 
 @router.get("/{ticket_id}/history", response_model=m.HistoryOut,
@@ -91,7 +92,7 @@ def history(
     as_of: Annotated[m.IsoInstant | None, Query(description="ISO instant with offset")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
-) -> dict[str, Any]:
+) -> Response:
     """Every event of the ticket in order, from the event store; with ``as_of``, only
     those recorded by then, and the ticket's full state as it stood at that instant."""
     events, ticket = desk.ticket_as_of(ticket_id, as_of)
@@ -99,7 +100,7 @@ def history(
         assert as_of is not None
         raise HTTPException(404, f"ticket {ticket_id} was not yet received at {as_of.isoformat()}")
     state = ticket_view(ticket, as_of or desk.clock.now(), desk.calendar, desk.latest_versions)
-    return {
+    return m.json_response({
         "id": state["id"],
         "as_of": as_of.isoformat() if as_of else None,
         "total": len(events),
@@ -107,7 +108,7 @@ def history(
         "offset": offset,
         "events": [event_view(e) for e in events[offset: offset + limit]],
         "state": state,
-    }
+    }, m.HistoryOut)
 
 
 def _command(

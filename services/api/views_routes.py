@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic_core import to_json
 
 from domain.values import Category, Level, Product, Status
 from services.api.auth import READERS, Principal
 from services.api.deps import caught_up, read_models, require
-from services.api.models import IsoInstant, PageOut, StatsOut
+from services.api.models import IsoInstant, PageOut, StatsOut, json_response
 from services.api.problems import problem_responses
 
 router = APIRouter(tags=["views"])
@@ -23,17 +22,9 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
 ERRORS = problem_responses(401, 403, 422, 429, 503)
 
 
-def _json(payload: dict[str, Any]) -> Response:
-    """The answer serialised here, on the endpoint's thread. A returned dict would be
-    validated against the response model on a second thread-pool hop, which under load
-    waits behind other requests' work; the models only list the rows (``dict[str, Any]``),
-    so there is nothing to check (the OpenAPI schema still names them)."""
-    return Response(to_json(payload, inf_nan_mode="null"), media_type="application/json")
-
-
 def _page(page: Any, models: Any) -> Response:
-    return _json({"items": page.items, "total": page.total, "limit": page.limit,
-                  "offset": page.offset, "position": models.position()})
+    return json_response({"items": page.items, "total": page.total, "limit": page.limit,
+                          "offset": page.offset, "position": models.position()})
 
 
 @router.get("/queue", response_model=PageOut, responses=ERRORS)
@@ -85,4 +76,4 @@ def sla_stats(
     """Counts received/resolved/breached/met, median and p90 working time to first reply and to resolution."""
     rows = models.stats(level=level.value if level else None,
                         product=product.value if product else None, since=since, until=until)
-    return _json({"rows": rows, "position": models.position()})
+    return json_response({"rows": rows, "position": models.position()})

@@ -333,8 +333,10 @@ def test_a_read_takes_the_thread_pool_once(api: Api, monkeypatch: pytest.MonkeyP
         return await original(func, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    ticket = api.receive()
     headers = {"Authorization": f"Bearer {api.tokens[Role.SUPERVISOR]}"}
-    for path in ("/queue?limit=5", "/sla/timers", "/sla/stats", "/review/third-party"):
+    for path in ("/queue?limit=5", "/sla/timers", "/sla/stats", "/review/third-party",
+                 f"/tickets/{ticket}", f"/tickets/{ticket}/history"):
         hops.clear()
         assert api.client.get(path, headers=headers).status_code == 200, path
         assert len(hops) == 1, (path, hops)
