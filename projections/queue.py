@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.sla import ClockName, WorkingTime
-from projections.schedules import Schedules
+from projections.schedules import Positions, Schedules
 from projections.store import Cursor, ReadStore
 from projections.tickets import (
     OPEN_STATUSES,
@@ -135,10 +135,11 @@ class QueueView:
             f"SELECT * FROM {TABLE} WHERE {clause} {ORDER} LIMIT ? OFFSET ?",  # noqa: S608
             [*params, limit, offset],
         )
-        return [self.item(row, now) for row in rows], int(total[0]["n"])
+        positions = self.schedules.at(now)
+        return [self.item(row, now, positions) for row in rows], int(total[0]["n"])
 
-    def item(self, row: dict[str, Any], now: datetime) -> dict[str, Any]:
-        schedule, clocks = self.schedules.clocks(row["schedule"], now)
+    def item(self, row: dict[str, Any], now: datetime, positions: Positions) -> dict[str, Any]:
+        schedule, clocks = self.schedules.clocks(row["schedule"], now, positions)
         raw = schedule.raw
         for name, clock in clocks.items():  # "met at ..." needs the instant the clock stopped
             stopped = schedule.parsed.clock(ClockName(name)).stopped_at

@@ -5,14 +5,15 @@ A page of the queue or of the timers evaluates every row's recorded schedule at
 clock's state does not depend on "now" at all (``evaluate_clock`` measures it up
 to the instant it stopped). So the parsed schedule and its stopped clocks' states
 are kept per recorded text; only running and paused clocks are evaluated per
-request.
+request, and their working time is a difference of positions (``Positions``):
+each recorded instant's is kept, "now"'s is found once per page.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from domain.sla import ClockName, SlaSchedule, WorkingTime, evaluate_clock
@@ -28,6 +29,47 @@ class Schedule(NamedTuple):
     """``ClockState.as_dict()`` of each stopped clock: the same at any later moment."""
 
 
+class Positions:
+    """A calendar answering ``working_time_between`` as ``position(end) - position(start)``,
+    a position being the working time from one anchor instant: exact, since working time
+    adds up (``between(a, c) == between(a, b) + between(b, c)``), and one calendar query
+    per instant instead of one per pair. Recorded instants' positions are kept in
+    ``kept``; ``now``'s is found when the object is made (one per page)."""
+
+    def __init__(self, calendar: WorkingTime, anchor: datetime, now: datetime,
+                 kept: dict[datetime, timedelta], size: int) -> None:
+        self.calendar = calendar
+        self.anchor = anchor
+        self.now = now
+        self.kept = kept
+        self.size = size
+        self.now_position = calendar.working_time_between(anchor, now)
+
+    @property
+    def version(self) -> str:
+        return self.calendar.version
+
+    def position(self, moment: datetime) -> timedelta:
+        if moment is self.now:
+            return self.now_position
+        found = self.kept.get(moment)
+        if found is None:
+            found = self.calendar.working_time_between(self.anchor, moment)
+            if len(self.kept) >= self.size:
+                self.kept.clear()
+            self.kept[moment] = found
+        return found
+
+    def working_time_between(self, start: datetime, end: datetime) -> timedelta:
+        return self.position(end) - self.position(start)
+
+    def add_working_time(self, start: datetime, delta: timedelta) -> datetime:
+        return self.calendar.add_working_time(start, delta)
+
+    def add_working_days(self, start: datetime, days: int) -> datetime:
+        return self.calendar.add_working_days(start, days)
+
+
 class Schedules:
     """The last ``size`` recorded schedule texts, parsed, for one calendar."""
 
@@ -35,6 +77,8 @@ class Schedules:
         self.calendar = calendar
         self.size = size
         self._kept: dict[str, Schedule] = {}
+        self._positions: dict[datetime, timedelta] = {}
+        self._anchor: datetime | None = None
         self._lock = threading.Lock()
 
     def get(self, text: str) -> Schedule:
@@ -55,13 +99,21 @@ class Schedules:
             self._kept[text] = found
         return found
 
-    def clocks(self, text: str, now: datetime) -> tuple[Schedule, dict[str, dict[str, Any]]]:
+    def at(self, now: datetime) -> Positions:
+        """The calendar to evaluate a page's clocks at ``now`` with."""
+        if self._anchor is None:
+            self._anchor = now
+        return Positions(self.calendar, self._anchor, now, self._positions, self.size * 4)
+
+    def clocks(self, text: str, now: datetime,
+               positions: Positions | None = None) -> tuple[Schedule, dict[str, dict[str, Any]]]:
         """The schedule and ``evaluate(schedule, now)``'s clocks as dicts (fresh ones: the
-        caller may add to them)."""
+        caller may add to them); ``positions``: from ``at(now)``, shared by a page."""
         found = self.get(text)
+        calendar = positions if positions is not None else self.at(now)
         states: dict[str, dict[str, Any]] = {}
         for name in CLOCKS:
             fixed = found.stopped.get(name)
             states[name.value] = dict(fixed) if fixed is not None else evaluate_clock(
-                name, found.parsed.clock(name), now, self.calendar).as_dict()
+                name, found.parsed.clock(name), now, calendar).as_dict()
         return found, states

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.sla import ClockName, WorkingTime
-from projections.schedules import Schedules
+from projections.schedules import Positions, Schedules
 from projections.store import Cursor, ReadStore
 from projections.tickets import (
     OPEN_STATUSES,
@@ -233,10 +233,11 @@ class SlaTimersView:
 
     def page(self, now: datetime, *, ticket_id: str | None, status: str | None, limit: int,
              offset: int) -> tuple[list[dict[str, Any]], int]:
+        positions = self.schedules.at(now)
         if ticket_id is not None:
             rows = self.store.query(f"SELECT * FROM {TABLE} WHERE ticket_uuid = ?",  # noqa: S608
                                     (uuid_of(ticket_id),))
-            items = [self.item(row, now) for row in rows]
+            items = [self.item(row, now, positions) for row in rows]
             if status is not None:
                 items = [i for i in items
                          if status in (i["reaction"]["status"], i["resolution"]["status"])]
@@ -245,7 +246,7 @@ class SlaTimersView:
         total = self.store.query(f"SELECT COUNT(*) AS n FROM {TABLE} WHERE {clause}", params)  # noqa: S608
         rows = self.store.query(f"SELECT * FROM {TABLE} WHERE {clause} {ORDER} "  # noqa: S608
                                 "LIMIT ? OFFSET ?", (*params, limit, offset))
-        return [self.item(row, now) for row in rows], int(total[0]["n"])
+        return [self.item(row, now, positions) for row in rows], int(total[0]["n"])
 
     @staticmethod
     def open_clause(now: datetime, status: str | None) -> tuple[str, list[Any]]:
@@ -259,8 +260,8 @@ class SlaTimersView:
         moment = now.timestamp()
         return f"is_open = 1 AND {either}", [moment] * either.count("?")
 
-    def item(self, row: dict[str, Any], now: datetime) -> dict[str, Any]:
-        schedule, clocks = self.schedules.clocks(row["schedule"], now)
+    def item(self, row: dict[str, Any], now: datetime, positions: Positions) -> dict[str, Any]:
+        schedule, clocks = self.schedules.clocks(row["schedule"], now, positions)
         raw = schedule.raw
         for name, clock in clocks.items():
             recorded = raw[name]

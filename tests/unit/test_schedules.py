@@ -17,21 +17,25 @@ CAL = WorkingCalendar.default()
 POLICY = SlaPolicy.regulation_default()
 
 
-@given(st.composite(lambda draw: _history(draw))(),
+@given(st.lists(st.composite(lambda draw: _history(draw))(), min_size=1, max_size=4),
        st.lists(st.integers(-60 * 24 * 5, 60 * 24 * 40), min_size=1, max_size=5))
 @settings(max_examples=80, deadline=None)
-def test_kept_schedules_evaluate_like_fresh_ones(history: SlaHistory, minutes: list[int]) -> None:
-    schedule = compute_schedule(history, POLICY, CAL)
-    text = json.dumps(schedule.as_dict())
-    schedules = Schedules(CAL, size=4)
-    for offset in minutes:  # the first call parses; later ones reuse what was kept
-        now = (history.received_at + timedelta(minutes=offset)).astimezone(UTC)
-        kept, clocks = schedules.clocks(text, now)
-        fresh = evaluate(schedule, now, CAL).as_dict()
-        assert clocks == {"reaction": fresh["reaction"], "resolution": fresh["resolution"]}
-        assert kept.parsed == schedule and kept.raw == schedule.as_dict()
-        clocks["reaction"]["changed"] = True  # a caller's additions stay its own
-        assert "changed" not in schedules.clocks(text, now)[1]["reaction"]
+def test_kept_schedules_evaluate_like_fresh_ones(histories: list[SlaHistory],
+                                                 minutes: list[int]) -> None:
+    # One cache for every schedule and moment: parsed texts, stopped clocks and the
+    # positions of instants are shared, the anchor is whichever moment came first.
+    schedules = Schedules(CAL, size=3)
+    for offset in minutes:
+        for history in histories:
+            schedule = compute_schedule(history, POLICY, CAL)
+            text = json.dumps(schedule.as_dict())
+            now = (history.received_at + timedelta(minutes=offset)).astimezone(UTC)
+            kept, clocks = schedules.clocks(text, now, schedules.at(now))
+            fresh = evaluate(schedule, now, CAL).as_dict()
+            assert clocks == {"reaction": fresh["reaction"], "resolution": fresh["resolution"]}
+            assert kept.parsed == schedule and kept.raw == schedule.as_dict()
+            clocks["reaction"]["changed"] = True  # a caller's additions stay its own
+            assert "changed" not in schedules.clocks(text, now)[1]["reaction"]
 
 
 def test_at_most_size_schedules_are_kept() -> None:
