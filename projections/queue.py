@@ -34,8 +34,10 @@ COLUMNS = (
     "assignee", "updated_at", "schedule",
 )
 ORDER = "ORDER BY emergency DESC, received_ts ASC, arrival ASC"
-# The handling order, as an index: a page reads its rows in order and stops (no sort).
-ORDER_INDEX = "(is_open, emergency DESC, received_ts, arrival)"
+# The handling order, as an index: a page reads its rows in order and stops (no sort);
+# then every filtered column, so a filter is decided inside the index (its count reads
+# no table row, its page only the rows it returns).
+ORDER_INDEX = "(is_open, emergency DESC, received_ts, arrival, level, product, status, category, assignee)"
 
 
 class QueueProjection:
@@ -44,7 +46,7 @@ class QueueProjection:
     recent pages instead of pages all over a UUID-ordered tree."""
 
     name = "queue"
-    version = 2
+    version = 3  # 3: the order index covers the filtered columns
     tables: tuple[str, ...] = (TABLE,)
     schema: tuple[str, ...] = (
         f"""CREATE TABLE IF NOT EXISTS {TABLE} (

@@ -116,16 +116,7 @@ async def known_query_only(request: Request) -> None:
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return
-    known: set[str] = set()
-    lists: set[str] = set()
-    pending = [dependant]
-    while pending:
-        current = pending.pop()
-        for param in current.query_params:
-            known.add(param.alias)
-            if _is_list(param.field_info.annotation):
-                lists.add(param.alias)
-        pending.extend(current.dependencies)
+    known, lists = _declared_query(dependant)
     names = request.query_params.keys()
     unknown = sorted(set(names) - known)
     # A repeated parameter that takes one value is an error, never "the last one wins".
@@ -138,6 +129,30 @@ async def known_query_only(request: Request) -> None:
             + [{"loc": ("query", name), "msg": "takes one value; it was given more than once",
                 "type": "repeated_parameter"} for name in repeated]
         )
+
+
+_DECLARED: dict[int, tuple[Any, frozenset[str], frozenset[str]]] = {}
+
+
+def _declared_query(dependant: Any) -> tuple[frozenset[str], frozenset[str]]:
+    """The query parameters an endpoint and its dependencies declare, and those taking
+    several values; worked out once per endpoint (the dependant is kept with the answer,
+    so its id is not reused while the entry lives)."""
+    found = _DECLARED.get(id(dependant))
+    if found is not None and found[0] is dependant:
+        return found[1], found[2]
+    known: set[str] = set()
+    lists: set[str] = set()
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        for param in current.query_params:
+            known.add(param.alias)
+            if _is_list(param.field_info.annotation):
+                lists.add(param.alias)
+        pending.extend(current.dependencies)
+    _DECLARED[id(dependant)] = (dependant, frozenset(known), frozenset(lists))
+    return frozenset(known), frozenset(lists)
 
 
 def _is_list(annotation: Any) -> bool:
