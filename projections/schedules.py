@@ -100,10 +100,15 @@ class Schedules:
         return found
 
     def at(self, now: datetime) -> Positions:
-        """The calendar to evaluate a page's clocks at ``now`` with."""
-        if self._anchor is None:
-            self._anchor = now
-        return Positions(self.calendar, self._anchor, now, self._positions, self.size * 4)
+        """The calendar to evaluate a page's clocks at ``now`` with. The anchor is the
+        first moment asked, set once: every kept position counts from it."""
+        anchor = self._anchor
+        if anchor is None:
+            with self._lock:
+                if self._anchor is None:
+                    self._anchor = now
+                anchor = self._anchor
+        return Positions(self.calendar, anchor, now, self._positions, self.size * 4)
 
     def clocks(self, text: str, now: datetime,
                positions: Positions | None = None) -> tuple[Schedule, dict[str, dict[str, Any]]]:

@@ -50,3 +50,23 @@ def test_at_most_size_schedules_are_kept() -> None:
     assert len(schedules._kept) == 3
     assert list(schedules._kept) == texts[-3:]
 
+
+
+def test_pages_on_many_threads_share_one_anchor() -> None:
+    import threading
+
+    schedules = Schedules(CAL)
+    start = datetime(2025, 4, 28, 7, 0, tzinfo=UTC)
+    barrier = threading.Barrier(8)
+    anchors: list[datetime] = []
+
+    def page(n: int) -> None:
+        barrier.wait()
+        anchors.append(schedules.at(start + timedelta(hours=n)).anchor)
+
+    threads = [threading.Thread(target=page, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(anchors) == 8 and len(set(anchors)) == 1
