@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from domain.sla import ClockName, WorkingTime
+from domain.sla import WorkingTime
 from projections.schedules import Positions, Schedules
 from projections.store import Cursor, ReadStore
 from projections.tickets import (
@@ -144,8 +144,7 @@ class QueueView:
         schedule, clocks = self.schedules.clocks(row["schedule"], now, positions)
         raw = schedule.raw
         for name, clock in clocks.items():  # "met at ..." needs the instant the clock stopped
-            stopped = schedule.parsed.clock(ClockName(name)).stopped_at
-            clock["stopped_at"] = stopped.isoformat() if stopped else None
+            clock["stopped_at"] = raw[name].get("stopped_at")
         sla = {"level": raw["level"], **clocks, "policy_version": raw["policy_version"],
                "calendar_version": raw["calendar_version"]}
         return {

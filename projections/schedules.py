@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from domain.sla import ClockName, SlaSchedule, WorkingTime, evaluate_clock
 
 CLOCKS = (ClockName.REACTION, ClockName.RESOLUTION)
+_KEYS = tuple((name, name.value) for name in CLOCKS)  # an enum's .value is a slow property
 
 
 class Schedule(NamedTuple):
@@ -117,8 +118,8 @@ class Schedules:
         found = self.get(text)
         calendar = positions if positions is not None else self.at(now)
         states: dict[str, dict[str, Any]] = {}
-        for name in CLOCKS:
+        for name, key in _KEYS:
             fixed = found.stopped.get(name)
-            states[name.value] = dict(fixed) if fixed is not None else evaluate_clock(
+            states[key] = dict(fixed) if fixed is not None else evaluate_clock(
                 name, found.parsed.clock(name), now, calendar).as_dict()
         return found, states
