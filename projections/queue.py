@@ -115,10 +115,11 @@ class QueueProjection:
 
 
 class QueueView:
-    def __init__(self, store: ReadStore, calendar: WorkingTime) -> None:
+    def __init__(self, store: ReadStore, calendar: WorkingTime,
+                 schedules: Schedules | None = None) -> None:
         self.store = store
         self.calendar = calendar
-        self.schedules = Schedules(calendar)
+        self.schedules = schedules or Schedules(calendar)
 
     def page(self, now: datetime, *, filters: dict[str, str | Sequence[str] | None], limit: int,
              offset: int) -> tuple[list[dict[str, Any]], int]:

@@ -17,6 +17,7 @@ from projections.history import EventTexts, HistoryView
 from projections.queue import QueueView
 from projections.review import ThirdPartyReviewView
 from projections.runner import TRACKING
+from projections.schedules import Schedules
 from projections.sla_stats import SlaStatsView
 from projections.sla_timers import Alert, SlaTimersView
 from projections.store import ReadStore
@@ -40,8 +41,10 @@ class ReadModels:
         self.store = store
         self.calendar = calendar
         self.clock = clock
-        self._queue = QueueView(store, calendar)
-        self._timers = SlaTimersView(store, calendar)
+        # One cache of parsed schedules: the queue's rows and the timers' carry the same texts.
+        schedules = Schedules(calendar)
+        self._queue = QueueView(store, calendar, schedules)
+        self._timers = SlaTimersView(store, calendar, schedules)
         self._history = HistoryView(store, event_texts)
         self._stats = SlaStatsView(store)
         self._review = ThirdPartyReviewView(store)

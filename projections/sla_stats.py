@@ -62,9 +62,9 @@ COLUMNS = (
 )
 BUCKET_COLUMNS = ("level", "product", "received", "resolved", "breached", "met",
                   "first_reply", "resolution")
-PERIOD = {"rm_sla_buckets": "week", "rm_sla_days": "day"}
-"""Each bucket table and the column numbering its periods."""
 DAYS = "rm_sla_days"
+PERIOD = {BUCKETS: "week", DAYS: "day"}
+"""Each bucket table and the column numbering its periods."""
 ALL_TIME = -1
 DAY = 86400
 WEEK = 7 * DAY
@@ -610,8 +610,7 @@ class _Ranks:
 
     def __init__(self, low: float | None, high: float | None) -> None:
         self.low, self.high = low, high
-        self.parts: list[str] = []
-        self.params: list[Any] = []
+        self.parts: list[tuple[str, list[Any]]] = []
         self.pending: list[tuple[dict[str, float | None], str, list[int]]] = []
 
     def summary(self, hist: tuple[list[int], list[int]], metric: str, level: str,
@@ -639,20 +638,19 @@ class _Ranks:
         before = cumulative[index - 1] if index else 0
         where, params = _filters(level, product, self.low, self.high)
         number = len(self.parts)
-        self.parts.append(
+        self.parts.append((
             f"SELECT {number} AS k, v FROM (SELECT {metric}_seconds AS v FROM {TABLE} "  # noqa: S608
             f"WHERE {metric}_bin = ?{''.join(' AND ' + w for w in where)} "
-            f"ORDER BY {metric}_seconds LIMIT 1 OFFSET ?) AS r{number}")
-        self.params.extend([keys[index], *params, rank - before - 1])
+            f"ORDER BY {metric}_seconds LIMIT 1 OFFSET ?) AS r{number}",
+            [keys[index], *params, rank - before - 1]))
         return number
 
     def resolve(self, store: ReadStore) -> None:
         values: dict[int, float] = {-1: 0.0}
-        params = iter(self.params)
         for start in range(0, len(self.parts), _LOOKUPS_PER_QUERY):
             parts = self.parts[start:start + _LOOKUPS_PER_QUERY]
-            mine = [next(params) for part in parts for _ in range(part.count("?"))]
-            for row in store.query(" UNION ALL ".join(parts), mine):
+            sql = " UNION ALL ".join(text for text, _ in parts)
+            for row in store.query(sql, [value for _, params in parts for value in params]):
                 values[int(row["k"])] = float(row["v"])
         for found, name, lookups in self.pending:
             found[name] = sum(values[k] for k in lookups) / len(lookups)

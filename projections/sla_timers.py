@@ -226,10 +226,11 @@ class SlaTimersProjection:
 
 
 class SlaTimersView:
-    def __init__(self, store: ReadStore, calendar: WorkingTime) -> None:
+    def __init__(self, store: ReadStore, calendar: WorkingTime,
+                 schedules: Schedules | None = None) -> None:
         self.store = store
         self.calendar = calendar
-        self.schedules = Schedules(calendar)
+        self.schedules = schedules or Schedules(calendar)
 
     def page(self, now: datetime, *, ticket_id: str | None, status: str | None, limit: int,
              offset: int) -> tuple[list[dict[str, Any]], int]:
