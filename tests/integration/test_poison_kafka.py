@@ -147,7 +147,9 @@ def test_an_intake_message_the_desk_fails_on_is_set_aside_and_the_partition_move
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        _until(lambda: worker.stats.created == 1 and worker.stats.parked == 1, "taken in")
+        # The count of parked rises before the message behind it is held: wait for both rows.
+        _until(lambda: worker.stats.created == 1 and worker.stats.parked == 1
+               and len(lot.items(worker="intake-consumer")) == 2, "taken in")
         items = lot.items(worker="intake-consumer")
         assert [i.state for i in items] == ["parked", "held"]
         assert "OverflowError" in items[0].error and items[0].ticket == "same-source"
