@@ -13,11 +13,12 @@ Then, in one run:
 * cold start: ``serve --api-only`` and ``worker --only projections`` started together on
   a copy of the store with *empty* read models: seconds until the port answers, until a
   ``POST /tickets`` is accepted, until ``/readyz`` is ready;
-* dashboard under load: ``serve --api-only`` on the rebuilt read models; 8 client threads
+* dashboard under load: ``serve --api-only --processes N`` (``--api-processes``, one per
+  core by default) on the rebuilt read models; 8 client threads
   (keep-alive) go round every dashboard endpoint and ``/healthz`` in shuffled order;
   p50/p99 per endpoint and each p99 against ``/healthz``'s p99 in the same run; then
   ``/sla/stats`` all time with one client (its cost, compared across sizes); the
-  server's RSS.
+  server's RSS (all its processes).
 
 Results go to ``var/bench/scale-<n>.json``; ``--report`` prints the curve over every
 size measured so far. Run: ``.venv/bin/python bench/scale.py --sizes 10000,100000``
@@ -217,8 +218,8 @@ def cold_start(store_path: Path, work: Path, ready_timeout: float) -> dict[str, 
     # As deployed (docs/OPERATIONS.md): the API process and the projections worker start
     # together. An all-in-one `serve` here would also start the mailers on this fresh
     # mail database, reading the whole log from the start, which a restart never does.
-    process = subprocess.Popen([*CLI, "serve", "--api-only"], env=env, cwd=ROOT, stdout=log,
-                               stderr=log)
+    process = subprocess.Popen([*CLI, "serve", "--api-only", "--processes", str(processes)],
+                               env=env, cwd=ROOT, stdout=log, stderr=log)
     worker = subprocess.Popen([*CLI, "worker", "--only", "projections"], env=env, cwd=ROOT,
                               stdout=log, stderr=log)
     result: dict[str, Any] = {}
@@ -282,7 +283,7 @@ def endpoints(base: str, client: httpx.Client, headers: dict[str, str]) -> dict[
 
 
 def load(store_path: Path, read_path: Path, work: Path, *, clients: int,
-         rounds: int) -> dict[str, Any]:
+         rounds: int, processes: int) -> dict[str, Any]:
     copy, read_copy = work / "served.sqlite", work / "served.read.sqlite"
     shutil.copy(store_path, copy)
     shutil.copy(read_path, read_copy)
@@ -294,8 +295,8 @@ def load(store_path: Path, read_path: Path, work: Path, *, clients: int,
     # The API process of the process model: its workers run as `pass24-desk worker` and,
     # in a live desk, are at the log's head. A `serve` with every worker would start them
     # on this fresh mail database and have them read the whole log during the load.
-    process = subprocess.Popen([*CLI, "serve", "--api-only"], env=env, cwd=ROOT, stdout=log,
-                               stderr=log)
+    process = subprocess.Popen([*CLI, "serve", "--api-only", "--processes", str(processes)],
+                               env=env, cwd=ROOT, stdout=log, stderr=log)
     try:
         with httpx.Client(timeout=60) as client:
             deadline = time.monotonic() + 300
@@ -345,9 +346,11 @@ def load(store_path: Path, read_path: Path, work: Path, *, clients: int,
                 t0 = time.perf_counter()
                 client.get(base + "/healthz")
                 bare.append(time.perf_counter() - t0)
-        status = Path(f"/proc/{process.pid}/status").read_text()
-        rss = {line.split(":")[0]: int(line.split()[1]) / 1024 for line in status.splitlines()
-               if line.startswith(("VmRSS", "VmHWM"))}
+        rss = {"VmRSS": 0.0, "VmHWM": 0.0}
+        for pid in (process.pid, *children(process.pid)):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith(tuple(rss)):
+                    rss[line.split(":")[0]] += int(line.split()[1]) / 1024
     finally:
         process.terminate()
         process.wait(30)
@@ -356,9 +359,24 @@ def load(store_path: Path, read_path: Path, work: Path, *, clients: int,
     table = {name: {"p50_ms": p(values, 50), "p99_ms": p(values, 99), "n": len(values),
                     "p99_vs_healthz": p(values, 99) / healthz_p99}
              for name, values in timings.items()}
-    return {"clients": clients, "rounds": rounds, "wall_seconds": wall, "endpoints": table,
+    return {"clients": clients, "rounds": rounds, "api_processes": processes,
+            "requests_per_second": sum(len(v) for v in timings.values()) / wall,
+            "wall_seconds": wall, "endpoints": table,
             "stats_single_client_p50_ms": p(single, 50), "healthz_single_client_p50_ms": p(bare, 50),
             "server_rss_mb": rss.get("VmRSS"), "server_peak_rss_mb": rss.get("VmHWM")}
+
+
+def children(parent: int) -> list[int]:
+    """The processes ``parent`` started (the API processes of ``serve --processes N``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def stats_in_process(read_path: Path, calls: int = 200) -> dict[str, float]:
@@ -404,7 +422,7 @@ def measure(events: int, args: argparse.Namespace) -> dict[str, Any]:
                                                     args.repeat)
             elif phase == "load":
                 result["load"] = load(store_path, read_path, work, clients=args.clients,
-                                      rounds=args.rounds)
+                                      rounds=args.rounds, processes=args.api_processes)
                 result["stats_in_process"] = stats_in_process(read_path)
             elif phase == "cold":
                 result["cold_start"] = cold_start(store_path, work, args.ready_timeout)
@@ -439,6 +457,9 @@ def report() -> None:
     def line(label: str, cells: list[str]) -> None:
         print(f"{label:38}" + "".join(f"{c:>18}" for c in cells))
 
+    line("API processes / requests per s", [
+        f"{r['load'].get('api_processes', 1)} / {r['load'].get('requests_per_second', 0):.0f}"
+        for r in runs])
     names = list(runs[0]["load"]["endpoints"])
     for name in names:
         line(f"{name} p50/p99 ms", [
@@ -486,6 +507,8 @@ def main() -> int:
                              "reads 5000 at a time while behind)")
     parser.add_argument("--repeat", type=int, default=1, help="rebuild/read pairs; best of each")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--api-processes", type=int, default=os.cpu_count() or 1,
+                        help="`serve --processes` for the load (default: one per core)")
     parser.add_argument("--rounds", type=int, default=50,
                         help="passes over every endpoint per client (50 x 8: a p99 from 400 samples, not a maximum)")
     parser.add_argument("--ready-timeout", type=float, default=900)

@@ -5,17 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import socket
 import sys
+import tempfile
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.api.auth import Role, TokenStore
 from services.cli_input import UsageError
-from services.settings import Settings
+from services.settings import MAX_PROCESSES, Settings, load_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from services.bootstrap import Services
 
 
 def register(sub: Any) -> None:
@@ -27,6 +34,9 @@ def register(sub: Any) -> None:
     serve.add_argument("--api-only", action="store_true",
                        help="only HTTP: no background worker in this process (they run as "
                             "`pass24-desk worker`); default: PASS24_API_WORKERS")
+    serve.add_argument("--processes", type=int, metavar="N",
+                       help="API processes sharing the port; the workers stay in this one "
+                            "(default: PASS24_API_PROCESSES, 1)")
     serve.set_defaults(handler=_serve)
 
     token = sub.add_parser("token", help="API tokens")
@@ -137,8 +147,6 @@ def check_port(host: str, port: int) -> None:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from services.api import create_app
-    from services.api.edge import EdgeLimits
     from services.api.health import StorePositions
     from services.bootstrap import build_services
     from services.demo import seed_live_demo
@@ -149,7 +157,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.demo and settings.environment == "production":
         raise UsageError("--demo adds made-up tickets and tokens: refused with "
                          "PASS24_ENVIRONMENT=production")
+    processes = settings.api_processes if args.processes is None else args.processes
+    if not 1 <= processes <= MAX_PROCESSES:
+        raise UsageError(f"--processes: {processes} is not between 1 and {MAX_PROCESSES}")
     check_port(host, port)
+    metrics_dir = _shared_metrics_dir() if processes > 1 else None
     generated = settings.environment == "development" and not (
         settings.form_secret.get_secret_value() and settings.phone_secret.get_secret_value())
     settings = settings.with_development_secrets()
@@ -157,11 +169,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"development: form and phone secrets kept in {settings.dev_secrets_file}; phone "
               f"webhooks send X-Pass24-Secret: {settings.phone_secret.get_secret_value()}")
     services = build_services(settings)
-    tokens = tokens_for(settings)
     base = f"http://{host}:{port}"
     if args.demo:
         created = seed_live_demo(services.desk)
-        demo = demo_tokens(settings, tokens)
+        demo = demo_tokens(settings, tokens_for(settings))
         print(f"demo tickets: {', '.join(created) if created else 'store already has tickets'}")
         print(f"agent token:      {demo[Role.AGENT]}")
         print(f"supervisor token: {demo[Role.SUPERVISOR]}")
@@ -169,13 +180,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     workers = settings.api_workers and not args.api_only
     # Without workers here, read-your-writes waits on the positions the workers record.
     runner = services.runner if workers else StorePositions(services.read_models)
-    app = create_app(services.desk, tokens=tokens, read_models=services.read_models,
-                     runner=runner, catch_up_timeout=settings.catch_up_timeout,
-                     ready_max_lag=settings.ready_max_lag, extra_routers=services.routers,
-                     gate=services.mail.gate, language=settings.locale,
-                     edge=EdgeLimits.from_settings(settings), threads=settings.api_threads)
-    app.state.parking = services.parking
-    app.state.relay_position = relay_position(settings, services.desk)
+    app = api_app(settings, services, runner)
     if settings.metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -183,16 +188,67 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # can be left out of the Service that faces clients.
         start_http_server(settings.metrics_port, addr=host, registry=app.state.metrics_registry)
         print(f"metrics on http://{host}:{settings.metrics_port}/metrics", flush=True)
-    print(f"pass24-desk API on {base}  (OpenAPI: {base}/docs, dashboard: {base}/dashboard)",
-          flush=True)
+    print(f"pass24-desk API on {base}  (OpenAPI: {base}/docs, dashboard: {base}/dashboard)"
+          + (f", {processes} processes" if processes > 1 else ""), flush=True)
     services.start_when_listening(host, port, workers=workers)
+    # Several processes: uvicorn binds the port here and starts (and restarts) that many
+    # API processes on it, each building its own app by name; this one keeps the workers.
+    several = processes > 1
     try:
-        uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
+        uvicorn.run(API_PROCESS_APP if several else app, factory=several,
+                    workers=processes if several else None, host=host, port=port,
+                    log_level=settings.log_level.lower(),
                     log_config=uvicorn_config(settings.log_level), proxy_headers=True,
                     forwarded_allow_ips=settings.forwarded_allow_ips)
     finally:
         services.stop()
+        if metrics_dir is not None:
+            metrics_dir.cleanup()
     return 0
+
+
+API_PROCESS_APP = "services.cli_api:api_process_app"
+
+
+def api_app(settings: Settings, services: Services, runner: Any) -> FastAPI:
+    from services.api import create_app
+    from services.api.edge import EdgeLimits
+
+    app = create_app(services.desk, tokens=tokens_for(settings), read_models=services.read_models,
+                     runner=runner, catch_up_timeout=settings.catch_up_timeout,
+                     ready_max_lag=settings.ready_max_lag, extra_routers=services.routers,
+                     gate=services.mail.gate, language=settings.locale,
+                     edge=EdgeLimits.from_settings(settings), threads=settings.api_threads)
+    app.state.parking = services.parking
+    app.state.relay_position = relay_position(settings, services.desk)
+    return app
+
+
+def api_process_app() -> FastAPI:
+    """One API process of ``serve --processes N`` (uvicorn imports it by name in a fresh
+    interpreter): the same settings from the same environment, HTTP only; reads wait for
+    the positions the parent's workers record, as with ``serve --api-only``."""
+    from services.api.health import StorePositions
+    from services.bootstrap import build_services
+    from services.logging import configure as configure_logging
+
+    settings = load_settings().with_development_secrets()
+    configure_logging(settings.log_format, settings.log_level)
+    services = build_services(settings)
+    return api_app(settings, services, StorePositions(services.read_models))
+
+
+def _shared_metrics_dir() -> tempfile.TemporaryDirectory[str] | None:
+    """Where every API process writes its request metrics, so that any of them serves the
+    sum (prometheus_client's multiprocess mode); set before the processes start. An
+    operator's own ``PROMETHEUS_MULTIPROC_DIR`` is used as it is."""
+    from services.api.metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        return None
+    made = tempfile.TemporaryDirectory(prefix="pass24-metrics-")
+    os.environ[MULTIPROC_ENV] = made.name
+    return made
 
 
 def try_channels(settings: Settings, base: str, token: str) -> str:

@@ -28,13 +28,14 @@ TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 class JsonFormatter(logging.Formatter):
-    """A record as one JSON line: time (UTC, ISO-8601), level, logger, message, extras."""
+    """A record as one JSON line: time (UTC, ISO-8601), level, logger, process, message, extras."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,  # which of ``serve --processes N``'s processes
             "msg": record.getMessage(),
         }
         for key, value in vars(record).items():

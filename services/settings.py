@@ -19,6 +19,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from adapters.audit.seal import DEVELOPMENT_KEY
 from domain.versions import LatestVersions
 
+MAX_PROCESSES = 64
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PASS24_", env_file=".env", extra="ignore")
@@ -81,6 +83,10 @@ class Settings(BaseSettings):
     api_workers: bool = True
     """``serve`` also runs every background worker in process (projections, mailers, outbox,
     SLA watcher, checkpoints); false where they run as ``pass24-desk worker`` (deploy/k8s)."""
+    api_processes: int = Field(default=1, ge=1, le=MAX_PROCESSES)
+    """API processes ``serve`` runs on its one port (``serve --processes``): a request is
+    CPU-bound in Python, so one process serves at most one core's worth; set it to the
+    cores the API may use. The workers stay in the first process."""
     api_threads: int = Field(default=4, ge=2, le=64)
     """Threads that run the API's synchronous endpoints at once in one process. Requests are
     CPU-bound in Python: more threads than this only queue on the interpreter lock and

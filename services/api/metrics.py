@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -31,6 +32,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,6 +43,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 CLOCKS = ("reaction", "resolution")
 CLOCK_STATUSES = ("on_track", "at_risk", "breached", "paused", "met")
 UNMATCHED = "<unmatched>"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class StoreCollector(Collector):
@@ -190,9 +193,15 @@ def install(app: FastAPI, *, max_age: float = 10.0, token: str = "",
     serves the registry); one registry per app (tests build many). With ``token``,
     ``/metrics`` needs ``Authorization: Bearer <token>``."""
     registry = CollectorRegistry()
+    shared = os.environ.get(MULTIPROC_ENV)
+    if shared:
+        # ``serve --processes N``: every process writes its samples under ``shared`` and
+        # any one of them serves the sums.
+        MultiProcessCollector(registry, path=shared)  # type: ignore[no-untyped-call]
     latency = Histogram(
         "pass24_http_request_duration_seconds", "HTTP request latency by route template.",
-        ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=registry,
+        ["method", "route", "status"], buckets=LATENCY_BUCKETS,
+        registry=None if shared else registry,
     )
     registry.register(StoreCollector(app, max_age=max_age))
     app.state.metrics_registry = registry

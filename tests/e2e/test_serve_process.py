@@ -39,11 +39,12 @@ def environment(tmp_path: Path) -> dict[str, str]:
 
 
 @contextmanager
-def serve_process(env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def serve_process(env: dict[str, str], log_path: Path,
+                  args: tuple[str, ...] = ()) -> Iterator[subprocess.Popen[bytes]]:
     """`pass24-desk serve` as a real process, answering /healthz, stopped afterwards."""
     base = f"http://127.0.0.1:{env['PASS24_API_PORT']}"
     with log_path.open("wb") as log:
-        process = subprocess.Popen([*CLI, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
+        process = subprocess.Popen([*CLI, "serve", *args], env=env, stdout=log, stderr=subprocess.STDOUT,
                                    cwd=Path(__file__).resolve().parents[2])
         try:
             deadline = time.monotonic() + 30
@@ -96,3 +97,84 @@ def test_served_api_takes_a_phone_ticket_and_reads_it_back(environment: dict[str
                          json={"resolution": "x"})
     assert refused.status_code == 403
     assert refused.headers["content-type"] == "application/problem+json"
+
+
+def api_children(parent: int) -> set[int]:
+    """The API processes uvicorn started for ``parent`` (not multiprocessing's resource
+    tracker)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"spawn_main" in command \
+                and b"resource_tracker" not in command:
+            found.add(int(entry.name))
+    return found
+
+
+def _healthz_counted(base: str) -> float:
+    text = httpx.get(f"{base}/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("pass24_http_request_duration_seconds_count{")
+               and 'route="/healthz"' in line)
+
+
+def test_several_api_processes_share_the_port_survive_a_killed_one_and_count_together(
+        environment: dict[str, str], tmp_path: Path) -> None:
+    env = {**environment, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    (tmp_path / "metrics").mkdir()
+    base = f"http://127.0.0.1:{env['PASS24_API_PORT']}"
+    with serve_process(env, tmp_path / "serve.log", ("--processes", "2")) as parent:
+        deadline = time.monotonic() + 30
+        while len(api_children(parent.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        children = api_children(parent.pid)
+        assert len(children) == 2, (tmp_path / "serve.log").read_text()
+        agent = {"Authorization": f"Bearer {issue(env, 'agent')}"}
+        # The parent projects; an API process reads what another one wrote, once caught up.
+        created = httpx.post(f"{base}/tickets", headers=agent, json={
+            "channel": "phone", "requester": {"name": "Пост охраны", "phone": "+7 495 000-00-00"},
+            "description": "Шлагбаум не открывается", "product": "pass24_control"})
+        assert created.status_code == 201, created.text
+        queue = httpx.get(f"{base}/queue", headers=agent,
+                          params={"min_position": created.json()["position"]})
+        assert [t["id"] for t in queue.json()["items"]] == [created.json()["id"]]
+        before = _healthz_counted(base)
+        answered = sum(httpx.get(f"{base}/healthz").status_code == 200 for _ in range(20))
+
+        killed = min(children)
+        os.kill(killed, 9)
+        # The other process answers while the supervisor starts a replacement.
+        answered += sum(httpx.get(f"{base}/healthz").status_code == 200 for _ in range(20))
+        deadline = time.monotonic() + 30
+        while (len(api_children(parent.pid)) < 2 or killed in api_children(parent.pid)) \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        replaced = api_children(parent.pid)
+        assert len(replaced) == 2 and killed not in replaced
+        answered += sum(httpx.get(f"{base}/healthz").status_code == 200 for _ in range(20))
+        assert answered == 60
+        # Every request any process served, the killed one's too, in one scrape.
+        assert _healthz_counted(base) - before == answered
+        assert len(list((tmp_path / "metrics").glob("histogram_*.db"))) >= 2
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in replaced) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in replaced)
+
+
+def test_a_process_count_out_of_range_is_refused_before_anything_starts(
+        environment: dict[str, str]) -> None:
+    for given in ("--processes=0", "--processes=65"):
+        done = subprocess.run([*CLI, "serve", given], env=environment, capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parents[2], timeout=60)
+        assert done.returncode == 2 and "not between 1 and 64" in done.stderr, done.stderr
+    done = subprocess.run([*CLI, "serve"], env={**environment, "PASS24_API_PROCESSES": "0"},
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
+                          timeout=60)
+    assert done.returncode == 2 and "PASS24_API_PROCESSES" in done.stderr, done.stderr
