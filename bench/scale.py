@@ -13,8 +13,9 @@ Then, in one run:
 * cold start: ``serve --api-only`` and ``worker --only projections`` started together on
   a copy of the store with *empty* read models: seconds until the port answers, until a
   ``POST /tickets`` is accepted, until ``/readyz`` is ready;
-* dashboard under load: ``serve --api-only --processes N`` (``--api-processes``, one per
-  core by default) on the rebuilt read models; 8 client threads
+* dashboard under load: ``serve --api-only`` on the rebuilt read models, with
+  ``--api-readers`` reader processes (one per core by default) and ``--api-processes``
+  API processes (1); 8 client threads
   (keep-alive) go round every dashboard endpoint and ``/healthz`` in shuffled order;
   p50/p99 per endpoint and each p99 against ``/healthz``'s p99 in the same run; then
   ``/sla/stats`` all time with one client (its cost, compared across sizes); the
@@ -283,12 +284,12 @@ def endpoints(base: str, client: httpx.Client, headers: dict[str, str]) -> dict[
 
 
 def load(store_path: Path, read_path: Path, work: Path, *, clients: int,
-         rounds: int, processes: int) -> dict[str, Any]:
+         rounds: int, processes: int, readers: int) -> dict[str, Any]:
     copy, read_copy = work / "served.sqlite", work / "served.read.sqlite"
     shutil.copy(store_path, copy)
     shutil.copy(read_path, read_copy)
     port = free_port()
-    env = desk_env(copy, read_copy, work, port)
+    env = {**desk_env(copy, read_copy, work, port), "PASS24_API_READERS": str(readers)}
     headers = {"Authorization": f"Bearer {token(env, 'supervisor')}"}
     base = f"http://127.0.0.1:{port}"
     log = (work / "served.log").open("wb")
@@ -360,6 +361,7 @@ def load(store_path: Path, read_path: Path, work: Path, *, clients: int,
                     "p99_vs_healthz": p(values, 99) / healthz_p99}
              for name, values in timings.items()}
     return {"clients": clients, "rounds": rounds, "api_processes": processes,
+            "api_readers": readers,
             "requests_per_second": sum(len(v) for v in timings.values()) / wall,
             "wall_seconds": wall, "endpoints": table,
             "stats_single_client_p50_ms": p(single, 50), "healthz_single_client_p50_ms": p(bare, 50),
@@ -422,7 +424,8 @@ def measure(events: int, args: argparse.Namespace) -> dict[str, Any]:
                                                     args.repeat)
             elif phase == "load":
                 result["load"] = load(store_path, read_path, work, clients=args.clients,
-                                      rounds=args.rounds, processes=args.api_processes)
+                                      rounds=args.rounds, processes=args.api_processes,
+                                      readers=args.api_readers)
                 result["stats_in_process"] = stats_in_process(read_path)
             elif phase == "cold":
                 result["cold_start"] = cold_start(store_path, work, args.ready_timeout)
@@ -457,9 +460,9 @@ def report() -> None:
     def line(label: str, cells: list[str]) -> None:
         print(f"{label:38}" + "".join(f"{c:>18}" for c in cells))
 
-    line("API processes / requests per s", [
-        f"{r['load'].get('api_processes', 1)} / {r['load'].get('requests_per_second', 0):.0f}"
-        for r in runs])
+    line("API processes / readers / req/s", [
+        f"{r['load'].get('api_processes', 1)}/{r['load'].get('api_readers', 0)}/"
+        f"{r['load'].get('requests_per_second', 0):.0f}" for r in runs])
     names = list(runs[0]["load"]["endpoints"])
     for name in names:
         line(f"{name} p50/p99 ms", [
@@ -507,8 +510,10 @@ def main() -> int:
                              "reads 5000 at a time while behind)")
     parser.add_argument("--repeat", type=int, default=1, help="rebuild/read pairs; best of each")
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--api-processes", type=int, default=os.cpu_count() or 1,
-                        help="`serve --processes` for the load (default: one per core)")
+    parser.add_argument("--api-processes", type=int, default=1,
+                        help="`serve --processes` for the load")
+    parser.add_argument("--api-readers", type=int, default=os.cpu_count() or 1,
+                        help="PASS24_API_READERS for the load (default: one per core)")
     parser.add_argument("--rounds", type=int, default=50,
                         help="passes over every endpoint per client (50 x 8: a p99 from 400 samples, not a maximum)")
     parser.add_argument("--ready-timeout", type=float, default=900)

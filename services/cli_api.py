@@ -180,7 +180,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     workers = settings.api_workers and not args.api_only
     # Without workers here, read-your-writes waits on the positions the workers record.
     runner = services.runner if workers else StorePositions(services.read_models)
-    app = api_app(settings, services, runner)
+    several = processes > 1
+    # With several processes this app only serves the metrics port: its readers would idle.
+    app = api_app(settings, services, runner, readers=0 if several else settings.api_readers)
     if settings.metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -193,7 +195,6 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     services.start_when_listening(host, port, workers=workers)
     # Several processes: uvicorn binds the port here and starts (and restarts) that many
     # API processes on it, each building its own app by name; this one keeps the workers.
-    several = processes > 1
     try:
         uvicorn.run(API_PROCESS_APP if several else app, factory=several,
                     workers=processes if several else None, host=host, port=port,
@@ -210,11 +211,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 API_PROCESS_APP = "services.cli_api:api_process_app"
 
 
-def api_app(settings: Settings, services: Services, runner: Any) -> FastAPI:
+def api_app(settings: Settings, services: Services, runner: Any, *, readers: int) -> FastAPI:
     from services.api import create_app
     from services.api.edge import EdgeLimits
 
-    app = create_app(services.desk, tokens=tokens_for(settings), read_models=services.read_models,
+    read_models: Any = services.read_models
+    if readers:
+        from services.readers import ReaderProcesses
+
+        read_models = ReaderProcesses(services.read_models, settings, readers)
+    app = create_app(services.desk, tokens=tokens_for(settings), read_models=read_models,
                      runner=runner, catch_up_timeout=settings.catch_up_timeout,
                      ready_max_lag=settings.ready_max_lag, extra_routers=services.routers,
                      gate=services.mail.gate, language=settings.locale,
@@ -235,7 +241,8 @@ def api_process_app() -> FastAPI:
     settings = load_settings().with_development_secrets()
     configure_logging(settings.log_format, settings.log_level)
     services = build_services(settings)
-    return api_app(settings, services, StorePositions(services.read_models))
+    return api_app(settings, services, StorePositions(services.read_models),
+                   readers=settings.api_readers)
 
 
 def _shared_metrics_dir() -> tempfile.TemporaryDirectory[str] | None:

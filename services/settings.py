@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     """API processes ``serve`` runs on its one port (``serve --processes``): a request is
     CPU-bound in Python, so one process serves at most one core's worth; set it to the
     cores the API may use. The workers stay in the first process."""
+    api_readers: int = Field(default=0, ge=0, le=MAX_PROCESSES)
+    """Processes that answer the dashboard queries (queue, SLA timers and statistics,
+    third-party review) for each API process, first come first served (services/readers.py);
+    0: the API process's own threads answer them."""
     api_threads: int = Field(default=4, ge=2, le=64)
     """Threads that run the API's synchronous endpoints at once in one process. Requests are
     CPU-bound in Python: more threads than this only queue on the interpreter lock and

@@ -126,7 +126,9 @@ def _healthz_counted(base: str) -> float:
 
 def test_several_api_processes_share_the_port_survive_a_killed_one_and_count_together(
         environment: dict[str, str], tmp_path: Path) -> None:
-    env = {**environment, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    # Each API process with a reader process of its own, for the dashboard queries.
+    env = {**environment, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+           "PASS24_API_READERS": "1"}
     (tmp_path / "metrics").mkdir()
     base = f"http://127.0.0.1:{env['PASS24_API_PORT']}"
     with serve_process(env, tmp_path / "serve.log", ("--processes", "2")) as parent:
