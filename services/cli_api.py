@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import signal
 import socket
 import sys
 import tempfile
@@ -195,6 +196,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     services.start_when_listening(host, port, workers=workers)
     # Several processes: uvicorn binds the port here and starts (and restarts) that many
     # API processes on it, each building its own app by name; this one keeps the workers.
+    # uvicorn ends gracefully on SIGTERM, then raises it again with the handler it found:
+    # with this one that is SystemExit, so the workers and the reader processes are stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         uvicorn.run(API_PROCESS_APP if several else app, factory=several,
                     workers=processes if several else None, host=host, port=port,

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timezone
@@ -36,7 +38,6 @@ class ReaderProcesses:
 
     def __init__(self, models: ReadModels, settings: Settings, processes: int) -> None:
         self.models = models
-        self.store = models.store
         self.processes = processes
         self._settings = settings
         self._lock = threading.Lock()
@@ -61,17 +62,12 @@ class ReaderProcesses:
     def position(self) -> int:
         return self.models.position()
 
-    def pids(self) -> list[int]:
-        """The reader processes now running."""
-        return [p.pid for p in list(getattr(self._pool, "_processes", {}).values())
-                if p.pid is not None and p.is_alive()]
-
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(cancel_futures=True)
 
     def _start(self) -> ProcessPoolExecutor:
         pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_open, initargs=(self._settings,))
+                                   initializer=_open, initargs=(self._settings, os.getpid()))
         # Started now, each opening its store, not on the first dashboard requests.
         for _ in range(self.processes):
             pool.submit(_ready)
@@ -105,10 +101,20 @@ _MOMENT = _Moment()
 _models: ReadModels | None = None
 
 
-def _open(settings: Settings) -> None:
+def _open(settings: Settings, parent: int) -> None:
     global _models  # noqa: PLW0603 - one set of read models per reader process
+    threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
     store = store_for(settings.eventsourcing_env(), settings.projections_sqlite_path)
     _models = ReadModels(store, calendar=load_calendar(settings.calendar_file), clock=_MOMENT)
+
+
+def _exit_with(parent: int) -> None:
+    """End this reader once the API process is gone. An API process killed, or ended by a
+    signal it re-raises after its graceful shutdown (uvicorn does), runs no exit handler
+    to stop its readers, and they would wait for queries for ever."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
 
 
 def _ready() -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from domain.values import Actor, Requester
@@ -37,3 +38,21 @@ def webhook_headers(secret: str, raw: bytes) -> dict[str, str]:
     at = now if earlier is None else min(now, earlier - 1)
     _signed_at[(secret, raw)] = at
     return signed_headers(secret, raw, at)
+
+
+def spawned_children(parent: int) -> list[int]:
+    """The processes ``parent`` started with multiprocessing's spawn (uvicorn's API
+    processes, reader processes), its resource tracker left out."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"spawn_main" in command \
+                and b"resource_tracker" not in command:
+            found.append(int(entry.name))
+    return sorted(found)

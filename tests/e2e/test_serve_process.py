@@ -7,12 +7,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.helpers import spawned_children
 
 CLI = [sys.executable, "-m", "services.cli"]
 
@@ -99,24 +101,6 @@ def test_served_api_takes_a_phone_ticket_and_reads_it_back(environment: dict[str
     assert refused.headers["content-type"] == "application/problem+json"
 
 
-def api_children(parent: int) -> set[int]:
-    """The API processes uvicorn started for ``parent`` (not multiprocessing's resource
-    tracker)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"spawn_main" in command \
-                and b"resource_tracker" not in command:
-            found.add(int(entry.name))
-    return found
-
-
 def _healthz_counted(base: str) -> float:
     text = httpx.get(f"{base}/metrics").text
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
@@ -133,9 +117,9 @@ def test_several_api_processes_share_the_port_survive_a_killed_one_and_count_tog
     base = f"http://127.0.0.1:{env['PASS24_API_PORT']}"
     with serve_process(env, tmp_path / "serve.log", ("--processes", "2")) as parent:
         deadline = time.monotonic() + 30
-        while len(api_children(parent.pid)) < 2 and time.monotonic() < deadline:
+        while len(spawned_children(parent.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
-        children = api_children(parent.pid)
+        children = set(spawned_children(parent.pid))
         assert len(children) == 2, (tmp_path / "serve.log").read_text()
         agent = {"Authorization": f"Bearer {issue(env, 'agent')}"}
         # The parent projects; an API process reads what another one wrote, once caught up.
@@ -149,25 +133,49 @@ def test_several_api_processes_share_the_port_survive_a_killed_one_and_count_tog
         before = _healthz_counted(base)
         answered = sum(httpx.get(f"{base}/healthz").status_code == 200 for _ in range(20))
 
+        readers = {child: spawned_children(child) for child in children}
+        assert all(len(found) == 1 for found in readers.values()), readers
         killed = min(children)
         os.kill(killed, 9)
         # The other process answers while the supervisor starts a replacement.
         answered += sum(httpx.get(f"{base}/healthz").status_code == 200 for _ in range(20))
         deadline = time.monotonic() + 30
-        while (len(api_children(parent.pid)) < 2 or killed in api_children(parent.pid)) \
+        while (len(spawned_children(parent.pid)) < 2 or killed in spawned_children(parent.pid)) \
                 and time.monotonic() < deadline:
             time.sleep(0.1)
-        replaced = api_children(parent.pid)
+        replaced = set(spawned_children(parent.pid))
         assert len(replaced) == 2 and killed not in replaced
         answered += sum(httpx.get(f"{base}/healthz").status_code == 200 for _ in range(20))
         assert answered == 60
         # Every request any process served, the killed one's too, in one scrape.
         assert _healthz_counted(base) - before == answered
         assert len(list((tmp_path / "metrics").glob("histogram_*.db"))) >= 2
+        # The killed process's reader does not outlive it.
+        _until_none(lambda: [pid for pid in readers[killed] if Path(f"/proc/{pid}").exists()])
+    # Nothing outlives the server: no API process, no reader, even one still starting.
+    _until_none(lambda: _holding(tmp_path))
+
+
+def _until_none(found: Callable[[], list[int]]) -> None:
     deadline = time.monotonic() + 10
-    while any(Path(f"/proc/{pid}").exists() for pid in replaced) and time.monotonic() < deadline:
+    while found() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(Path(f"/proc/{pid}").exists() for pid in replaced)
+    assert not found()
+
+
+def _holding(directory: Path) -> list[int]:
+    """Processes with a file under ``directory`` open."""
+    holders = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            targets = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+        except OSError:
+            continue
+        if any(target.startswith(str(directory)) for target in targets):
+            holders.append(int(entry.name))
+    return holders
 
 
 def test_a_process_count_out_of_range_is_refused_before_anything_starts(
