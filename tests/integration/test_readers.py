@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from domain.values import Category, Channel, Level, Product, Requester
 from services.bootstrap import Services, build_services
@@ -22,11 +23,20 @@ from tests.helpers import AGENT, SYSTEM, msk, spawned_children
 START = msk("2025-05-12 10:00")
 
 
-@pytest.fixture
-def desk_with_tickets(tmp_path: Path) -> Iterator[tuple[Services, Settings, ManualClock]]:
-    settings = Settings(persistence="sqlite", sqlite_path=tmp_path / "desk.sqlite",
-                        tokens_file=tmp_path / "tokens.json", mail_db_path=tmp_path / "mail.sqlite",
-                        attachments_dir=tmp_path / "att")
+@pytest.fixture(params=["sqlite", "postgres"])
+def desk_with_tickets(request: pytest.FixtureRequest,
+                      tmp_path: Path) -> Iterator[tuple[Services, Settings, ManualClock]]:
+    files = {"tokens_file": tmp_path / "tokens.json", "mail_db_path": tmp_path / "mail.sqlite",
+             "attachments_dir": tmp_path / "att"}
+    if request.param == "sqlite":
+        settings = Settings(persistence="sqlite", sqlite_path=tmp_path / "desk.sqlite", **files)
+    else:
+        env = request.getfixturevalue("postgres_env")
+        settings = Settings(persistence="postgres", postgres_dbname=env["POSTGRES_DBNAME"],
+                            postgres_host=env["POSTGRES_HOST"],
+                            postgres_port=int(env["POSTGRES_PORT"]),
+                            postgres_user=env["POSTGRES_USER"],
+                            postgres_password=SecretStr(env["POSTGRES_PASSWORD"]), **files)
     clock = ManualClock(START)
     services = build_services(settings, clock=clock)
     desk = services.desk
