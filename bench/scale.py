@@ -219,8 +219,8 @@ def cold_start(store_path: Path, work: Path, ready_timeout: float) -> dict[str, 
     # As deployed (docs/OPERATIONS.md): the API process and the projections worker start
     # together. An all-in-one `serve` here would also start the mailers on this fresh
     # mail database, reading the whole log from the start, which a restart never does.
-    process = subprocess.Popen([*CLI, "serve", "--api-only", "--processes", str(processes)],
-                               env=env, cwd=ROOT, stdout=log, stderr=log)
+    process = subprocess.Popen([*CLI, "serve", "--api-only"], env=env, cwd=ROOT, stdout=log,
+                               stderr=log)
     worker = subprocess.Popen([*CLI, "worker", "--only", "projections"], env=env, cwd=ROOT,
                               stdout=log, stderr=log)
     result: dict[str, Any] = {}
@@ -348,7 +348,7 @@ def load(store_path: Path, read_path: Path, work: Path, *, clients: int,
                 client.get(base + "/healthz")
                 bare.append(time.perf_counter() - t0)
         rss = {"VmRSS": 0.0, "VmHWM": 0.0}
-        for pid in (process.pid, *children(process.pid)):
+        for pid in (process.pid, *descendants(process.pid)):
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith(tuple(rss)):
                     rss[line.split(":")[0]] += int(line.split()[1]) / 1024
@@ -368,16 +368,21 @@ def load(store_path: Path, read_path: Path, work: Path, *, clients: int,
             "server_rss_mb": rss.get("VmRSS"), "server_peak_rss_mb": rss.get("VmHWM")}
 
 
-def children(parent: int) -> list[int]:
-    """The processes ``parent`` started (the API processes of ``serve --processes N``)."""
-    found = []
+def descendants(root: int) -> list[int]:
+    """The processes ``root`` started, and theirs (API processes, reader processes)."""
+    parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and int(
-                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
-                found.append(int(entry.name))
+            if entry.name.isdigit():
+                parents[int(entry.name)] = int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except OSError:
             continue
+    found, frontier = [], [root]
+    while frontier:
+        below = [pid for pid, parent in parents.items() if parent in frontier]
+        found.extend(below)
+        frontier = below
     return found
 
 

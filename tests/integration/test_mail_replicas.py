@@ -5,7 +5,8 @@ through the form (each queues a registration notice) and staff answer each
 ticket through the API (the response mailers queue the answers). The requester's
 mail server is slow (each RCPT waits), so letters are being sent when process A is
 killed with SIGKILL; process C then starts in a new, empty directory. Every
-notice and every answer must arrive exactly once: A's claims expire and another
+notice and every answer must arrive exactly once, but for the one letter A may have
+had between the server's 250 and its commit when it died: A's claims expire and another
 process sends what A had not handed over, and C, starting afresh, re-sends no
 history (its mailers start from the positions in the database).
 """
@@ -151,8 +152,8 @@ def test_two_serves_one_store_every_letter_arrives_once_across_a_kill_and_a_fres
             time.sleep(0.05)
         a.process.send_signal(signal.SIGKILL)
         a.process.wait()
-        sent_at_kill = len(message_ids(sink))
-        assert sent_at_kill < expected, "all letters went out before the kill: nothing was tested"
+        at_kill = set(message_ids(sink))
+        assert len(at_kill) < expected, "all letters went out before the kill: nothing was tested"
 
         c = Serve("C", env, tmp_path / "c")  # a new replica, an empty directory
         c.wait_ready()
@@ -163,7 +164,11 @@ def test_two_serves_one_store_every_letter_arrives_once_across_a_kill_and_a_fres
 
         counts = Counter(message_ids(sink))
         assert len(counts) == expected, (len(counts), b.log.read_text()[-2000:])
-        assert [mid for mid, n in counts.items() if n > 1] == []
+        # SMTP has no idempotent submission: A killed between the server's 250 and its own
+        # commit sends that one letter twice (docs/OPERATIONS.md); its first copy arrived
+        # before A died, and A sends one letter at a time. Any other repeat is a bug.
+        twice = [mid for mid, n in counts.items() if n > 1]
+        assert len(twice) <= 1 and all(counts[mid] == 2 and mid in at_kill for mid in twice), counts
         acks = [mid for mid in counts if ".ack@" in mid]
         answers = [mid for mid in counts if ".r" in mid.split("@")[0]]
         assert len(acks) == TICKETS and len(answers) == TICKETS
