@@ -231,6 +231,8 @@ def api_app(settings: Settings, services: Services, runner: Any, *, readers: int
                      edge=EdgeLimits.from_settings(settings), threads=settings.api_threads)
     app.state.parking = services.parking
     app.state.relay_position = relay_position(settings, services.desk)
+    if readers:
+        app.router.on_shutdown.append(read_models.close)
     return app
 
 

@@ -152,8 +152,10 @@ def test_several_api_processes_share_the_port_survive_a_killed_one_and_count_tog
         assert len(list((tmp_path / "metrics").glob("histogram_*.db"))) >= 2
         # The killed process's reader does not outlive it.
         _until_none(lambda: [pid for pid in readers[killed] if Path(f"/proc/{pid}").exists()])
-    # Nothing outlives the server: no API process, no reader, even one still starting.
+    # Nothing outlives the server: no API process, no reader, even one still starting;
+    # each API process stopped its readers (else the resource tracker reports their queues).
     _until_none(lambda: _holding(tmp_path))
+    assert "leaked" not in (tmp_path / "serve.log").read_text()
 
 
 def _until_none(found: Callable[[], list[int]]) -> None:
