@@ -152,8 +152,34 @@ def test_several_api_processes_share_the_port_survive_a_killed_one_and_count_tog
         assert len(list((tmp_path / "metrics").glob("histogram_*.db"))) >= 2
         # The killed process's reader does not outlive it.
         _until_none(lambda: [pid for pid in readers[killed] if Path(f"/proc/{pid}").exists()])
-    # Nothing outlives the server: no API process, no reader, even one still starting;
-    # each API process stopped its readers (else the resource tracker reports their queues).
+    # Nothing outlives the server: no API process, no reader, even one still starting.
+    _until_none(lambda: _holding(tmp_path))
+
+
+def test_a_stopped_serve_stops_its_readers_in_order(
+        environment: dict[str, str], tmp_path: Path) -> None:
+    # uvicorn's supervisor stops its API processes with SIGTERM, which each re-raises after
+    # its graceful shutdown: no exit handler of theirs runs, their app's shutdown does.
+    env = {**environment, "PASS24_API_READERS": "1"}
+    base = f"http://127.0.0.1:{env['PASS24_API_PORT']}"
+    with serve_process(env, tmp_path / "serve.log", ("--processes", "2")) as parent:
+        agent = {"Authorization": f"Bearer {issue(env, 'agent')}"}
+        assert httpx.get(f"{base}/queue", headers=agent).json()["total"] == 0
+    assert parent.returncode == 0
+    _until_none(lambda: _holding(tmp_path))
+    log = (tmp_path / "serve.log").read_text()
+    # Closed on shutdown, the readers' queues are not left to the resource tracker.
+    assert log.count("Application shutdown complete") == 2 and "leaked" not in log
+
+
+def test_serve_on_sigterm_ends_through_its_own_shutdown(
+        environment: dict[str, str], tmp_path: Path) -> None:
+    """uvicorn raises SIGTERM again after its graceful shutdown; ``serve`` turns it into an
+    exit (status 143) that still runs its ``finally``: the workers' stop, exit handlers."""
+    env = {**environment, "PASS24_API_READERS": "1"}
+    with serve_process(env, tmp_path / "serve.log") as parent:
+        pass
+    assert parent.returncode == 128 + 15  # killed by the signal itself: -15
     _until_none(lambda: _holding(tmp_path))
     assert "leaked" not in (tmp_path / "serve.log").read_text()
 
