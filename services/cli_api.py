@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.api.auth import Role, TokenStore
 from services.cli_input import UsageError
+from services.parent_watch import SUPERVISOR_ENV, watch_parent
 from services.settings import MAX_PROCESSES, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -162,7 +163,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if not 1 <= processes <= MAX_PROCESSES:
         raise UsageError(f"--processes: {processes} is not between 1 and {MAX_PROCESSES}")
     check_port(host, port)
-    metrics_dir = _shared_metrics_dir() if processes > 1 else None
+    metrics_dir = None
+    if processes > 1:
+        metrics_dir = _shared_metrics_dir()
+        os.environ[SUPERVISOR_ENV] = str(os.getpid())
     generated = settings.environment == "development" and not (
         settings.form_secret.get_secret_value() and settings.phone_secret.get_secret_value())
     settings = settings.with_development_secrets()
@@ -246,6 +250,8 @@ def api_process_app() -> FastAPI:
 
     settings = load_settings().with_development_secrets()
     configure_logging(settings.log_format, settings.log_level)
+    # The supervisor killed outright: stop as on SIGTERM, finishing the requests in flight.
+    watch_parent(int(os.environ[SUPERVISOR_ENV]), lambda: os.kill(os.getpid(), signal.SIGTERM))
     services = build_services(settings)
     return api_app(settings, services, StorePositions(services.read_models),
                    readers=settings.api_readers)

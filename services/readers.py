@@ -19,7 +19,6 @@ import logging
 import multiprocessing
 import os
 import threading
-import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timezone
@@ -28,6 +27,7 @@ from typing import Any
 from projections.readmodels import Page, ReadModels
 from projections.store import store_for
 from services.config import load_calendar
+from services.parent_watch import watch_parent
 from services.settings import Settings
 
 log = logging.getLogger("pass24.readers")
@@ -103,18 +103,11 @@ _models: ReadModels | None = None
 
 def _open(settings: Settings, parent: int) -> None:
     global _models  # noqa: PLW0603 - one set of read models per reader process
-    threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
+    # An API process killed outright, or ended by the SIGTERM uvicorn raises again after
+    # its graceful shutdown, runs no exit handler that would stop its readers.
+    watch_parent(parent, lambda: os._exit(0))
     store = store_for(settings.eventsourcing_env(), settings.projections_sqlite_path)
     _models = ReadModels(store, calendar=load_calendar(settings.calendar_file), clock=_MOMENT)
-
-
-def _exit_with(parent: int) -> None:
-    """End this reader once the API process is gone. An API process killed, or ended by a
-    signal it re-raises after its graceful shutdown (uvicorn does), runs no exit handler
-    to stop its readers, and they would wait for queries for ever."""
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(0)
 
 
 def _ready() -> bool:

@@ -216,3 +216,20 @@ def test_a_process_count_out_of_range_is_refused_before_anything_starts(
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
                           timeout=60)
     assert done.returncode == 2 and "PASS24_API_PROCESSES" in done.stderr, done.stderr
+
+
+def test_api_processes_and_readers_end_when_their_supervisor_is_killed(
+        environment: dict[str, str], tmp_path: Path) -> None:
+    env = {**environment, "PASS24_API_READERS": "1"}
+    base = f"http://127.0.0.1:{env['PASS24_API_PORT']}"
+    with serve_process(env, tmp_path / "serve.log", ("--processes", "2")) as parent:
+        deadline = time.monotonic() + 30
+        while len(spawned_children(parent.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        parent.kill()
+        parent.wait()
+        # Nobody is left serving without the workers, or holding the store.
+        _until_none(lambda: _holding(tmp_path))
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{base}/healthz", timeout=2)
