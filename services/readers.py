@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -106,6 +107,8 @@ def _open(settings: Settings, parent: int) -> None:
     # An API process killed outright, or ended by the SIGTERM uvicorn raises again after
     # its graceful shutdown, runs no exit handler that would stop its readers.
     watch_parent(parent, lambda: os._exit(0))
+    # Ctrl-C reaches the whole terminal's process group: the API process stops its readers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     store = store_for(settings.eventsourcing_env(), settings.projections_sqlite_path)
     _models = ReadModels(store, calendar=load_calendar(settings.calendar_file), clock=_MOMENT)
 
