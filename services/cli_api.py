@@ -163,8 +163,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if not 1 <= processes <= MAX_PROCESSES:
         raise UsageError(f"--processes: {processes} is not between 1 and {MAX_PROCESSES}")
     check_port(host, port)
+    several = processes > 1
     metrics_dir = None
-    if processes > 1:
+    if several:
         metrics_dir = _shared_metrics_dir()
         os.environ[SUPERVISOR_ENV] = str(os.getpid())
     generated = settings.environment == "development" and not (
@@ -185,7 +186,6 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     workers = settings.api_workers and not args.api_only
     # Without workers here, read-your-writes waits on the positions the workers record.
     runner = services.runner if workers else StorePositions(services.read_models)
-    several = processes > 1
     # With several processes this app only serves the metrics port: its readers would idle.
     app = api_app(settings, services, runner, readers=0 if several else settings.api_readers)
     if settings.metrics_port is not None:
@@ -196,7 +196,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         start_http_server(settings.metrics_port, addr=host, registry=app.state.metrics_registry)
         print(f"metrics on http://{host}:{settings.metrics_port}/metrics", flush=True)
     print(f"pass24-desk API on {base}  (OpenAPI: {base}/docs, dashboard: {base}/dashboard)"
-          + (f", {processes} processes" if processes > 1 else ""), flush=True)
+          + (f", {processes} processes" if several else ""), flush=True)
     services.start_when_listening(host, port, workers=workers)
     # Several processes: uvicorn binds the port here and starts (and restarts) that many
     # API processes on it, each building its own app by name; this one keeps the workers.
