@@ -27,6 +27,7 @@ from typing import Any
 
 from projections.readmodels import Page, ReadModels
 from projections.store import store_for
+from services.clock import ManualClock
 from services.config import load_calendar
 from services.parent_watch import watch_parent
 from services.settings import Settings
@@ -88,17 +89,8 @@ class ReaderProcesses:
             return pool.submit(_answer, method, at, filters).result()
 
 
-class _Moment:
-    """The clock of a reader: the moment the API process asked at."""
-
-    def __init__(self) -> None:
-        self.at = datetime.now(timezone.utc)
-
-    def now(self) -> datetime:
-        return self.at
-
-
-_MOMENT = _Moment()
+_CLOCK = ManualClock(datetime.now(timezone.utc))
+"""A reader's clock: set to the moment the API process asked at."""
 _models: ReadModels | None = None
 
 
@@ -110,7 +102,7 @@ def _open(settings: Settings, parent: int) -> None:
     # Ctrl-C reaches the whole terminal's process group: the API process stops its readers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     store = store_for(settings.eventsourcing_env(), settings.projections_sqlite_path)
-    _models = ReadModels(store, calendar=load_calendar(settings.calendar_file), clock=_MOMENT)
+    _models = ReadModels(store, calendar=load_calendar(settings.calendar_file), clock=_CLOCK)
 
 
 def _ready() -> bool:
@@ -119,5 +111,5 @@ def _ready() -> bool:
 
 def _answer(method: str, at: datetime, filters: dict[str, Any]) -> Any:
     assert _models is not None
-    _MOMENT.at = at
+    _CLOCK.set(at)
     return getattr(_models, method)(**filters)

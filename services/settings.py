@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     api_processes: int = Field(default=1, ge=1, le=MAX_PROCESSES)
     """API processes ``serve`` runs on its one port (``serve --processes``): a request is
     CPU-bound in Python, so one process serves at most one core's worth; set it to the
-    cores the API may use. The workers stay in the first process."""
+    cores the API may use. The workers stay in the supervising process."""
     api_readers: int = Field(default=0, ge=0, le=MAX_PROCESSES)
     """Processes that answer the dashboard queries (queue, SLA timers and statistics,
     third-party review) for each API process, first come first served (services/readers.py);
